@@ -1,0 +1,51 @@
+"""The shared set of activation functions, chosen by name in every model config."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlbench.errors import ConfigError
+
+
+class Maxout(nn.Module):
+    """Maxout (Goodfellow et al. 2013): the maximum over `pieces` linear pieces.
+
+    It follows a linear layer whose width is `pieces` times the unit count, so models build the
+    preceding layer `pieces` times wider (see `width_factor`).
+    """
+
+    def __init__(self, pieces: int = 2) -> None:
+        super().__init__()
+        if pieces < 2:
+            raise ConfigError(f"model.maxout_pieces={pieces} is too small; maxout needs at least 2 pieces.")
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(1, (x.shape[1] // self.pieces, self.pieces)).amax(dim=2)
+
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "softplus", "gelu", "maxout")
+
+
+def make_activation(name: str, negative_slope: float = 0.01, maxout_pieces: int = 2) -> nn.Module:
+    """A fresh activation module: `name` from ACTIVATIONS."""
+    factories = {
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(negative_slope),
+        "prelu": nn.PReLU,
+        "elu": nn.ELU,
+        "softplus": nn.Softplus,
+        "gelu": nn.GELU,
+        "maxout": lambda: Maxout(maxout_pieces),
+    }
+    if name not in factories:
+        raise ConfigError(f"model.activation={name!r} is unknown; choose one of {', '.join(ACTIVATIONS)}.")
+    return factories[name]()
+
+
+def width_factor(activation: str, maxout_pieces: int) -> int:
+    """How many pre-activation units each hidden unit needs (maxout takes a max over pieces)."""
+    return maxout_pieces if activation == "maxout" else 1

@@ -1,0 +1,1 @@
+"""Run summaries, the terminal table, and sweep comparison reports."""

@@ -1,0 +1,68 @@
+"""`summary.json`: what a run did, in one file a person or a sweep report can read."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+SUMMARY_FILE = "summary.json"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the libraries that decide the numbers of a run."""
+    found = {}
+    for package in ("torch", "pytorch-lightning", "hydra-core", "torchmetrics", "dlbench"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def git_commit(directory: str | Path) -> str | None:
+    """The project's commit (with '-dirty' for uncommitted changes), or None outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory, capture_output=True, text=True, timeout=5)
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> dict[str, float] | None:
+    """The epoch row with the best value of `monitor` (None if it was never measured)."""
+    rows = [row for row in history if monitor in row and math.isfinite(row[monitor])]
+    if not rows:
+        return None
+    pick = min if mode == "min" else max
+    return pick(rows, key=lambda row: row[monitor])
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as strings a person can read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    return value
+
+
+def write_summary(run_dir: str | Path, summary: dict[str, Any]) -> Path:
+    path = Path(run_dir) / SUMMARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(_clean(summary), indent=2, default=str) + "\n")
+    temporary.replace(path)  # a reader never sees half a file
+    return path
+
+
+def read_summary(run_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / SUMMARY_FILE).read_text())

@@ -1,0 +1,37 @@
+"""The loss a task trains with: chosen from the data's kind unless the config names one."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from dlbench.data.spec import DataSpec
+from dlbench.errors import ConfigError
+
+LOSSES = {
+    "cross_entropy": nn.CrossEntropyLoss,
+    "bce": nn.BCEWithLogitsLoss,
+    "mse": nn.MSELoss,
+    "l1": nn.L1Loss,
+    "huber": nn.HuberLoss,
+}
+CLASS_LOSSES = ("cross_entropy", "bce")
+
+
+def default_loss(spec: DataSpec, reconstruct: bool) -> str:
+    """Cross-entropy for classes, BCE for one binary output, MSE for regression and reconstruction."""
+    if reconstruct:
+        return "mse"
+    return {"multiclass": "cross_entropy", "binary": "bce", "regression": "mse"}[spec.kind]
+
+
+def make_loss(name: str, spec: DataSpec, reconstruct: bool, label_smoothing: float = 0.0) -> nn.Module:
+    """The loss module for `name` ('auto' picks `default_loss`)."""
+    if name == "auto":
+        name = default_loss(spec, reconstruct)
+    if name not in LOSSES:
+        raise ConfigError(f"loss={name!r} is unknown; choose auto or one of {', '.join(LOSSES)}.")
+    if reconstruct and name == "cross_entropy":
+        raise ConfigError("loss=cross_entropy is a classification loss and cannot train a reconstruction; use loss=mse or loss=bce.")
+    if name == "cross_entropy":
+        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    return LOSSES[name]()

@@ -1,0 +1,150 @@
+"""One LightningModule for every kind of data: the model, its loss, metrics and optimizer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torchmetrics import Accuracy, MeanMetric, MetricCollection
+
+from dlbench.data.spec import DataSpec
+from dlbench.tasks.losses import make_loss
+
+Penalty = Callable[[nn.Module], Tensor]
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the run stops at once."""
+
+    def __init__(self, epoch: int, step: int, loss: float) -> None:
+        super().__init__(f"training diverged: the loss became {loss} at epoch {epoch}, step {step}")
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+class Task(pl.LightningModule):
+    """Trains `model` on the data described by `spec`.
+
+    Metrics are accumulated over the epoch (torchmetrics, reduced across DDP ranks) and written to
+    every logger once per epoch as one row, train and validation side by side, with the learning
+    rate and the epoch time: `metrics.csv` then has one row per epoch and W&B one step per epoch.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: DataSpec,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        loss: str = "auto",
+        penalties: Sequence[tuple[str, Penalty]] = (),
+        monitor: str = "val/loss",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.spec = spec
+        self.reconstruct = bool(getattr(model, "reconstructs", False))
+        self.loss_fn = make_loss(loss, spec, self.reconstruct, label_smoothing)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.penalties = list(penalties)
+        self.monitor = monitor
+        self.example_input_array = torch.zeros(2, *spec.input_shape)
+        # keyed "<stage>_metrics": nn.Module already has an attribute called `train`
+        self.metrics = nn.ModuleDict({f"{stage}_metrics": self._stage_metrics() for stage in ("train", "val", "test")})
+        self.history: list[dict[str, float]] = []
+        self._val_row: dict[str, float] = {}
+        self._epoch_start = 0.0
+
+    def _stage_metrics(self) -> MetricCollection:
+        metrics: dict[str, Any] = {"loss": MeanMetric()}
+        if self.penalties:
+            metrics["data_loss"] = MeanMetric()
+            metrics["penalty"] = MeanMetric()
+        if not self.reconstruct and self.spec.kind == "multiclass":
+            metrics["acc"] = Accuracy(task="multiclass", num_classes=self.spec.num_outputs, validate_args=False)
+        elif not self.reconstruct and self.spec.kind == "binary":
+            metrics["acc"] = Accuracy(task="binary", validate_args=False)
+        return MetricCollection(metrics, compute_groups=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    # -- one step -----------------------------------------------------------------------------
+    def _step(self, stage: str, batch: tuple[Tensor, Tensor]) -> Tensor:
+        inputs, targets = batch
+        if self.reconstruct:
+            targets = inputs
+        outputs = self.model(inputs)
+        data_loss = self.loss_fn(outputs, targets)
+        loss = data_loss
+        metrics = self.metrics[f"{stage}_metrics"]
+        weight = inputs.shape[0]
+        if self.penalties:
+            penalty = sum(term(self.model) for _, term in self.penalties)
+            loss = data_loss + penalty
+            metrics["data_loss"].update(data_loss.detach(), weight)
+            metrics["penalty"].update(penalty.detach(), weight)
+        metrics["loss"].update(loss.detach(), weight)
+        if "acc" in metrics:
+            predictions = outputs.detach()
+            if self.spec.kind == "multiclass":
+                predictions = predictions.reshape(-1, predictions.shape[-1])
+                targets = targets.reshape(-1)
+            metrics["acc"].update(predictions, targets)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss = self._step("train", batch)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(self.current_epoch, self.global_step, float(loss))
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step("val", batch)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step("test", batch)
+
+    # -- once per epoch -----------------------------------------------------------------------
+    def _compute(self, stage: str) -> dict[str, float]:
+        metrics = self.metrics[f"{stage}_metrics"]
+        values = metrics.compute()
+        metrics.reset()
+        return {f"{stage}/{name}": float(value) for name, value in values.items()}
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_validation_epoch_end(self) -> None:
+        row = self._compute("val")
+        if self.trainer.sanity_checking:
+            return
+        self._val_row = row
+        self.log_dict(row, logger=False)
+
+    def on_train_epoch_end(self) -> None:
+        row = {"epoch": float(self.current_epoch), **self._compute("train")}
+        row.update(self._val_row)
+        self._val_row = {}
+        row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"])
+        row["time/epoch_s"] = time.perf_counter() - self._epoch_start
+        self.log_dict({k: v for k, v in row.items() if k.startswith("train/")}, logger=False)
+        self.history.append(row)
+        for logger in self.loggers:
+            logger.log_metrics(row, step=self.current_epoch)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self._compute("test"))
+
+    # -- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch"}}

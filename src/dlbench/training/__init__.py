@@ -1,0 +1,1 @@
+"""Initializers, regularizers and the optimizer/scheduler glue."""

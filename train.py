@@ -1,0 +1,23 @@
+"""dlbench's command line: `python train.py model=lenet dataset=mnist optimizer=adam`.
+
+Hydra composes `configs/train.yaml` with the overrides; `dlbench.run.train` does the rest.
+Torch is imported only inside the job, so `--help` and `--cfg job` answer in well under a second.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from dlbench.cli import run_job
+
+    return run_job(cfg)
+
+
+if __name__ == "__main__":
+    main()
