@@ -1,8 +1,10 @@
-"""Mini-batches cut from tensors held in memory.
+"""Mini-batches cut from tensors held in memory, and the DataLoader path they replace.
 
 A `DataLoader(TensorDataset)` calls `__getitem__` once per example and collates the results:
-about 0.9 ms per step on an Iris-sized MLP, several times the arithmetic. Here a batch is one
-indexing operation on a permuted index, so tiny models train at the speed of their arithmetic.
+about 0.9 ms per step on an Iris-sized MLP, several times the arithmetic. `TensorBatches` cuts a
+batch with one indexing operation on a permuted index, so tiny models train at the speed of their
+arithmetic. `reference_loader` builds the DataLoader that visits the same examples in the same
+order (`dataset.in_memory=false`), so the two can be compared batch for batch and timed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 
 def epoch_permutation(num_examples: int, seed: int, epoch: int) -> Tensor:
@@ -20,11 +23,24 @@ def epoch_permutation(num_examples: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(num_examples, generator=generator)
 
 
+def epoch_order(total: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int) -> Tensor:
+    """This rank's example order for one epoch.
+
+    Under DDP each rank takes every `world_size`-th example of the epoch's permutation, padded by
+    wrapping around so all ranks take the same number of steps, as `DistributedSampler` does.
+    """
+    order = epoch_permutation(total, seed, epoch) if shuffle else torch.arange(total)
+    padded = math.ceil(total / world_size) * world_size
+    if padded > total:
+        order = torch.cat([order, order[: padded - total]])
+    return order[rank::world_size]
+
+
 class TensorBatches:
     """An iterable of `(inputs, targets)` batches over tensors, reshuffled each epoch.
 
-    Under DDP each rank takes every `world_size`-th example of the epoch's permutation (padded by
-    wrapping around so all ranks take the same number of steps, as `DistributedSampler` does).
+    The epoch counts up on each pass; Lightning also calls `set_epoch` at the start of every
+    training epoch (through `.sampler`), so a resumed run continues the same sequence of orders.
     """
 
     def __init__(
@@ -45,6 +61,14 @@ class TensorBatches:
         self.epoch = 0
 
     @property
+    def sampler(self) -> TensorBatches:
+        """Lightning looks for `loader.sampler.set_epoch`; this object is its own sampler."""
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
     def num_examples(self) -> int:
         """Examples this rank sees per epoch."""
         return math.ceil(len(self.inputs) / self.world_size)
@@ -54,14 +78,9 @@ class TensorBatches:
 
     def indices(self, epoch: int) -> Tensor | None:
         """This rank's example order for `epoch`, or None for the stored order on one process."""
-        total = len(self.inputs)
         if not self.shuffle and self.world_size == 1:
             return None
-        order = epoch_permutation(total, self.seed, epoch) if self.shuffle else torch.arange(total)
-        padded = self.num_examples * self.world_size
-        if padded > total:
-            order = torch.cat([order, order[: padded - total]])
-        return order[self.rank :: self.world_size]
+        return epoch_order(len(self.inputs), self.shuffle, self.seed, epoch, self.rank, self.world_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self.indices(self.epoch)
@@ -76,3 +95,36 @@ class TensorBatches:
         for start in range(0, len(order), size):
             index = order[start : start + size]
             yield self.inputs[index], self.targets[index]
+
+
+class EpochSampler(DistributedSampler):
+    """`epoch_order` as a sampler, for the reference `DataLoader` path.
+
+    A `DistributedSampler` subclass so that Lightning neither wraps it in another one under DDP
+    (it already shards by rank) nor forgets to call `set_epoch`.
+    """
+
+    def __init__(self, total: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.total, self.shuffle, self.seed = total, shuffle, seed
+        self.rank, self.num_replicas = rank, world_size
+        self.num_samples = math.ceil(total / world_size)
+        self.total_size = self.num_samples * world_size
+        self.drop_last = False
+        self.dataset = None  # DistributedSampler's attribute; examples come from the DataLoader's dataset
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[int]:
+        order = epoch_order(self.total, self.shuffle, self.seed, self.epoch, self.rank, self.num_replicas)
+        self.epoch += 1
+        return iter(order.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def reference_loader(
+    inputs: Tensor, targets: Tensor, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1
+) -> DataLoader:
+    """The textbook path: `TensorDataset` + per-example `__getitem__` + default collate."""
+    sampler = EpochSampler(len(inputs), shuffle, seed, rank, world_size)
+    return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, sampler=sampler)

@@ -6,7 +6,10 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from dlbench.data.batches import TensorBatches
+from typing import Any
+
+from dlbench.data.augment import Augment
+from dlbench.data.batches import TensorBatches, reference_loader
 from dlbench.data.spec import DataSpec, Kind
 from dlbench.data.splits import split
 from dlbench.errors import require
@@ -36,6 +39,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         standardize: bool = True,
         stratify: bool = True,
         on_device: bool = False,
+        in_memory: bool = True,
+        holdout: bool = True,
+        augment: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if batch_size != "full":
@@ -49,6 +55,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.standardize = standardize
         self.stratify = stratify and self.kind in ("multiclass", "binary")
         self.on_device = on_device
+        self.in_memory = in_memory
+        self.holdout = holdout
+        self.augment = Augment(**(augment or {}))
+        self._generator: torch.Generator | None = None
         self.splits: dict[str, Pair] = {}
         self.spec: DataSpec | None = None
 
@@ -58,7 +68,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         raise NotImplementedError
 
     def normalize(self, train_inputs: Tensor) -> tuple[Tensor, Tensor] | None:
-        """(mean, std) to normalise every split with, from the training inputs only."""
+        """(mean, std) to normalise every split with: here per feature, from the training split only.
+
+        Image datasets return the usual fixed per-channel statistics instead.
+        """
         if not self.standardize:
             return None
         mean = train_inputs.mean(dim=0, keepdim=True)
@@ -71,23 +84,61 @@ class InMemoryDataModule(pl.LightningDataModule):
             return
         parts = self.load()
         train = parts["train"]
-        if "test" not in parts:
-            train, parts["test"] = split(*train, self.test_fraction, self.seed, self.stratify, "test_fraction", self.name)
-        train, val = split(*train, self.val_fraction, self.seed + 1, self.stratify, "val_fraction", self.name)
+        if not self.holdout:  # too few examples to hold any out: evaluate on the training set
+            test = parts.get("test", train)
+            train, val = train, train
+        else:
+            if "test" not in parts:
+                train, parts["test"] = split(*train, self.test_fraction, self.seed, self.stratify, "test_fraction", self.name)
+            train, val = split(*train, self.val_fraction, self.seed + 1, self.stratify, "val_fraction", self.name)
+            test = parts["test"]
         stats = self.normalize(train[0])
-        for name, (inputs, targets) in (("train", train), ("val", val), ("test", parts["test"])):
+        normalized: dict[int, Tensor] = {}  # a split shared by several names is normalised once
+        for name, (inputs, targets) in (("train", train), ("val", val), ("test", test)):
             if stats is not None:
-                inputs = (inputs - stats[0]) / stats[1]
+                key = id(inputs)
+                if key not in normalized:
+                    normalized[key] = ((inputs - stats[0]) / stats[1]).contiguous()
+                inputs = normalized[key]
             self.splits[name] = (inputs.contiguous(), targets.contiguous())
-        self.spec = self.make_spec(*train)
+        self._check_augment(train[0])
+        self.spec = self.make_spec(*self.splits["train"])
+
+    def _check_augment(self, inputs: Tensor) -> None:
+        require(
+            not self.augment.active or (inputs.dim() == 4 and not self.sequence),
+            f"dataset.augment is set for dataset {self.name}, which has no images; augmentation applies to digits, mnist, fashion_mnist and cifar10 (set dataset.augment to its defaults or pick an image dataset).",
+        )
+
+    def augment_fill(self) -> Tensor | None:
+        """Per-channel value of a black pixel after normalisation (what padding shows)."""
+        return None
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Augment training batches on the device they train on; val and test stay untouched."""
+        trainer = self.trainer
+        if not self.augment.active or trainer is None or not trainer.training:
+            return batch
+        inputs, targets = batch
+        if self._generator is None or self._generator.device != inputs.device:
+            self._generator = torch.Generator(device=inputs.device).manual_seed(self.seed + 7919 * (trainer.global_rank + 1))
+        return self.augment(inputs, self._generator, self.augment_fill()), targets
 
     def make_spec(self, inputs: Tensor, targets: Tensor) -> DataSpec:
+        """Input shape of one example and the number of model outputs the targets need.
+
+        multiclass: one output per class (labels are 0..K-1, long); binary: one logit, targets
+        float (N, 1); regression: one output per target value, per step when `per_step`
+        (targets (N, T, F) give F outputs at each step).
+        """
         if self.kind == "multiclass":
             outputs = int(max(int(t.max()) for _, t in self.splits.values())) + 1
         elif self.kind == "binary":
             outputs = 1
+        elif self.per_step:
+            outputs = int(targets.shape[-1]) if targets.dim() == 3 else 1
         else:
-            outputs = int(targets[0].numel()) if not self.per_step else int(targets.shape[-1]) if targets.dim() > 2 else 1
+            outputs = int(targets[0].numel())
         return DataSpec(self.name, tuple(inputs.shape[1:]), outputs, self.kind, self.sequence, self.per_step)
 
     def train_dataloader(self) -> TensorBatches:
@@ -99,7 +150,7 @@ class InMemoryDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> TensorBatches:
         return self._batches("test", shuffle=False)
 
-    def _batches(self, split_name: str, shuffle: bool) -> TensorBatches:
+    def _batches(self, split_name: str, shuffle: bool) -> TensorBatches | Any:
         self.setup()
         inputs, targets = self.splits[split_name]
         trainer = self.trainer
@@ -108,7 +159,8 @@ class InMemoryDataModule(pl.LightningDataModule):
             device = trainer.strategy.root_device
             inputs, targets = inputs.to(device), targets.to(device)
         size = -(-len(inputs) // world) if self.batch_size == "full" else self.batch_size
-        return TensorBatches(inputs, targets, int(size), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world)
+        batches = TensorBatches if self.in_memory else reference_loader
+        return batches(inputs, targets, int(size), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world)
 
     @property
     def train_size(self) -> int:
