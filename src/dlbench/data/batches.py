@@ -39,8 +39,9 @@ def epoch_order(total: int, shuffle: bool, seed: int, epoch: int, rank: int, wor
 class TensorBatches:
     """An iterable of `(inputs, targets)` batches over tensors, reshuffled each epoch.
 
-    The epoch counts up on each pass; Lightning also calls `set_epoch` at the start of every
-    training epoch (through `.sampler`), so a resumed run continues the same sequence of orders.
+    The epoch counts up on each pass and starts where the trainer is (`set_epoch`), so a resumed
+    run continues the same sequence of orders. (No `.sampler` attribute: Lightning would then
+    treat this as a DataLoader and look for the rest of one.)
     """
 
     def __init__(
@@ -59,11 +60,6 @@ class TensorBatches:
         self.seed = seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
-
-    @property
-    def sampler(self) -> TensorBatches:
-        """Lightning looks for `loader.sampler.set_epoch`; this object is its own sampler."""
-        return self
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -117,8 +117,8 @@ class InMemoryDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Augment training batches on the device they train on; val and test stay untouched."""
         trainer = self.trainer
-        if not self.augment.active or trainer is None or not trainer.training:
-            return batch
+        if not self.augment.active or trainer is None or not trainer.training or not isinstance(batch, (list, tuple)):
+            return batch  # (a bare tensor is Lightning's example input for the model summary)
         inputs, targets = batch
         if self._generator is None or self._generator.device != inputs.device:
             self._generator = torch.Generator(device=inputs.device).manual_seed(self.seed + 7919 * (trainer.global_rank + 1))
@@ -159,8 +159,11 @@ class InMemoryDataModule(pl.LightningDataModule):
             device = trainer.strategy.root_device
             inputs, targets = inputs.to(device), targets.to(device)
         size = -(-len(inputs) // world) if self.batch_size == "full" else self.batch_size
-        batches = TensorBatches if self.in_memory else reference_loader
-        return batches(inputs, targets, int(size), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world)
+        make = TensorBatches if self.in_memory else reference_loader
+        batches = make(inputs, targets, int(size), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world)
+        if trainer is not None:  # a resumed run continues the sequence of epoch orders
+            (batches if self.in_memory else batches.sampler).set_epoch(trainer.current_epoch)
+        return batches
 
     @property
     def train_size(self) -> int:
