@@ -97,8 +97,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         for name, (inputs, targets) in (("train", train), ("val", val), ("test", test)):
             if stats is not None:
                 key = id(inputs)
-                if key not in normalized:
-                    normalized[key] = ((inputs - stats[0]) / stats[1]).contiguous()
+                if key not in normalized:  # in place: `load()` and `split` hand over fresh tensors
+                    normalized[key] = inputs.sub_(stats[0]).div_(stats[1]).contiguous()
                 inputs = normalized[key]
             self.splits[name] = (inputs.contiguous(), targets.contiguous())
         self._check_augment(train[0])
