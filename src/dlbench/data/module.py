@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-
-from typing import Any
 
 from dlbench.data.augment import Augment
 from dlbench.data.batches import TensorBatches, reference_loader
