@@ -79,7 +79,7 @@ class TorchvisionImages(ImageDataModule):
             raise DatasetUnavailable(
                 f"dataset {self.name}: its files {tried}; looked in {folder.resolve()} for {', '.join(files)}. "
                 f"Fix: connect to the network and run again with dataset.download=true, or place those files in that directory "
-                f"(dataset.data_dir={self.data_dir} names its parent). [{type(error).__name__}: {str(error).splitlines()[0]}]"
+                f"(dataset.data_dir={self.data_dir} is the root above it). [{type(error).__name__}: {str(error).splitlines()[0]}]"
             ) from None
 
     def images(self, dataset: Any) -> Pair:
