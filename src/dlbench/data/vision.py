@@ -86,7 +86,8 @@ class TorchvisionImages(ImageDataModule):
         """One uint8 tensor `(N, C, H, W)` scaled to float [0, 1], and the labels."""
         data = torch.as_tensor(np.asarray(dataset.data))
         data = data.unsqueeze(1) if data.dim() == 3 else data.permute(0, 3, 1, 2)  # HWC -> CHW
-        return data.float().div_(255).contiguous(), torch.as_tensor(dataset.targets, dtype=torch.long)
+        # made contiguous while still uint8, so the float copy is the only large one
+        return data.contiguous().float().div_(255), torch.as_tensor(dataset.targets, dtype=torch.long)
 
     def load(self) -> dict[str, Pair]:
         return {"train": self.images(self.open(train=True)), "test": self.images(self.open(train=False))}
