@@ -48,10 +48,12 @@ class Task(pl.LightningModule):
         self.model = model
         self.spec = spec
         self.reconstruct = bool(getattr(model, "reconstructs", False))
-        self.loss_fn = make_loss(loss, spec, self.reconstruct, label_smoothing)
+        # an optimizer that needs its own criterion (the perceptron rule) says so
+        criterion = getattr(getattr(optimizer, "func", optimizer), "make_criterion", None)
+        self.loss_fn = criterion(model, spec) if criterion else make_loss(loss, spec, self.reconstruct, label_smoothing)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.penalties = list(penalties)
+        self.penalties = [*penalties, *(model.penalties() if hasattr(model, "penalties") else [])]  # e.g. a sparse code
         self.monitor = monitor
         self.example_input_array = torch.zeros(2, *spec.input_shape)
         # keyed "<stage>_metrics": nn.Module already has an attribute called `train`

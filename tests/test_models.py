@@ -1,0 +1,218 @@
+"""The model zoo: shapes on every kind of data it can read, exact sizes, gradients, learning, refusals."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader, TensorDataset
+
+from dlbench.data.spec import DataSpec
+from dlbench.errors import ConfigError
+from dlbench.models import build_model
+from dlbench.models.alexnet import AlexNet
+from dlbench.models.measure import count_parameters, forward_flops
+from dlbench.tasks import Task
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
+
+TABLE = DataSpec("table", (16,), 3, "multiclass")
+MNIST = DataSpec("mnist", (1, 28, 28), 10, "multiclass")
+CIFAR = DataSpec("cifar10", (3, 32, 32), 10, "multiclass")
+SMALL_IMAGES = DataSpec("small", (1, 8, 8), 4, "multiclass")
+ODD_IMAGES = DataSpec("odd", (2, 13, 11), 4, "multiclass")
+SEQUENCES = DataSpec("seq", (6, 3), 4, "multiclass", sequence=True)
+SEQ_MNIST = DataSpec("seq_mnist", (28, 28), 10, "multiclass", sequence=True)
+NEXT_STEP = DataSpec("next", (6, 2), 1, "regression", sequence=True, per_step=True)
+IRIS = DataSpec("iris", (4,), 3, "multiclass")
+
+
+def build(name: str, spec: DataSpec, **options):
+    """The model `python train.py model=<name> model.<option>=...` builds for data `spec`."""
+    cfg = OmegaConf.merge(OmegaConf.load(CONFIGS / f"{name}.yaml"), options)
+    return build_model(cfg, spec)
+
+
+def expected_output(name: str, spec: DataSpec, batch: int) -> tuple[int, ...]:
+    if "autoencoder" in name:
+        return (batch, *spec.input_shape)
+    if spec.per_step:
+        return (batch, spec.input_shape[0], spec.num_outputs)
+    return (batch, spec.num_outputs)
+
+
+COMPATIBLE = [
+    ("perceptron", TABLE), ("perceptron", MNIST),
+    ("mlp", TABLE), ("mlp", MNIST), ("mlp", SEQUENCES),
+    ("lenet", MNIST), ("lenet", CIFAR),
+    ("alexnet", CIFAR, {"variant": "cifar"}),
+    ("autoencoder", TABLE), ("autoencoder", MNIST), ("sparse_autoencoder", TABLE), ("denoising_autoencoder", MNIST),
+    ("conv_autoencoder", MNIST), ("conv_autoencoder", CIFAR), ("conv_autoencoder", ODD_IMAGES),
+    *[(cell, spec) for cell in ("rnn", "lstm", "gru") for spec in (SEQUENCES, SEQ_MNIST, NEXT_STEP, MNIST, CIFAR)],
+    ("lstm", SEQUENCES, {"bidirectional": True, "num_layers": 2, "dropout": 0.2}),
+    ("gru", NEXT_STEP, {"bidirectional": True}),
+]
+
+
+@pytest.mark.parametrize("case", COMPATIBLE, ids=lambda c: f"{c[0]}-{c[1].name}" + ("-" + "-".join(map(str, c[2].values())) if len(c) > 2 else ""))
+def test_output_shape_on_every_compatible_kind_of_data(case) -> None:
+    name, spec, options = (*case, {})[:3]
+    model = build(name, spec, **options)
+    for mode in (True, False):  # training (noise, dropout) and evaluation
+        model.train(mode)
+        assert model(torch.randn(3, *spec.input_shape)).shape == expected_output(name, spec, 3)
+    assert forward_flops(model, spec.input_shape) > 0
+
+
+def test_lenet_has_the_parameters_of_the_classic_table() -> None:
+    assert count_parameters(build("lenet", MNIST)) == 431_080
+    # the same recipe on 3x32x32: conv1 3*20*25+20, fc1 reads 50x5x5 = 1250 -> 1250*500+500
+    assert count_parameters(build("lenet", CIFAR)) == 1_520 + 25_050 + 625_500 + 5_010
+
+
+def test_alexnet_at_224_has_the_parameters_of_the_paper() -> None:
+    with torch.device("meta"):  # 62 million parameters counted without memory or a real forward pass
+        model = AlexNet((3, 224, 224), 1000)
+    assert count_parameters(model) == 62_378_344
+
+
+def test_alexnet_local_response_normalisation_is_optional() -> None:
+    plain, with_lrn = build("alexnet", CIFAR, variant="cifar"), build("alexnet", CIFAR, variant="cifar", lrn=True)
+    assert not any(isinstance(m, torch.nn.LocalResponseNorm) for m in plain.modules())
+    assert sum(isinstance(m, torch.nn.LocalResponseNorm) for m in with_lrn.modules()) == 2
+
+
+def test_lstm_flops_count_the_recurrent_matrices() -> None:
+    """The CPU runs an LSTM as one fused kernel; its multiplications must still be counted."""
+    steps, features, hidden = 6, 3, 64
+    model = build("lstm", SEQUENCES)
+    matmuls = 2 * steps * 4 * hidden * (features + hidden)
+    assert forward_flops(model, SEQUENCES.input_shape) >= matmuls
+
+
+# -- gradients ---------------------------------------------------------------------------------
+GRADCHECK = [
+    ("perceptron", TABLE, {}),
+    ("mlp", TABLE, {"hidden": [5, 4], "activation": "tanh", "batch_norm": True}),
+    ("mlp", TABLE, {"hidden": [5], "activation": "maxout"}),
+    ("lenet", DataSpec("tiny", (1, 16, 16), 3, "multiclass"), {"activation": "tanh"}),
+    ("alexnet", CIFAR, {"variant": "cifar", "lrn": True}),
+    ("autoencoder", TABLE, {"code_size": 3, "hidden": [6], "activation": "tanh", "sparsity": 0.1}),
+    ("conv_autoencoder", SMALL_IMAGES, {"code_size": 3, "channels": [2, 3], "activation": "tanh"}),
+    ("rnn", SEQUENCES, {"hidden_size": 5, "num_layers": 2}),
+    ("lstm", SEQUENCES, {"hidden_size": 5, "bidirectional": True}),
+    ("gru", NEXT_STEP, {"hidden_size": 5}),
+]
+
+
+@pytest.mark.parametrize("name,spec,options", GRADCHECK, ids=[f"{c[0]}-{i}" for i, c in enumerate(GRADCHECK)])
+def test_backward_matches_finite_differences_in_float64(name: str, spec: DataSpec, options: dict) -> None:
+    torch.manual_seed(0)
+    model = build(name, spec, **options).double().eval()  # eval: no dropout or noise, batch norm fixed
+    inputs = torch.randn(2, *spec.input_shape, dtype=torch.float64, requires_grad=True)
+    big = count_parameters(model) > 10_000
+
+    def outputs(x: torch.Tensor):
+        out = model(x)
+        penalties = [term(model) for _, term in getattr(model, "penalties", list)()]
+        return (out, *penalties)
+
+    assert torch.autograd.gradcheck(outputs, (inputs,), fast_mode=big, atol=1e-5)
+
+
+# -- learning ----------------------------------------------------------------------------------
+def one_batch(spec: DataSpec, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(size, *spec.input_shape, generator=generator)
+    if spec.kind == "regression":
+        shape = (size, spec.input_shape[0], spec.num_outputs) if spec.per_step else (size, spec.num_outputs)
+        return inputs, torch.randn(shape, generator=generator)
+    return inputs, torch.randint(0, spec.num_outputs, (size,), generator=generator)
+
+
+OVERFIT = [
+    ("perceptron", TABLE, {}, 0.05),
+    ("mlp", TABLE, {"hidden": [32]}, 0.01),
+    ("lenet", MNIST, {}, 0.001),
+    ("autoencoder", TABLE, {"code_size": 8}, 0.01),
+    ("sparse_autoencoder", TABLE, {}, 0.003),
+    ("denoising_autoencoder", TABLE, {"noise_std": 0.05}, 0.01),
+    ("conv_autoencoder", SMALL_IMAGES, {"code_size": 16}, 0.01),
+    ("rnn", SEQUENCES, {}, 0.01),
+    ("lstm", NEXT_STEP, {}, 0.01),
+    ("gru", SMALL_IMAGES, {}, 0.01),
+    pytest.param("alexnet", CIFAR, {"variant": "cifar", "dropout": 0.0}, 0.0003, marks=pytest.mark.slow, id="alexnet"),
+]
+
+
+@pytest.mark.parametrize("name,spec,options,lr", OVERFIT, ids=[c[0] if isinstance(c, tuple) else None for c in OVERFIT])
+def test_each_model_overfits_one_small_batch(name: str, spec: DataSpec, options: dict, lr: float) -> None:
+    """A Lightning Trainer on one batch: the training loss must fall by at least 90 %."""
+    pl.seed_everything(0, verbose=False)
+    model = build(name, spec, **options)
+    task = Task(model, spec, optimizer=partial(torch.optim.Adam, lr=lr))
+    loader = DataLoader(TensorDataset(*one_batch(spec)), batch_size=8)
+    trainer = pl.Trainer(max_epochs=150, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(task, train_dataloaders=loader)
+    losses = [row["train/loss"] for row in task.history]
+    assert min(losses[-5:]) <= 0.1 * losses[0], f"{name}: loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+
+
+def test_sparse_autoencoder_adds_its_l1_penalty_to_the_loss() -> None:
+    model = build("sparse_autoencoder", TABLE, sparsity=0.5)
+    task = Task(model, TABLE, optimizer=partial(torch.optim.SGD, lr=0.1))
+    inputs = torch.randn(4, 16)
+    loss = task._step("train", (inputs, torch.zeros(4, dtype=torch.long)))
+    reconstruction = torch.nn.functional.mse_loss(model(inputs), inputs)
+    assert model.code is not None
+    assert torch.allclose(loss, reconstruction + 0.5 * model.code.abs().sum(dim=1).mean())
+
+
+def test_denoising_autoencoder_adds_noise_only_while_training() -> None:
+    model = build("denoising_autoencoder", TABLE)
+    inputs = torch.randn(4, 16)
+    model.eval()
+    assert torch.equal(model(inputs), model(inputs))
+    model.train()
+    assert not torch.equal(model(inputs), model(inputs))
+
+
+# -- refusals ----------------------------------------------------------------------------------
+REFUSALS = [
+    ("lenet", IRIS, {}, "lenet needs image inputs (C x H x W); dataset iris gives 4 features; use model=mlp."),
+    ("alexnet", IRIS, {}, "alexnet needs image inputs (C x H x W); dataset iris gives 4 features; use model=mlp."),
+    ("alexnet", CIFAR, {}, "alexnet (variant=imagenet) cannot read 3x32x32 images"),
+    ("lenet", SMALL_IMAGES, {}, "lenet cannot read 1x8x8 images"),
+    ("conv_autoencoder", IRIS, {}, "conv_autoencoder needs image inputs (C x H x W); dataset iris gives 4 features; use model=autoencoder."),
+    ("lstm", IRIS, {}, "lstm needs sequences (time x features) or images read row by row; dataset iris gives 4 features; use model=mlp."),
+    ("rnn", SEQUENCES, {"dropout": 0.5}, "model.dropout=0.5 acts only between stacked layers"),
+    ("autoencoder", IRIS, {"code_size": 0}, "model.code_size=0 is < 1"),
+    ("conv_autoencoder", MNIST, {"code_size": 0}, "model.code_size=0 is < 1"),
+    ("alexnet", CIFAR, {"variant": "tiny"}, "model.variant='tiny' is unknown"),
+    ("lenet", MNIST, {"hidden": [10]}, "model.hidden does not apply to model lenet"),
+]
+
+
+@pytest.mark.parametrize("name,spec,options,message", REFUSALS, ids=[f"{c[0]}-{i}" for i, c in enumerate(REFUSALS)])
+def test_impossible_pairs_are_refused_in_one_sentence(name: str, spec: DataSpec, options: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        build(name, spec, **options)
+    assert message in str(error.value)
+    assert str(error.value).count(". ") == 0 and str(error.value).endswith(".")
+
+
+def test_an_autoencoder_refuses_a_classification_loss() -> None:
+    with pytest.raises(ConfigError, match="cross_entropy is a classification loss"):
+        Task(build("autoencoder", MNIST), MNIST, optimizer=partial(torch.optim.SGD, lr=0.1), loss="cross_entropy")
+
+
+def test_the_command_line_says_why_lenet_cannot_read_iris(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    result = run_cli("model=lenet", "dataset=iris", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert "error: lenet needs image inputs (C x H x W); dataset iris gives 4 features; use model=mlp." in result.stdout + result.stderr
