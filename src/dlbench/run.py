@@ -26,6 +26,8 @@ from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import best_epoch, git_commit, package_versions, write_summary
 from dlbench.tasks import Task, TrainingDiverged
 from dlbench.training.initializers import initialize
+from dlbench.training.optim import make_optimizer, scale_learning_rate
+from dlbench.training.regularizers import check_regularizers, make_penalties, task_options
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +60,26 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     datamodule = instantiate(cfg.dataset, _convert_="all")
     datamodule.setup()
     spec = datamodule.spec
+    check_regularizers(cfg, spec)
     model = build_model(cfg.model, spec)
-    initialize(model, **cfg.initializer)
+    initialize(model, **cfg.initializer, datamodule=datamodule)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     task = Task(
         model,
         spec,
-        optimizer=instantiate(cfg.optimizer),
+        optimizer=make_optimizer(cfg.optimizer),
         scheduler=scheduler,
         loss=cfg.get("loss", "auto"),
+        penalties=make_penalties(cfg.get("penalty"), model, cfg.model._target_.rsplit(".", 1)[-1]),
         monitor=cfg.monitor,
+        **task_options(cfg),
     )
     output_dir = Path(cfg.paths.output_dir)
     callbacks = [instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback]
     callbacks.append(RunGuard(OmegaConf.to_container(cfg, resolve=True), output_dir / "checkpoints"))  # type: ignore[arg-type]
     loggers = [instantiate(logger) for logger in (cfg.get("logger") or {}).values() if logger]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    scale_learning_rate(task, cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
     return datamodule, task, trainer
 
 
@@ -114,7 +120,7 @@ def _stop_reason(trainer: pl.Trainer) -> str:
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
         message = getattr(callback, "stopping_reason_message", None)
         if message:
-            return f"early stopping: {message}"
+            return f"early stopping at epoch {getattr(callback, 'stopped_epoch', '?')}: {message}"
     if trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs:
         return f"reached max_epochs={trainer.max_epochs}"
     return "training ended"
@@ -156,7 +162,7 @@ def _finish(
         "data": {"name": task.spec.name, "input_shape": list(task.spec.input_shape), "num_outputs": task.spec.num_outputs, "kind": task.spec.kind, "train_size": datamodule.train_size},
         "devices": {"accelerator": type(trainer.accelerator).__name__, "world_size": world, "precision": str(trainer.precision)},
         "effective_batch_size": effective_batch,
-        "lr": cfg.optimizer.get("lr"),
+        "lr": getattr(task, "lr", cfg.optimizer.get("lr")),
         "seed": cfg.seed,
         "checkpoints": {
             "best": getattr(checkpoint, "best_model_path", None) or None,

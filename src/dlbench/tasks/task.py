@@ -13,6 +13,7 @@ from torchmetrics import Accuracy, MeanMetric, MetricCollection
 
 from dlbench.data.spec import DataSpec
 from dlbench.tasks.losses import make_loss
+from dlbench.training.regularizers import fgsm
 
 Penalty = Callable[[nn.Module], Tensor]
 
@@ -43,6 +44,8 @@ class Task(pl.LightningModule):
         penalties: Sequence[tuple[str, Penalty]] = (),
         monitor: str = "val/loss",
         label_smoothing: float = 0.0,
+        input_noise: float = 0.0,
+        adversarial_epsilon: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -55,6 +58,7 @@ class Task(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.penalties = [*penalties, *(model.penalties() if hasattr(model, "penalties") else [])]  # e.g. a sparse code
         self.monitor = monitor
+        self.input_noise, self.adversarial_epsilon = input_noise, adversarial_epsilon
         self.example_input_array = torch.zeros(2, *spec.input_shape)
         # keyed "<stage>_metrics": nn.Module already has an attribute called `train`
         self.metrics = nn.ModuleDict({f"{stage}_metrics": self._stage_metrics() for stage in ("train", "val", "test")})
@@ -81,8 +85,13 @@ class Task(pl.LightningModule):
         inputs, targets = batch
         if self.reconstruct:
             targets = inputs
+        if stage == "train" and self.input_noise > 0:  # regularizer=input_noise
+            inputs = inputs + self.input_noise * torch.randn_like(inputs)
         outputs = self.model(inputs)
         data_loss = self.loss_fn(outputs, targets)
+        if stage == "train" and self.adversarial_epsilon > 0:  # regularizer=adversarial
+            adversarial = fgsm(self.model, self.loss_fn, inputs, targets, self.adversarial_epsilon)
+            data_loss = 0.5 * (data_loss + self.loss_fn(self.model(adversarial), targets))
         loss = data_loss
         penalty = sum(term(self.model) for _, term in self.penalties) if self.penalties else None
         if penalty is not None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from dlbench.errors import ConfigError
+from dlbench.errors import ConfigError, require
 
 WeightInit = Callable[[Tensor], None]
 
@@ -43,20 +44,78 @@ def initialize(
     std: float = 0.01,
     value: float = 0.0,
     bias: float | None = 0.0,
+    lsuv_batch: int = 256,
+    tol: float = 0.05,
+    max_iter: int = 10,
+    datamodule: Any = None,
 ) -> nn.Module:
     """Re-initialise every weight matrix of `model` with `scheme`; biases to `bias`.
 
     `default` keeps PyTorch's own initialisation (biases included). Recurrent weight matrices
-    (`weight_ih`, `weight_hh`) get the scheme too.
+    (`weight_ih`, `weight_hh`) get the scheme too. `lsuv` is data-dependent: it reads
+    `lsuv_batch` training examples from `datamodule`.
     """
     if scheme == "default":
         return model
     schemes = _schemes(gain, a, std, value)
-    if scheme not in schemes:
+    if scheme not in schemes and scheme != "lsuv":
         raise ConfigError(f"initializer.scheme={scheme!r} is unknown; choose one of {', '.join(SCHEMES)}.")
+    require(std >= 0, f"initializer.std={std} is negative; a standard deviation must be >= 0, e.g. 0.01.")
+    require(a >= 0, f"initializer.a={a} is negative; the uniform range is [-a, a], e.g. a=0.3.")
     for name, parameter in model.named_parameters():
         if is_weight(name, parameter):
-            schemes[scheme](parameter)
+            schemes["orthogonal" if scheme == "lsuv" else scheme](parameter)
         elif "bias" in name and bias is not None:
             nn.init.constant_(parameter, bias)
+    if scheme == "lsuv":
+        require(datamodule is not None, "initializer=lsuv needs a batch of training data, but no data module was given.")
+        require(lsuv_batch >= 2 and max_iter >= 1 and tol > 0, f"initializer=lsuv needs lsuv_batch >= 2, max_iter >= 1 and tol > 0 (got {lsuv_batch}, {max_iter}, {tol}).")
+        lsuv(model, training_inputs(datamodule, lsuv_batch), tol, max_iter)
+    return model
+
+
+def training_inputs(datamodule: Any, count: int) -> Tensor:
+    """The first `count` training inputs: from the in-memory split, else the first training batch."""
+    datamodule.setup()
+    splits = getattr(datamodule, "splits", None)
+    if splits and "train" in splits:
+        return splits["train"][0][:count]
+    inputs, _ = next(iter(datamodule.train_dataloader()))
+    return inputs[:count]
+
+
+LSUV_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+@torch.no_grad()
+def lsuv(model: nn.Module, inputs: Tensor, tol: float = 0.05, max_iter: int = 10) -> nn.Module:
+    """Layer-sequential unit variance (Mishkin & Matas 2016), on weights already orthogonal.
+
+    Front to back, each linear or convolutional layer's weights are divided by the standard
+    deviation of that layer's output on `inputs` until the variance is within `tol` of 1, so
+    every layer starts with unit output variance on the data it will see. Recurrent layers keep
+    their orthogonal weights.
+    """
+    layers = [module for module in model.modules() if isinstance(module, LSUV_LAYERS)]
+    outputs: dict[str, Tensor] = {}
+
+    def record(_module: nn.Module, _inputs: Any, output: Tensor) -> None:
+        outputs["last"] = output
+
+    was_training = model.training
+    model.eval()  # dropout off, batch norm by running stats: measure the layer, not the noise
+    try:
+        for layer in layers:
+            handle = layer.register_forward_hook(record)
+            try:
+                for _ in range(max_iter):
+                    model(inputs)
+                    variance = float(outputs["last"].var())
+                    if abs(variance - 1.0) < tol or variance == 0.0:
+                        break
+                    layer.weight.div_(variance**0.5)
+            finally:
+                handle.remove()
+    finally:
+        model.train(was_training)
     return model
