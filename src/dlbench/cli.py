@@ -9,6 +9,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from dlbench.errors import ConfigError
+from dlbench.reporting.failures import record_failure
 
 
 def in_multirun() -> bool:
@@ -28,5 +29,13 @@ def run_job(cfg: DictConfig) -> float | None:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         if in_multirun():
+            record_failure(cfg, error)
             return None
         sys.exit(2)
+    except Exception as error:
+        if not in_multirun():
+            raise
+        # One broken job must not end the sweep: it is reported as failed and the next one runs.
+        print(f"error: job failed: {type(error).__name__}: {error}", file=sys.stderr)
+        record_failure(cfg, error)
+        return None
