@@ -54,12 +54,13 @@ def validation_curves(sweep_dir: Path, jobs: list[Job], keys: list[str]) -> Path
     """Every job's validation metrics per epoch, overlaid: the first thing to look at."""
     names = sorted({name for job in jobs for row in job.history for name in row if name.startswith("val/")}) or [_monitor(jobs)]
     figure, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
+    marker = "." if max(len(job.history) for job in jobs) < 30 else None
     for axis, name in zip(axes[0], names):
         for job in jobs:
             epochs, values = _series(job, name)
             if epochs:
                 suffix = "" if job.status == "completed" else f" ({job.status})"
-                axis.plot(epochs, values, marker="." if len(epochs) < 30 else None, label=job.label(keys) + suffix)
+                axis.plot(epochs, values, marker=marker, label=job.label(keys) + suffix)
         axis.set_xlabel("epoch")
         axis.set_ylabel(name)
         axis.set_title(f"{name} per epoch")
