@@ -8,7 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from dlbench.errors import ConfigError
+from dlbench.errors import find_config_error
 from dlbench.reporting.failures import record_failure
 
 
@@ -26,16 +26,17 @@ def run_job(cfg: DictConfig) -> float | None:
         from dlbench.run import train
 
         return train(cfg)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as exception:
+        error = find_config_error(exception)
+        if error is None and not in_multirun():
+            raise
+        if error is None:
+            # One broken job must not end the sweep: it is reported as failed and the next one runs.
+            error = exception
+            print(f"error: job failed: {type(error).__name__}: {error}", file=sys.stderr)
+        else:
+            print(f"error: {error}", file=sys.stderr)
         if in_multirun():
             record_failure(cfg, error)
             return None
         sys.exit(2)
-    except Exception as error:
-        if not in_multirun():
-            raise
-        # One broken job must not end the sweep: it is reported as failed and the next one runs.
-        print(f"error: job failed: {type(error).__name__}: {error}", file=sys.stderr)
-        record_failure(cfg, error)
-        return None
