@@ -68,6 +68,17 @@ def test_diverged_and_failed_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
     assert "4 jobs; completed: 1, diverged: 1, failed: 2" in (sweep_dir / "report.md").read_text()
 
 
+def test_a_job_that_raises_is_reported_and_the_sweep_finishes(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "raises"
+    # The Trainer has no such argument: each job raises while it is built, past the config checks.
+    result = run_cli("-m", "+trainer.no_such_argument=1,2", f"hydra.sweep.dir={sweep_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = report_rows(sweep_dir)
+    assert [row["status"] for row in rows] == ["failed", "failed"]
+    assert all("no_such_argument" in row["stop_reason"] for row in rows)
+    assert "traceback" in summaries(sweep_dir)["0"]
+
+
 @pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs_at_once_in_their_own_directories(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "joblib"
