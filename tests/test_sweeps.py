@@ -185,3 +185,24 @@ def test_optuna_search_goes_on_past_diverging_trials(tmp_path: Path) -> None:
     assert [trial.state for trial in _study(sweep_dir).trials] == [TrialState.FAIL, TrialState.FAIL]
     assert [row["status"] for row in report_rows(sweep_dir)] == ["diverged", "diverged"]
     assert not (sweep_dir / "optimization_results.yaml").exists()  # no best value to claim
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("optimizer.lr=tag(log, interval(1e-4, 0.1))", ("FloatDistribution", {"low": 1e-4, "high": 0.1, "log": True})),
+        ("model.depth=tag(int, interval(1, 4))", ("IntDistribution", {"low": 1, "high": 4, "log": False})),
+        ("dataset.batch_size=range(16, 80, 16)", ("IntDistribution", {"low": 16, "high": 64, "step": 16})),
+        ("model.activation=choice(relu, tanh)", ("CategoricalDistribution", {"choices": ("relu", "tanh")})),
+        ("dataset.batch_size=16,full", ("CategoricalDistribution", {"choices": ("16", "full")})),
+    ],
+)
+def test_search_space_is_read_in_hydras_sweep_syntax(line: str, expected: tuple[str, dict]) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra_plugins.dlbench_optuna_sweeper.optuna_sweeper import distribution
+
+    found = distribution(OverridesParser.create().parse_override(line))
+    name, attributes = expected
+    assert type(found).__name__ == name
+    for key, value in attributes.items():
+        assert getattr(found, key) == value
