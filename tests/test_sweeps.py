@@ -206,3 +206,21 @@ def test_search_space_is_read_in_hydras_sweep_syntax(line: str, expected: tuple[
     assert type(found).__name__ == name
     for key, value in attributes.items():
         assert getattr(found, key) == value
+
+
+@pytest.mark.slow
+def test_early_stopping_is_named_as_the_stop_reason_when_the_best_epoch_came_earlier(make_cfg) -> None:
+    from dlbench.reporting.summary import read_summary
+    from dlbench.run import train
+
+    # The early_stopping sweep's overfitting model, with Lightning's EarlyStopping at patience 3.
+    cfg = make_cfg(
+        "+callbacks.early_stopping._target_=pytorch_lightning.callbacks.EarlyStopping",
+        "+callbacks.early_stopping.monitor=val/loss", "+callbacks.early_stopping.patience=3",
+        "model.hidden=[256,256]", "dataset.val_fraction=0.4", "optimizer.lr=0.05", "trainer.max_epochs=60",
+    )
+    train(cfg)
+    summary = read_summary(cfg.paths.output_dir)
+    assert summary["best"]["epoch"] < summary["epochs_run"] - 1 < 59  # stopped early, after its best epoch
+    # Testing restores the callbacks from the best checkpoint, where EarlyStopping had not fired yet.
+    assert summary["stop_reason"].startswith("early stopping")
