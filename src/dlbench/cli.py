@@ -9,6 +9,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from dlbench.errors import find_config_error
+from dlbench.reporting.failures import record_failure
 
 
 def in_multirun() -> bool:
@@ -27,9 +28,15 @@ def run_job(cfg: DictConfig) -> float | None:
         return train(cfg)
     except Exception as exception:
         error = find_config_error(exception)
-        if error is None:
+        if error is None and not in_multirun():
             raise
-        print(f"error: {error}", file=sys.stderr)
+        if error is None:
+            # One broken job must not end the sweep: it is reported as failed and the next one runs.
+            error = exception
+            print(f"error: job failed: {type(error).__name__}: {error}", file=sys.stderr)
+        else:
+            print(f"error: {error}", file=sys.stderr)
         if in_multirun():
+            record_failure(cfg, error)
             return None
         sys.exit(2)

@@ -94,6 +94,7 @@ def train(cfg: DictConfig) -> float | None:
     try:
         if cfg.train:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+            stop_reason = _stop_reason(trainer)  # now: test() below restores callback state from the best checkpoint
         if cfg.test:
             checkpoint = cfg.ckpt_path if not cfg.train else ("best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None)
             results = trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
