@@ -9,6 +9,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from dlbench.errors import find_config_error
+from dlbench.reporting.failures import record_failure
 
 
 def in_multirun() -> bool:
@@ -28,8 +29,14 @@ def run_job(cfg: DictConfig) -> float | None:
     except Exception as exception:
         error = find_config_error(exception)
         if error is None:
-            raise
+            if not in_multirun():
+                raise
+            # One broken job must not end the sweep: it is reported as failed and the next one runs.
+            print(f"error: job failed: {type(exception).__name__}: {exception}", file=sys.stderr)
+            record_failure(cfg, exception)
+            return None
         print(f"error: {error}", file=sys.stderr)
         if in_multirun():
+            record_failure(cfg, error)
             return None
         sys.exit(2)

@@ -1,0 +1,37 @@
+"""A `summary.json` for a sweep job that failed before `train()` could write its own.
+
+The comparison report then shows the job as failed, with the error, instead of leaving it out.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from dlbench.reporting.summary import SUMMARY_FILE, write_summary
+
+
+def record_failure(cfg: DictConfig, error: BaseException) -> Path | None:
+    """Write status `failed` and the error into the job's run directory, unless a summary exists."""
+    try:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:  # not under Hydra
+        return None
+    if (run_dir / SUMMARY_FILE).exists():
+        return None  # train() already wrote one, with the history up to the failure
+    summary = {
+        "status": "failed",
+        "stop_reason": f"{type(error).__name__}: {error}",
+        "metrics": {"train": {}, "val": {}, "test": {}},
+        "best": None,
+        "epochs_run": 0,
+        "history": [],
+        "overrides": overrides,
+        "run_dir": str(run_dir.resolve()),
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+    return write_summary(run_dir, summary)

@@ -1,0 +1,186 @@
+"""The comparison report of a sweep: one table row per job, and plots chosen for the swept key.
+
+Built only from the files the jobs left behind (`summary.json`, and `.hydra/overrides.yaml` for
+a job that died before it could write one), so it can be made again at any time with
+`python -m dlbench.report <sweep dir>` and does not care which launcher ran the jobs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlbench.reporting.summary import SUMMARY_FILE
+
+TABLE_CSV = "report.csv"
+TABLE_MARKDOWN = "report.md"
+
+
+@dataclass
+class Job:
+    """One job of a sweep, as its run directory tells it."""
+
+    number: int | str
+    run_dir: Path
+    overrides: dict[str, str]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "failed")
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return [{key: to_float(value) for key, value in row.items()} for row in self.summary.get("history") or []]
+
+    def label(self, keys: list[str]) -> str:
+        shown = [f"{key}={self.overrides.get(key, '-')}" for key in keys]
+        return ", ".join(shown) if shown else f"job {self.number}"
+
+
+def to_float(value: Any) -> float:
+    """Numbers as floats; `summary.json` writes NaN and infinity as strings ('nan', 'inf')."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, str]:
+    """`["optimizer.lr=0.1", "+x=1"]` -> `{"optimizer.lr": "0.1", "x": "1"}`."""
+    parsed = {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        parsed[key.lstrip("+~")] = value
+    return parsed
+
+
+def _job_number(run_dir: Path) -> int | str:
+    return int(run_dir.name) if run_dir.name.isdigit() else run_dir.name
+
+
+def find_jobs(sweep_dir: str | Path) -> list[Job]:
+    """Every job directory of the sweep, in job order, with or without a summary."""
+    sweep_dir = Path(sweep_dir)
+    run_dirs = {path.parent for path in sweep_dir.glob(f"*/{SUMMARY_FILE}")}
+    run_dirs |= {path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")}
+    jobs = []
+    for run_dir in sorted(run_dirs, key=lambda path: (not path.name.isdigit(), int(path.name) if path.name.isdigit() else 0, path.name)):
+        summary_path = run_dir / SUMMARY_FILE
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        if summary.get("overrides") is not None:
+            overrides = list(summary["overrides"])
+        else:
+            overrides = _read_hydra_overrides(run_dir)
+        if not summary:
+            summary = {"status": "failed", "stop_reason": "no summary.json: the job ended before training started (see its log)"}
+        jobs.append(Job(_job_number(run_dir), run_dir, parse_overrides(overrides), summary))
+    return jobs
+
+
+def _read_hydra_overrides(run_dir: Path) -> list[str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.exists():
+        return []
+    from omegaconf import OmegaConf
+
+    return [str(item) for item in OmegaConf.load(path)]
+
+
+def swept_keys(jobs: list[Job]) -> list[str]:
+    """The override keys whose value differs between jobs (all of a lone job's keys)."""
+    keys: list[str] = []
+    for job in jobs:
+        keys += [key for key in job.overrides if key not in keys]
+    if len(jobs) < 2:
+        return [key for key in keys if key not in ("sweep", "hparams_search")]
+    return [key for key in keys if len({job.overrides.get(key) for job in jobs}) > 1]
+
+
+def _metric_columns(jobs: list[Job]) -> list[str]:
+    columns: list[str] = []
+    for split in ("train", "val", "test"):
+        names = sorted({name for job in jobs for name in ((job.summary.get("metrics") or {}).get(split) or {})})
+        columns += [f"{split}/{name}" for name in names]
+    return columns
+
+
+def table_rows(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The report's columns and one row per job: swept values, metrics, timing, status."""
+    keys = swept_keys(jobs)
+    metrics = _metric_columns(jobs)
+    columns = ["job", *keys, "status", "stop_reason", "epochs_run", "best_epoch", "best_metric", "best_value", *metrics, "wall_time_s", "time_per_epoch_s", "samples_per_s", "effective_batch_size", "run_dir"]
+    rows = []
+    for job in jobs:
+        summary = job.summary
+        best = summary.get("best") or {}
+        row: dict[str, Any] = {"job": job.number, **{key: job.overrides.get(key, "") for key in keys}}
+        row.update(
+            status=job.status,
+            stop_reason=summary.get("stop_reason") or "",
+            epochs_run=summary.get("epochs_run", 0),
+            best_epoch=best.get("epoch", ""),
+            best_metric=best.get("metric", ""),
+            best_value=best.get("value", ""),
+        )
+        for column in metrics:
+            split, name = column.split("/", 1)
+            row[column] = ((summary.get("metrics") or {}).get(split) or {}).get(name, "")
+        for column in ("wall_time_s", "time_per_epoch_s", "samples_per_s", "effective_batch_size"):
+            row[column] = summary.get(column, "")
+        row["run_dir"] = str(job.run_dir)
+        rows.append(row)
+    return columns, rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]) -> list[Path]:
+    csv_path, markdown_path = sweep_dir / TABLE_CSV, sweep_dir / TABLE_MARKDOWN
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    shown = [column for column in columns if column != "run_dir"]
+    lines = [
+        f"# Sweep report: {sweep_dir}",
+        "",
+        f"{len(rows)} jobs; " + ", ".join(f"{status}: {sum(row['status'] == status for row in rows)}" for status in sorted({row["status"] for row in rows})),
+        "",
+        "| " + " | ".join(shown) + " |",
+        "| " + " | ".join("---" for _ in shown) + " |",
+    ]
+    lines += ["| " + " | ".join(_cell(row[column]) for column in shown) + " |" for row in rows]
+    markdown_path.write_text("\n".join(lines) + "\n")
+    return [csv_path, markdown_path]
+
+
+def write_report(sweep_dir: str | Path) -> list[Path]:
+    """Write `report.csv`, `report.md` and the PNG plots into `sweep_dir`; return their paths.
+
+    Raises FileNotFoundError when the directory holds no job of a sweep.
+    """
+    from dlbench.reporting.plots import write_plots
+
+    sweep_dir = Path(sweep_dir)
+    jobs = find_jobs(sweep_dir)
+    if not jobs:
+        raise FileNotFoundError(f"{sweep_dir} holds no job directories with a {SUMMARY_FILE}; give the sweep directory of a multirun (multirun/<date>/<time>).")
+    columns, rows = table_rows(jobs)
+    written = write_tables(sweep_dir, columns, rows)
+    written += write_plots(sweep_dir, jobs, swept_keys(jobs))
+    return written

@@ -1,0 +1,1 @@
+"""dlbench's Optuna sweeper for Hydra, on current Optuna (see optuna_sweeper.py for why)."""
