@@ -172,6 +172,7 @@ class DlbenchWandbLogger(WandbLogger):
             job_type=kwargs.pop("job_type", "train"),
             **kwargs,
         )
+        self._wandb_init.pop("anonymous", None)  # deprecated in wandb; Lightning always passes it
 
     def _init_without_wandb(self, save_dir: str) -> None:
         """wandb is missing: say so once and log nowhere, so the run itself goes on (CSV has it all)."""
