@@ -113,14 +113,17 @@ def test_a_multirun_gives_one_wandb_run_per_job_in_one_group(tmp_path: Path) -> 
     sweep_dir = tmp_path / "multirun" / "2026-01-01" / "12-00-00-lr"
     result = run_cli("-m", "logger=[csv,wandb]", "optimizer.lr=0.1,0.01", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep_dir}", env={"WANDB_MODE": "offline"})
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = offline_runs(sweep_dir)
+    runs = sorted(sweep_dir.glob("*/wandb/offline-run-*"))
     assert len(runs) == 2
     records = [run_record(run) for run in runs]
     assert len({record["run_id"] for record in records}) == 2
     assert {record["run_group"] for record in records} == {sweep_group(sweep_dir)} == {"2026-01-01_12-00-00-lr"}
     assert sorted(inspect_summary(run)["config"]["optimizer.lr"] for run in runs) == [0.01, 0.1]
     assert all("sweep" in record["tags"] for record in records)
-    assert result.stdout.count("wandb sync") == 2
+    assert result.stdout.count("wandb sync") == 3, "one line per job, one for the report"
+    (report,) = offline_runs(sweep_dir / "wandb")
+    assert run_record(report)["run_group"] == sweep_group(sweep_dir)
+    assert any(key.startswith("report/") for key in inspect_summary(report)["summary"])
 
 
 def test_the_pictures_of_a_run_are_logged_as_wandb_images(make_cfg, tmp_path: Path) -> None:
