@@ -97,3 +97,21 @@ def test_a_bayes_spec_feeds_results_back_and_stops_at_its_cap(tmp_path: Path) ->
     rows = list(csv.DictReader((sweep_dir / "report.csv").open()))
     assert len(rows) == 3
     assert len({row["optimizer.lr"] for row in rows}) == 3
+
+
+@pytest.mark.slow
+def test_hyperband_stops_a_job_that_falls_behind(tmp_path: Path) -> None:
+    """eta=3: a running job whose first-epoch loss is worse than the best third of all jobs stops."""
+    spec = write_spec(
+        tmp_path / "hyperband.yaml",
+        {"optimizer.lr": {"values": [0.1, 0.00001]}},
+        early_terminate={"type": "hyperband", "min_iter": 1, "eta": 3},
+        command=["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"],
+    )
+    sweep_dir = tmp_path / "sweep"
+    result = run_sweep_cli(str(spec), "--sweep-dir", str(sweep_dir), "trainer.max_epochs=40")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {float(row["optimizer.lr"]): row for row in csv.DictReader((sweep_dir / "report.csv").open())}
+    assert rows[0.1]["status"] == "completed" and int(rows[0.1]["epochs_run"]) == 40
+    assert rows[0.00001]["status"] == "interrupted" and int(rows[0.00001]["epochs_run"]) < 40
+    assert "job 1: stopped early by hyperband" in result.stdout

@@ -84,7 +84,7 @@ def _config_keys(config: Mapping[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-def check_parameters(spec: Mapping[str, Any], fixed: list[str], configs: Path = ROOT / "configs") -> None:
+def check_parameters(spec: Mapping[str, Any], fixed: list[str], configs: Path = ROOT / "configs") -> Any:
     """Every swept key must be a key of the composed config (or a group of configs/); else name it
     and the nearest valid keys, before any job runs. `+key` adds a new key and is not checked."""
     from hydra import compose, initialize_config_dir
@@ -116,6 +116,7 @@ def check_parameters(spec: Mapping[str, Any], fixed: list[str], configs: Path = 
             nearest = difflib.get_close_matches(name, valid + groups, n=3, cutoff=0.5)
             hint = f"nearest valid keys: {', '.join(nearest)}" if nearest else "see `python train.py --cfg job` for the keys"
             raise ConfigError(f"sweep parameter {name!r} is not a key of the config; {hint} (or write '+{name}' to add a new key).")
+    return cfg
 
 
 def format_value(value: Any) -> str:
@@ -156,7 +157,12 @@ def run_sweep(spec_path: str | Path, count: int | None = None, sweep_dir: str | 
     spec_path = Path(spec_path)
     spec = load_spec(spec_path)
     fixed = fixed_arguments(spec) + list(extra or [])
-    check_parameters(spec, fixed)
+    cfg = check_parameters(spec, fixed)
+    if spec.get("early_terminate"):
+        # hyperband reads each job's epochs as they come: metrics.csv must be written every epoch
+        if "csv" not in (cfg.get("logger") or {}):
+            raise ConfigError(f"early_terminate in {spec_path} reads metrics.csv while a job runs; keep logger=csv in the spec's command (e.g. logger=[csv,wandb]).")
+        fixed.append("++logger.csv.flush_logs_every_n_steps=1")
     limit = count or spec.get("run_cap")
     if spec["method"] != "grid" and not limit:
         raise ConfigError(f"a {spec['method']} sweep never runs out of suggestions; set run_cap in {spec_path} or pass --count N.")
