@@ -133,9 +133,9 @@ def test_the_pictures_of_a_run_are_logged_as_wandb_images(make_cfg, tmp_path: Pa
     import matplotlib.pyplot as plt
 
     run_dir = tmp_path / "run"
-    run_dir.mkdir()
+    (run_dir / "pictures").mkdir(parents=True)
     plt.plot([1, 2, 3])
-    plt.savefig(run_dir / "curves.png")
+    plt.savefig(run_dir / "pictures" / "curves.png")
     plt.close("all")
     train(make_cfg("logger=[wandb]", "trainer.max_epochs=1"))
     (run,) = offline_runs(run_dir)

@@ -147,6 +147,7 @@ class DlbenchWandbLogger(WandbLogger):
         **kwargs: Any,
     ) -> None:
         self.requested_mode = mode
+        self._logged_images: set[str] = set()
         if not wandb_installed():
             self._init_without_wandb(save_dir)
             return
@@ -230,6 +231,17 @@ class DlbenchWandbLogger(WandbLogger):
         sync_dir = run.settings.sync_dir
         print(f"W&B: offline{reason}; run{group} saved in {sync_dir}; upload it with: wandb sync {sync_dir}", flush=True)
 
+    def pictures(self) -> list[Path]:
+        """Every PNG the run left in its directory (e.g. `pictures/`), W&B's own files aside."""
+        run_dir = Path(self.save_dir or ".")
+        return sorted(path for path in run_dir.rglob("*.png") if "wandb" not in path.relative_to(run_dir).parts)
+
+    @rank_zero_only
+    def log_image(self, key: str, images: list[Any], step: int | None = None, **kwargs: Any) -> None:
+        """As Lightning's, remembering the files so the end of the run does not log them twice."""
+        self._logged_images.update(str(Path(image).resolve()) for image in images if isinstance(image, (str, Path)))
+        super().log_image(key, images, step=step, **kwargs)
+
     @rank_zero_only
     def finish_run(self, summary: Mapping[str, Any]) -> None:
         """Summary numbers, pictures of the run, and the W&B run's end state from `summary.json`."""
@@ -255,7 +267,7 @@ class DlbenchWandbLogger(WandbLogger):
             if status != "completed":
                 run.tags = tuple(dict.fromkeys([*run.tags, status]))
             if self.log_pictures:
-                pictures = sorted(Path(self.save_dir or ".").glob("*.png"))
+                pictures = [path for path in self.pictures() if str(path.resolve()) not in self._logged_images]
                 if pictures:
                     run.log({f"pictures/{path.stem}": wandb.Image(str(path)) for path in pictures})
         run.finish(exit_code=EXIT_CODES.get(status, 1))
