@@ -28,14 +28,14 @@ def run_job(cfg: DictConfig) -> float | None:
         return train(cfg)
     except Exception as exception:
         error = find_config_error(exception)
-        if error is None and not in_multirun():
-            raise
         if error is None:
+            if not in_multirun():
+                raise
             # One broken job must not end the sweep: it is reported as failed and the next one runs.
-            error = exception
-            print(f"error: job failed: {type(error).__name__}: {error}", file=sys.stderr)
-        else:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: job failed: {type(exception).__name__}: {exception}", file=sys.stderr)
+            record_failure(cfg, exception)
+            return None
+        print(f"error: {error}", file=sys.stderr)
         if in_multirun():
             record_failure(cfg, error)
             return None

@@ -24,6 +24,7 @@ from dlbench.models import build_model
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import best_epoch, git_commit, package_versions, write_summary
+from dlbench.reporting.wandb_logger import finish_loggers, start_loggers
 from dlbench.tasks import Task, TrainingDiverged
 from dlbench.training.initializers import initialize
 from dlbench.training.optim import make_optimizer, scale_learning_rate
@@ -80,6 +81,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     loggers = [instantiate(logger) for logger in (cfg.get("logger") or {}).values() if logger]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     scale_learning_rate(task, cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
+    start_loggers(loggers, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     return datamodule, task, trainer
 
 
@@ -179,4 +181,5 @@ def _finish(
     if trainer.is_global_zero:
         write_summary(cfg.paths.output_dir, summary)
         print_run_table(summary)
+    finish_loggers(trainer.loggers, summary)  # ends the W&B run: failed on an exception, finished otherwise
     return summary

@@ -29,3 +29,6 @@ class ComparisonReport(Callback):
             print(f"warning: no comparison report for {sweep_dir}: {error}")
             return
         print(f"comparison report: {sweep_dir}/report.md ({len(written)} files)")
+        from dlbench.reporting.wandb_report import safely_log_report
+
+        safely_log_report(sweep_dir, written)  # into the sweep's W&B group, when its jobs used logger=wandb
