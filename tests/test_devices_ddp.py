@@ -75,3 +75,34 @@ def test_ranks_with_different_configs_are_refused(tmp_path: Path) -> None:
     result = run_cli("trainer=ddp_cpu", "trainer.max_epochs=1", "+probe=${oc.env:LOCAL_RANK,0}", cwd=tmp_path)
     assert result.returncode == 2
     assert "DDP processes of this run resolved different configs" in result.stderr
+
+
+def test_two_nodes_started_by_torchrun_write_one_run(tmp_path: Path) -> None:
+    """`trainer.num_nodes=2` with processes started by torchrun, two "machines" on localhost."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run_dir = tmp_path / "run"
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", f"--node-rank={rank}",
+             "--master-addr=127.0.0.1", f"--master-port={port}", str(ROOT / "train.py"),
+             "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"],
+            cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert _summaries(tmp_path) == [run_dir / "summary.json"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["devices"]["world_size"] == 2 and summary["effective_batch_size"] == 32
+    hashes = summary["devices"]["config_hash_per_rank"]
+    assert len(hashes) == 2 and hashes[0] == hashes[1]
