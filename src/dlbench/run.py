@@ -20,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlbench.callbacks import RunGuard
 from dlbench.checks import check_config
+from dlbench.ddp import SameConfigOnAllRanks, check_shared_run_dir, rank_config_hashes
+from dlbench.devices import check_devices
 from dlbench.models import build_model
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
@@ -57,6 +59,8 @@ def _config_for_evaluation(cfg: DictConfig) -> DictConfig:
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     """Everything a run needs, built in the order of DESIGN.md; raises ConfigError early."""
     check_config(cfg)
+    check_devices(cfg.trainer)
+    check_shared_run_dir(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset, _convert_="all")
     datamodule.setup()
@@ -78,6 +82,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     output_dir = Path(cfg.paths.output_dir)
     callbacks = [instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback]
     callbacks.append(RunGuard(OmegaConf.to_container(cfg, resolve=True), output_dir / "checkpoints"))  # type: ignore[arg-type]
+    callbacks.append(SameConfigOnAllRanks(cfg))
     loggers = [instantiate(logger) for logger in (cfg.get("logger") or {}).values() if logger]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     scale_learning_rate(task, cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
@@ -163,7 +168,7 @@ def _finish(
         "parameters": count_parameters(task.model),
         "flops_per_example": forward_flops(task.model, task.spec.input_shape),
         "data": {"name": task.spec.name, "input_shape": list(task.spec.input_shape), "num_outputs": task.spec.num_outputs, "kind": task.spec.kind, "train_size": datamodule.train_size},
-        "devices": {"accelerator": type(trainer.accelerator).__name__, "world_size": world, "precision": str(trainer.precision)},
+        "devices": {"accelerator": type(trainer.accelerator).__name__, "world_size": world, "precision": str(trainer.precision), "config_hash_per_rank": rank_config_hashes(trainer)},
         "effective_batch_size": effective_batch,
         "lr": getattr(task, "lr", cfg.optimizer.get("lr")),
         "seed": cfg.seed,

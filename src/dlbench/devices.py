@@ -1,0 +1,96 @@
+"""Checks that the hardware `trainer=` asks for exists, before any process is started.
+
+Lightning finds these problems too, but later and in its own words (a stack trace from the
+accelerator connector, or a silent switch from 16-mixed to bf16-mixed on the CPU); here each is
+one sentence naming the value, what was found and a setting that will run on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from dlbench.errors import require
+
+PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "64-true")
+ALL = (-1, "-1", "auto")
+
+
+def _preset() -> str | None:
+    try:
+        return HydraConfig.get().runtime.choices.get("trainer")
+    except ValueError:  # composed without Hydra's runtime (a hand-built config)
+        return None
+
+
+def _asked(devices: object, found: int) -> int:
+    """How many devices `trainer.devices` names: an int, a list of indices, a "0,1" string or all."""
+    if devices in ALL:
+        return found
+    if isinstance(devices, str):
+        items = [item for item in devices.split(",") if item.strip()]
+        return len(items) if "," in devices else int(devices)
+    if isinstance(devices, int):
+        return devices
+    return len(list(devices))  # type: ignore[arg-type]
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def externally_launched() -> bool:
+    """True when SLURM (srun, submitit) or torchrun started this process as one of several ranks."""
+    return int(os.environ.get("SLURM_NTASKS", "1")) > 1 or "TORCHELASTIC_RUN_ID" in os.environ
+
+
+def check_devices(trainer: DictConfig, preset: str | None = None) -> None:
+    """Raise ConfigError when `trainer` asks for devices or a precision this machine does not have."""
+    preset = preset or _preset()
+    accelerator = str(trainer.get("accelerator", "auto"))
+    devices = trainer.get("devices", "auto")
+    precision = str(trainer.get("precision", "32"))
+    named = f"trainer={preset}" if preset and preset not in ("default", "cpu") else f"trainer.accelerator={accelerator}"
+    require(
+        precision in PRECISIONS,
+        f"trainer.precision={precision} is not a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed.",
+    )
+    if accelerator in ("gpu", "cuda"):
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        require(
+            found > 0,
+            f"{named} needs a GPU but none was found (torch.cuda.is_available() is False); use trainer=cpu or trainer=ddp_cpu to run here.",
+        )
+        asked = _asked(devices, found)
+        require(
+            asked <= found,
+            f"trainer.devices={devices} asks for {_plural(asked, 'GPU')} but {found} {'was' if found == 1 else 'were'} found; use trainer.devices={found} or fewer.",
+        )
+        if precision.startswith("bf16"):
+            require(
+                torch.cuda.is_bf16_supported(),
+                f"trainer.precision={precision} needs a GPU with bfloat16 (Ampere or newer), but {torch.cuda.get_device_name(0)} has none; use trainer.precision=16-mixed or 32.",
+            )
+    elif accelerator == "mps":
+        require(
+            torch.backends.mps.is_available(),
+            f"trainer.accelerator=mps needs an Apple GPU but none was found; use trainer=cpu to run here.",
+        )
+    elif accelerator == "cpu":
+        require(
+            precision not in ("16-mixed", "16-true"),
+            f"trainer.precision={precision} needs a GPU (float16 autocast does not run on the CPU); use trainer.precision=bf16-mixed or 32 on the CPU.",
+        )
+        require(
+            devices in ALL or _asked(devices, 1) >= 1,
+            f"trainer.devices={devices} must be >= 1 CPU processes.",
+        )
+    nodes = int(trainer.get("num_nodes", 1) or 1)
+    require(
+        nodes == 1 or externally_launched(),
+        f"trainer.num_nodes={nodes} needs one process per device on {nodes} machines, started by SLURM "
+        "(hydra/launcher=submitit_slurm) or torchrun (see the README's SLURM section); on one machine use trainer=ddp or trainer=ddp_cpu.",
+    )

@@ -1,0 +1,101 @@
+"""trainer= presets compose as documented, and hardware that is not there gets one sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+from dlbench.errors import ConfigError
+from dlbench.run import build, train
+
+NO_GPU = not torch.cuda.is_available()
+
+
+@pytest.mark.parametrize(
+    ("preset", "accelerator", "devices", "strategy", "nodes"),
+    [
+        ("default", "auto", 1, "auto", 1),
+        ("cpu", "cpu", 1, "auto", 1),
+        ("gpu", "gpu", 1, "auto", 1),
+        ("ddp", "gpu", -1, "ddp", 1),
+        ("ddp_cpu", "cpu", 2, "ddp", 1),
+        ("multinode", "gpu", -1, "ddp", 2),
+    ],
+)
+def test_each_preset_changes_only_its_own_idea(make_cfg, preset, accelerator, devices, strategy, nodes) -> None:
+    trainer = make_cfg(f"trainer={preset}").trainer
+    assert (trainer.accelerator, trainer.devices, trainer.strategy, trainer.num_nodes) == (accelerator, devices, strategy, nodes)
+    assert trainer.max_epochs == 100 and trainer.precision == 32  # the shared settings of trainer/default.yaml
+
+
+@pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")
+@pytest.mark.parametrize("preset", ["gpu", "ddp"])
+def test_gpu_preset_without_gpu_says_what_runs_here(make_cfg, preset: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        build(make_cfg(f"trainer={preset}"))
+    assert str(error.value) == (
+        f"trainer={preset} needs a GPU but none was found (torch.cuda.is_available() is False); "
+        "use trainer=cpu or trainer=ddp_cpu to run here."
+    )
+
+
+@pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")
+def test_gpu_on_cli_without_gpu_exits_2_before_training(tmp_path: Path) -> None:
+    result = run_cli("trainer=gpu", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: trainer=gpu needs a GPU but none was found")
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
+    found = torch.cuda.device_count()
+    if NO_GPU:  # no GPU lent here: stand in a one-GPU machine so the message is still checked
+        found = 1
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError) as error:
+        build(make_cfg("trainer=ddp", f"trainer.devices={found + 1}"))
+    assert f"trainer.devices={found + 1} asks for {found + 1} GPUs but {found} " in str(error.value)
+    assert f"use trainer.devices={found} or fewer" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["trainer.precision=16-mixed"], "trainer.precision=16-mixed needs a GPU (float16 autocast does not run on the CPU); use trainer.precision=bf16-mixed or 32 on the CPU."),
+        (["trainer.precision=8"], "trainer.precision=8 is not a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed."),
+        (["trainer=ddp_cpu", "trainer.num_nodes=2"], "trainer.num_nodes=2 needs one process per device on 2 machines, started by SLURM"),
+    ],
+)
+def test_impossible_settings_get_one_sentence(make_cfg, overrides: list[str], expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        build(make_cfg(*overrides))
+    assert str(error.value).startswith(expected)
+
+
+def test_bf16_mixed_trains_on_the_cpu(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg("trainer.precision=bf16-mixed", "trainer.max_epochs=1", "test=false")
+    train(cfg)
+    import json
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["devices"]["precision"] == "bf16-mixed"
+
+
+def test_deterministic_true_turns_on_deterministic_algorithms(make_cfg) -> None:
+    try:
+        build(make_cfg("trainer.deterministic=true"))
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_torchrun_ranks_must_share_a_run_dir(tmp_path: Path) -> None:
+    result = run_cli("trainer.max_epochs=1", cwd=tmp_path, env={"TORCHELASTIC_RUN_ID": "test", "RANK": "1"})
+    assert result.returncode == 2
+    assert "add hydra.run.dir=<one path all machines see> to the command" in result.stderr
+    assert not list(tmp_path.glob("outputs/*/*/summary.json"))
