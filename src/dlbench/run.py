@@ -86,6 +86,10 @@ def train(cfg: DictConfig) -> float | None:
     status, stop_reason, diverged = "completed", None, None
     test_metrics: dict[str, float] = {}
     try:
+        if cfg.train and cfg.get("tune"):
+            from dlbench.diagnostics.tuning import tune
+
+            task.tuning = tune(cfg, trainer, task, datamodule)
         if cfg.train:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         if cfg.test:
@@ -162,6 +166,7 @@ def _finish(
             "best": getattr(checkpoint, "best_model_path", None) or None,
             "last": getattr(checkpoint, "last_model_path", None) or None,
         },
+        "tuning": getattr(task, "tuning", None),
         "history": history,
         "overrides": _overrides(),
         "run_dir": str(Path(cfg.paths.output_dir).resolve()),
