@@ -8,7 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from dlbench.errors import ConfigError
+from dlbench.errors import find_config_error
 
 
 def in_multirun() -> bool:
@@ -25,7 +25,10 @@ def run_job(cfg: DictConfig) -> float | None:
         from dlbench.run import train
 
         return train(cfg)
-    except ConfigError as error:
+    except Exception as exception:
+        error = find_config_error(exception)
+        if error is None:
+            raise
         print(f"error: {error}", file=sys.stderr)
         if in_multirun():
             return None

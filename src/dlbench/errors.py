@@ -13,3 +13,12 @@ def require(condition: bool, message: str) -> None:
     """Raise `ConfigError(message)` unless `condition` holds."""
     if not condition:
         raise ConfigError(message)
+
+
+def find_config_error(error: BaseException) -> ConfigError | None:
+    """The ConfigError behind `error`, also when Hydra's `instantiate` wrapped it in its own."""
+    while error is not None:
+        if isinstance(error, ConfigError):
+            return error
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return None

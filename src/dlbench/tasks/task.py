@@ -85,11 +85,14 @@ class Task(pl.LightningModule):
         outputs = self.model(inputs)
         data_loss = self.loss_fn(outputs, targets)
         loss = data_loss
+        penalty = sum(term(self.model) for _, term in self.penalties) if self.penalties else None
+        if penalty is not None:
+            loss = data_loss + penalty
+        if stage == "train" and not torch.isfinite(loss):
+            raise TrainingDiverged(self.current_epoch, self.global_step, float(loss.detach()))
         metrics = self.metrics[f"{stage}_metrics"]
         weight = inputs.shape[0]
-        if self.penalties:
-            penalty = sum(term(self.model) for _, term in self.penalties)
-            loss = data_loss + penalty
+        if penalty is not None:
             metrics["data_loss"].update(data_loss.detach(), weight)
             metrics["penalty"].update(penalty.detach(), weight)
         metrics["loss"].update(loss.detach(), weight)
@@ -102,10 +105,7 @@ class Task(pl.LightningModule):
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self._step("train", batch)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(self.current_epoch, self.global_step, float(loss))
-        return loss
+        return self._step("train", batch)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._step("val", batch)

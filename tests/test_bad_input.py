@@ -1,0 +1,97 @@
+"""Bad input gets one sentence naming the value and a fix, before training, and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+from dlbench.cli import run_job
+from dlbench.run import train
+
+
+def test_unknown_group_option_gets_hydras_list_of_choices(tmp_path: Path) -> None:
+    result = run_cli("model=no_such_model", f"hydra.run.dir={tmp_path}")
+    assert result.returncode != 0
+    assert "Could not find 'model/no_such_model'" in result.stderr
+    assert "mlp" in result.stderr  # Hydra lists the available options
+
+
+def test_invalid_value_exits_non_zero_with_one_sentence(tmp_path: Path) -> None:
+    result = run_cli("optimizer.lr=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == "error: optimizer.lr=0 must be > 0; try 0.1 for SGD or 0.001 for Adam."
+    assert not (tmp_path / "checkpoints").exists(), "nothing trained"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optimizer.lr=-0.5", "optimizer.lr=-0.5 must be > 0"),
+        ("dataset.batch_size=0", "dataset.batch_size=0 is invalid; use a whole number >= 1, or 'full'"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 must be >= 1"),
+        ("model.dropout=1.5", "model.dropout=1.5 is outside [0, 1)"),
+        ("model.hidden=[8,0]", "model.hidden=[8, 0] has a width 0 < 1"),
+        ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5 must be a fraction in (0, 1)"),
+    ],
+)
+def test_each_invalid_value_is_named_before_training(make_cfg, capsys, tmp_path: Path, override: str, expected: str) -> None:
+    cfg = make_cfg(override)
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(cfg)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: ") and expected in error
+    assert error.count(". ") <= 1, "one sentence"
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_diverging_loss_stops_at_once_and_is_reported(make_cfg, capsys, tmp_path: Path) -> None:
+    cfg = make_cfg("optimizer.lr=1e25", "trainer.max_epochs=50")
+    assert train(cfg) is None, "no best value: validation never ran"
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "diverged"
+    assert summary["diverged"]["epoch"] == 0 and summary["diverged"]["step"] >= 1
+    assert summary["epochs_run"] < 50
+    out = capsys.readouterr().out
+    assert "Training diverged:" in out and "summary.json" in out
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_run_keeps_its_last_checkpoint_and_resumes(tmp_path: Path, signal_number: int) -> None:
+    run_dir = tmp_path / "interrupted"
+    command = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=100000"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _wait_for(run_dir / "checkpoints" / "best.ckpt", process)
+    time.sleep(1.0)
+    process.send_signal(signal_number)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert last.exists()
+    done = summary["epochs_run"]
+    resumed_dir = tmp_path / "resumed"
+    result = run_cli(f"hydra.run.dir={resumed_dir}", f"ckpt_path={last}", f"trainer.max_epochs={done + 3}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = json.loads((resumed_dir / "summary.json").read_text())
+    assert resumed["status"] == "completed"
+    assert resumed["history"][0]["epoch"] >= done - 1, "training continued where it stopped"

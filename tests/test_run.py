@@ -1,0 +1,83 @@
+"""The foundation as a user meets it: the default run, its files, reproducibility, evaluation."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+from dlbench.run import train
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`python train.py` with no arguments (only the run directory moved into a temp dir)."""
+    run_dir = tmp_path_factory.mktemp("default") / "run"
+    result = run_cli(f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, result.stdout
+
+
+def test_default_run_reaches_the_accuracy_bar(default_run) -> None:
+    run_dir, _ = default_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["metrics"]["test"]["acc"] >= 0.93
+    assert summary["data"]["name"] == "iris"
+
+
+def test_default_run_writes_the_run_directory(default_run) -> None:
+    run_dir, _ = default_run
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+    assert (run_dir / "checkpoints" / "best.ckpt").exists()
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    epoch_rows = [row for row in rows if row.get("train/loss")]
+    assert len(epoch_rows) == summary["epochs_run"] == summary["config"]["trainer"]["max_epochs"]
+    assert all(row["val/loss"] for row in epoch_rows), "train and validation share one row per epoch"
+    for key in ("status", "metrics", "best_epoch", "epochs_run", "wall_time_s", "parameters", "overrides", "versions", "seed"):
+        assert key in summary, key
+    assert set(summary["metrics"]) == {"train", "val", "test"}
+    assert summary["parameters"] == 4 * 16 + 16 + 16 * 3 + 3
+    assert {"torch", "pytorch-lightning", "hydra-core"} <= set(summary["versions"])
+    assert summary["overrides"] == [f"hydra.run.dir={run_dir}"] or summary["overrides"] == []
+
+
+def test_default_run_ends_with_a_table_and_the_run_directory(default_run) -> None:
+    run_dir, stdout = default_run
+    assert "test/acc" in stdout
+    assert f"run directory: {run_dir.resolve()}" in stdout.replace("\n", "")
+
+
+def test_same_seed_gives_the_same_metrics(make_cfg, tmp_path: Path) -> None:
+    histories = []
+    for name in ("first", "second"):
+        train(make_cfg("trainer.max_epochs=3", "seed=3", output_dir=tmp_path / name))
+        histories.append(json.loads((tmp_path / name / "summary.json").read_text())["history"])
+    strip = lambda rows: [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]  # noqa: E731
+    assert strip(histories[0]) == strip(histories[1])
+    train(make_cfg("trainer.max_epochs=3", "seed=4", output_dir=tmp_path / "other"))
+    other = json.loads((tmp_path / "other" / "summary.json").read_text())["history"]
+    assert strip(other) != strip(histories[0])
+
+
+def test_a_checkpoint_is_evaluated_without_training(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg("trainer.max_epochs=5", output_dir=tmp_path / "trained"))
+    trained = json.loads((tmp_path / "trained" / "summary.json").read_text())
+    # a different model on the command line: the checkpoint's own config wins
+    train(make_cfg("train=false", f"ckpt_path={trained['checkpoints']['best']}", "model.hidden=[3]", output_dir=tmp_path / "eval"))
+    evaluated = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert evaluated["epochs_run"] == 0
+    assert evaluated["metrics"]["test"]["acc"] == pytest.approx(trained["metrics"]["test"]["acc"])
+    assert evaluated["metrics"]["test"]["loss"] == pytest.approx(trained["metrics"]["test"]["loss"], rel=1e-5)
+
+
+def test_checkpoints_carry_the_config_they_were_trained_with(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg("trainer.max_epochs=1", "model.hidden=[5]"))
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=False)
+    assert checkpoint["dlbench_config"]["model"]["hidden"] == [5]
