@@ -75,13 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     from hydra.errors import HydraException
 
     from dlbench.diagnostics.gradcheck import format_table
-    from dlbench.errors import ConfigError
+    from dlbench.errors import find_config_error
 
     try:
         cfg = compose(args.overrides)
         results = gradcheck_config(cfg, args.batch_size, eps=args.eps, tolerance=args.tolerance, max_entries=args.entries)
-    except (ConfigError, HydraException) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - user mistakes get one line, anything else its traceback
+        mistake = find_config_error(error) or (error if isinstance(error, HydraException) else None)
+        if mistake is None:
+            raise
+        print(f"error: {mistake}", file=sys.stderr)
         return 2
     print(format_table(results, args.tolerance))
     return 0 if all(r.passed for r in results) else 1

@@ -86,6 +86,7 @@ class Pictures(pl.Callback):
         self.resolution = resolution
         self.enabled = enabled
         self.active: list[str] = []
+        self._epochs_done = 0
         self.written: list[Path] = []
 
     # -- which pictures apply -----------------------------------------------------------------
@@ -117,17 +118,24 @@ class Pictures(pl.Callback):
                 log.warning("Skipping the %s picture: %s.", name, reason)
 
     # -- when ---------------------------------------------------------------------------------
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    # A snapshot "after epoch e" is drawn when epoch e + 1 starts (or training ends): by then the
+    # task has written epoch e's row, so the curves include it; the weights are the same.
+    def _due(self, epochs_done: int) -> bool:
         n = self.every_n_epochs
-        if n and (trainer.current_epoch + 1) % n == 0 and not trainer.sanity_checking:
-            # callbacks run before the task's own epoch end: the curves lag by this epoch's row
-            self.draw_all(trainer, pl_module, suffix=f"_epoch{trainer.current_epoch:03d}")
+        return bool(n) and epochs_done > 0 and epochs_done % n == 0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._due(trainer.current_epoch):
+            self.draw_all(trainer, pl_module, trainer.current_epoch, suffix=f"_epoch{trainer.current_epoch - 1:03d}")
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.draw_all(trainer, pl_module)
+        done = trainer.current_epoch
+        if self._due(done):
+            self.draw_all(trainer, pl_module, done, suffix=f"_epoch{done - 1:03d}")
+        self.draw_all(trainer, pl_module, done)
 
     # -- drawing ------------------------------------------------------------------------------
-    def draw_all(self, trainer: pl.Trainer, pl_module: pl.LightningModule, suffix: str = "") -> list[Path]:
+    def draw_all(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epochs_done: int, suffix: str = "") -> list[Path]:
         if not trainer.is_global_zero or not self.active:
             return []
         painters: dict[str, Callable[[pl.Trainer, pl.LightningModule], Figure | None]] = {
@@ -137,6 +145,7 @@ class Pictures(pl.Callback):
             "activations": self.activations,
             "reconstructions": self.reconstructions,
         }
+        self._epochs_done = epochs_done
         written = []
         was_training = pl_module.training
         pl_module.eval()
@@ -148,18 +157,18 @@ class Pictures(pl.Callback):
                         continue
                     path = drawing.save(figure, self.dirpath / f"{name}{suffix}.png")
                     written.append(path)
-                    self.log_image(trainer, name, path)
+                    self.log_image(trainer, name, path, epochs_done - 1)
         finally:
             pl_module.train(was_training)
         self.written.extend(written)
         return written
 
-    def log_image(self, trainer: pl.Trainer, name: str, path: Path) -> None:
+    def log_image(self, trainer: pl.Trainer, name: str, path: Path, epoch: int) -> None:
         from pytorch_lightning.loggers import WandbLogger
 
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"pictures/{name}", images=[str(path)], step=trainer.current_epoch)
+                logger.log_image(key=f"pictures/{name}", images=[str(path)], step=max(epoch, 0))
 
     def _examples(self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str, limit: int) -> tuple[Tensor, Tensor] | None:
         datamodule = trainer.datamodule
@@ -187,7 +196,7 @@ class Pictures(pl.Callback):
         def predict(grid: Tensor) -> Tensor:
             return torch.cat([model(part.to(pl_module.device, dtype)) for part in grid.split(8192)])
 
-        title = f"decision surface: {type(model).__name__} on {spec.name}, epoch {trainer.current_epoch}"
+        title = f"decision surface: {type(model).__name__} on {spec.name} after {self._epochs_done} epochs"
         return drawing.decision_surface(predict, examples[0], examples[1], spec.kind, spec.num_outputs, self.resolution, title)
 
     def filters(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Figure | None:
