@@ -234,3 +234,23 @@ def test_batch_size_finder_reports_without_applying(make_cfg) -> None:
     # on the CPU nothing runs out of memory: three trials (2, 4, 8) all fit; the run keeps its own batch size
     assert found == {"suggestion": 8, "initial": 16, "applied": False}
     assert summary["effective_batch_size"] == 16 and summary["config"]["dataset"]["batch_size"] == 16
+
+
+# -- W&B -----------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_pictures_are_logged_as_wandb_images(make_cfg, tmp_path: Path, monkeypatch) -> None:
+    from pytorch_lightning.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = make_cfg("dataset=moons", "dataset.num_samples=100", "trainer.max_epochs=1", "callbacks.pictures.enabled=false")
+    datamodule, task, trainer = build(cfg)
+    logger = WandbLogger(project="dlbench-test", save_dir=str(tmp_path), offline=True)
+    pictures = Pictures(tmp_path / "pictures", draw=["decision_surface", "curves"])
+    trainer = pl.Trainer(max_epochs=1, logger=logger, callbacks=[pictures], enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(task, datamodule=datamodule)
+    run_dir = Path(logger.experiment.dir)
+    logger.experiment.finish()
+    media = sorted(path.name for path in (run_dir / "media" / "images" / "pictures").glob("*.png"))
+    assert any(name.startswith("decision_surface") for name in media), media
+    assert any(name.startswith("curves") for name in media), media
