@@ -12,11 +12,15 @@ from torch import nn
 
 from dlbench.data.spec import DataSpec
 from dlbench.diagnostics.gradcheck import check_gradients, format_table
-from dlbench.errors import ConfigError
+from dlbench.errors import find_config_error
 from dlbench.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = sorted(path.stem for path in (ROOT / "configs" / "model").glob("*.yaml"))
+HEAVY = {"alexnet"}  # millions of weights: a minute of finite differences on a CPU
+MODELS = [
+    pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name
+    for name in sorted(path.stem for path in (ROOT / "configs" / "model").glob("*.yaml"))
+]
 # Smallest first: each model is checked on the first kind of data it accepts.
 SPECS = [
     DataSpec("table", (4,), 3, "multiclass"),
@@ -47,14 +51,15 @@ def test_every_model_family_passes(name: str, make_cfg) -> None:
         try:
             model = build_model(cfg.model, spec)
             break
-        except ConfigError:
-            continue
+        except Exception as error:  # noqa: BLE001 - a model refusing this data says so with a ConfigError
+            if find_config_error(error) is None:
+                raise
     else:
         pytest.fail(f"model {name} accepted none of the example data specs")
     torch.manual_seed(0)
     reconstruct = bool(getattr(model, "reconstructs", False))
     inputs, targets, loss = example_batch(spec, reconstruct)
-    results = check_gradients(model, lambda m: loss(m(inputs), targets), max_entries=6)
+    results = check_gradients(model, lambda m: loss(m(inputs), targets), max_entries=4)
     assert results, "the model has no parameters to check"
     assert all(r.passed for r in results), format_table(results, 1e-4)
 
