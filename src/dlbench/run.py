@@ -99,6 +99,10 @@ def train(cfg: DictConfig) -> float | None:
     status, stop_reason, diverged = "completed", None, None
     test_metrics: dict[str, float] = {}
     try:
+        if cfg.train and cfg.get("tune"):
+            from dlbench.diagnostics.tuning import tune
+
+            task.tuning = tune(cfg, trainer, task, datamodule)
         if cfg.train:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
             stop_reason = _stop_reason(trainer)  # now: test() below restores callback state from the best checkpoint
@@ -176,6 +180,7 @@ def _finish(
             "best": getattr(checkpoint, "best_model_path", None) or None,
             "last": getattr(checkpoint, "last_model_path", None) or None,
         },
+        "tuning": getattr(task, "tuning", None),
         "history": history,
         "overrides": _overrides(),
         "run_dir": str(Path(cfg.paths.output_dir).resolve()),

@@ -65,6 +65,9 @@ class Task(pl.LightningModule):
         self.history: list[dict[str, float]] = []
         self._val_row: dict[str, float] = {}
         self._epoch_start = 0.0
+        # Numbers callbacks add to this epoch's row (e.g. per-layer statistics), so every logger
+        # still gets one row per epoch; callbacks' on_train_epoch_end runs before the module's.
+        self.epoch_extras: dict[str, float] = {}
 
     def _stage_metrics(self) -> MetricCollection:
         metrics: dict[str, Any] = {"loss": MeanMetric()}
@@ -144,6 +147,8 @@ class Task(pl.LightningModule):
         self._val_row = {}
         row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"])
         row["time/epoch_s"] = time.perf_counter() - self._epoch_start
+        row.update(self.epoch_extras)
+        self.epoch_extras = {}
         self.log_dict({k: v for k, v in row.items() if k.startswith("train/")}, logger=False)
         self.history.append(row)
         for logger in self.loggers:

@@ -1,0 +1,114 @@
+"""Learning-rate and batch-size finders before training (Lightning's `Tuner`).
+
+The learning-rate range test (Smith 2017) trains for `num_training` steps while the learning
+rate grows exponentially from `min_lr` to `max_lr`, and suggests the rate where the loss falls
+fastest. The batch-size finder doubles the batch until a step runs out of memory. Both restore
+the model's weights afterwards; with `apply` the real run trains with the suggestions.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig
+from pytorch_lightning.tuner import Tuner
+from torchmetrics import Metric
+
+from dlbench.diagnostics import drawing
+from dlbench.errors import require
+
+log = logging.getLogger(__name__)
+
+
+def _forget_trial_steps(task: pl.LightningModule) -> None:
+    """The finders run real training steps: drop their epoch rows and half-accumulated metrics."""
+    history = getattr(task, "history", None)
+    if isinstance(history, list):
+        history.clear()
+    for module in task.modules():
+        if isinstance(module, Metric):
+            module.reset()
+
+
+def lr_plot(finder: Any, suggestion: float | None, path: Path) -> Path:
+    """Loss against learning rate (log scale), the suggestion marked in red."""
+    figure = drawing.new_figure()
+    axes = figure.add_subplot(1, 1, 1)
+    finder.plot(suggest=True, ax=axes)
+    if suggestion is not None:
+        axes.axvline(suggestion, color="red", linestyle="--", linewidth=1)
+        axes.annotate(f"suggested lr = {suggestion:.3g}", xy=(suggestion, 0.95), xycoords=("data", "axes fraction"), color="red", ha="left")
+    axes.set_title("learning-rate finder: training loss while the learning rate grows")
+    axes.grid(alpha=0.3, which="both")
+    return drawing.save(figure, path)
+
+
+def tune(cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamodule: pl.LightningDataModule) -> dict[str, Any] | None:
+    """Run the finders `cfg.tune` asks for; returns what goes into summary.json as "tuning"."""
+    options = cfg.tune
+    if not (options.lr_find or options.batch_size):
+        return None
+    require(0 < options.min_lr < options.max_lr, f"tune.min_lr={options.min_lr} and tune.max_lr={options.max_lr} must satisfy 0 < min_lr < max_lr; e.g. 1e-6 and 1.")
+    tuner = Tuner(trainer)
+    results: dict[str, Any] = {}
+    output_dir = Path(cfg.paths.output_dir)
+    # The finders count optimizer steps; on a small dataset trainer.max_epochs would end them early.
+    max_epochs = trainer.fit_loop.max_epochs
+    trainer.fit_loop.max_epochs = -1
+    try:
+        _find(cfg, options, tuner, trainer, task, datamodule, output_dir, results)
+    finally:
+        trainer.fit_loop.max_epochs = max_epochs
+    return results
+
+
+def _find(cfg: DictConfig, options: DictConfig, tuner: Tuner, trainer: pl.Trainer, task: pl.LightningModule, datamodule: Any, output_dir: Path, results: dict[str, Any]) -> None:
+
+    if options.batch_size:
+        start = getattr(datamodule, "batch_size", None)
+        if not isinstance(start, int):
+            log.warning("Skipping the batch-size finder: dataset.batch_size=%r is not a number of examples.", start)
+        else:
+            found = tuner.scale_batch_size(task, datamodule=datamodule, mode=options.batch_size_mode, max_trials=options.max_trials, init_val=2)
+            _forget_trial_steps(task)
+            size = getattr(datamodule, "train_size", None)
+            if found and isinstance(size, int) and found > size:
+                found = size  # a batch larger than the training set is the whole training set
+                datamodule.batch_size = found
+            results["batch_size"] = {"suggestion": found, "initial": start, "applied": bool(options.apply and found)}
+            if not (options.apply and found):
+                datamodule.batch_size = start  # the finder leaves its last value behind
+            elif "batch_size" in cfg.dataset:
+                cfg.dataset.batch_size = int(found)
+
+    if options.lr_find:
+        finder = tuner.lr_find(
+            task, datamodule=datamodule, min_lr=options.min_lr, max_lr=options.max_lr, num_training=options.num_training, update_attr=False
+        )
+        _forget_trial_steps(task)
+        suggestion = finder.suggestion() if finder is not None else None
+        entry: dict[str, Any] = {"suggestion": suggestion, "min_lr": options.min_lr, "max_lr": options.max_lr, "applied": False}
+        if finder is not None and trainer.is_global_zero:
+            entry["plot"] = str(lr_plot(finder, suggestion, output_dir / "lr_find.png"))
+            _log_image(trainer, entry["plot"])
+        factory = getattr(task, "optimizer_factory", None)
+        if options.apply and suggestion is not None and isinstance(factory, functools.partial):
+            task.optimizer_factory = functools.partial(factory, lr=suggestion)
+            if "lr" in cfg.optimizer:
+                cfg.optimizer.lr = float(suggestion)
+            entry["applied"] = True
+        elif suggestion is None:
+            log.warning("The learning-rate finder found no clear descent of the loss; training keeps optimizer.lr=%s.", cfg.optimizer.get("lr"))
+        results["lr_find"] = entry
+
+
+def _log_image(trainer: pl.Trainer, path: str) -> None:
+    from pytorch_lightning.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key="tuning/lr_find", images=[path])
