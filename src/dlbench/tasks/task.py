@@ -13,6 +13,7 @@ from torchmetrics import Accuracy, MeanMetric, MetricCollection
 
 from dlbench.data.spec import DataSpec
 from dlbench.tasks.losses import make_loss
+from dlbench.tasks.publish import publish
 
 Penalty = Callable[[nn.Module], Tensor]
 
@@ -125,7 +126,7 @@ class Task(pl.LightningModule):
         if self.trainer.sanity_checking:
             return
         self._val_row = row
-        self.log_dict(row, logger=False)
+        publish(self.trainer, row)
 
     def on_train_epoch_end(self) -> None:
         row = {"epoch": float(self.current_epoch), **self._compute("train")}
@@ -133,7 +134,7 @@ class Task(pl.LightningModule):
         self._val_row = {}
         row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"])
         row["time/epoch_s"] = time.perf_counter() - self._epoch_start
-        self.log_dict({k: v for k, v in row.items() if k.startswith("train/")}, logger=False)
+        publish(self.trainer, {k: v for k, v in row.items() if k.startswith("train/")})
         self.history.append(row)
         for logger in self.loggers:
             logger.log_metrics(row, step=self.current_epoch)
