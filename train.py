@@ -11,6 +11,10 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from dlbench.hydra_speedups import share_config_store
+
+share_config_store()  # --help and multirun jobs: skip a copy Hydra makes of its config store
+
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:

@@ -13,6 +13,7 @@ from torchmetrics import Accuracy, MeanMetric, MetricCollection
 
 from dlbench.data.spec import DataSpec
 from dlbench.tasks.losses import make_loss
+from dlbench.tasks.publish import publish
 from dlbench.training.regularizers import fgsm
 
 Penalty = Callable[[nn.Module], Tensor]
@@ -139,7 +140,7 @@ class Task(pl.LightningModule):
         if self.trainer.sanity_checking:
             return
         self._val_row = row
-        self.log_dict(row, logger=False)
+        publish(self.trainer, row)
 
     def on_train_epoch_end(self) -> None:
         row = {"epoch": float(self.current_epoch), **self._compute("train")}
@@ -149,7 +150,7 @@ class Task(pl.LightningModule):
         row["time/epoch_s"] = time.perf_counter() - self._epoch_start
         row.update(self.epoch_extras)
         self.epoch_extras = {}
-        self.log_dict({k: v for k, v in row.items() if k.startswith("train/")}, logger=False)
+        publish(self.trainer, {k: v for k, v in row.items() if k.startswith("train/")})
         self.history.append(row)
         for logger in self.loggers:
             logger.log_metrics(row, step=self.current_epoch)

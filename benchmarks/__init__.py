@@ -1,0 +1,1 @@
+"""dlbench's performance benchmark: `python benchmarks/run.py` (see benchmarks/README.md)."""

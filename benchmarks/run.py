@@ -1,0 +1,260 @@
+"""dlbench against a hand-written PyTorch loop, side by side, in one invocation.
+
+    python benchmarks/run.py                 # all cases, 3 repetitions, medians
+    python benchmarks/run.py --quick         # tiny settings: checks the benchmark itself works
+    python benchmarks/run.py --cases iris_mlp startup --repeats 5
+
+Prints a Markdown table (times, ratios, peak memory, targets) and writes it to
+`benchmarks/results/latest.md` (raw numbers: `latest.json`).
+
+Every measurement is a fresh process, launched in turn for each side and repetition (so slow
+spells of a shared machine hit all sides alike) and reported as the median over repetitions.
+Peak memory is the process's peak resident set size (`ru_maxrss`, read by `os.wait4` or by the
+process itself): what the machine must have free to run it, imports included. (On a GPU, the
+rows would add `torch.cuda.max_memory_allocated`.) Torch uses `--threads` threads (default 1)
+on every side: on a shared 2-core machine a second intra-op thread mostly spins and waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.cases import training_cases  # noqa: E402
+
+SIDES = ("hand", "lightning", "dlbench")
+OTHER_CASES = ("multirun", "startup")
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def environment(threads: int) -> dict[str, str]:
+    paths = [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+        "OMP_NUM_THREADS": str(threads),
+        "PYTHONUNBUFFERED": "1",
+        "WANDB_MODE": "offline",
+    }
+
+
+def launch(command: list[str], threads: int, timeout: float, extra_env: dict[str, str] | None = None) -> tuple[float, float, str, str]:
+    """Run `command`; return (wall seconds, peak RSS in MB, stdout, stderr)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, text=True, env={**environment(threads), **(extra_env or {})})
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                process.kill()
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.005)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} ... exited with {process.returncode}:\n{stderr[-3000:]}")
+    return wall, usage.ru_maxrss / 1024, stdout, stderr
+
+
+def child(module: str, spec: dict[str, Any], threads: int, timeout: float) -> dict[str, Any]:
+    _, peak, stdout, _ = launch([sys.executable, "-m", module, json.dumps(spec)], threads, timeout)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = peak
+    return result
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+# -- the cases ------------------------------------------------------------------------------------
+def run_training(names: list[str], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    cases = training_cases(args.quick, args.data_dir)
+    specs: dict[str, dict[str, Any]] = {}
+    info: dict[str, Any] = {}
+    for name in names:
+        spec = {**cases[name], "seed": 42, "threads": args.threads, "data": str(workdir / f"{name}.pt"), "workdir": str(workdir / name)}
+        info[name] = child("benchmarks.cases", {**spec, "side": "prepare"}, args.threads, args.timeout)
+        specs[name] = spec
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {side: [] for side in SIDES} for name in names}
+    for repetition in range(args.repeats):
+        for name in names:
+            for side in SIDES:
+                module = "benchmarks.hand" if side == "hand" else "benchmarks.cases"
+                result = child(module, {**specs[name], "side": side}, args.threads, args.timeout)
+                runs[name][side].append(result)
+                print(f"  [{repetition + 1}/{args.repeats}] {name:16s} {side:9s} {result['time_s']:8.3f} s  {result['peak_rss_mb']:6.0f} MB", file=sys.stderr)
+    return {"specs": specs, "data": info, "runs": runs}
+
+
+def run_multirun(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """`python train.py -m optimizer.lr=...` with Hydra's in-process (basic) launcher.
+
+    Overhead per job = (wall time of the whole command - sum over jobs of their epochs' time) / jobs,
+    where an epoch's time is `time/epoch_s` of summary.json's history (training + validation of
+    that epoch). It is everything else a job costs: process start and imports (shared by the
+    jobs), composing the job's config, building data, model and Trainer, testing the best
+    checkpoint, writing summary.json and the table.
+    """
+    jobs = 3 if args.quick else 9
+    epochs = 2 if args.quick else 20
+    rates = ",".join(str(round(0.02 * (k + 1), 2)) for k in range(jobs))
+    records = []
+    for repetition in range(args.repeats):
+        sweep_dir = workdir / f"multirun_{repetition}"
+        command = [sys.executable, "train.py", "-m", f"optimizer.lr={rates}", f"trainer.max_epochs={epochs}", f"hydra.sweep.dir={sweep_dir}"]
+        wall, peak, _, _ = launch(command, args.threads, args.timeout * 3)
+        summaries = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/summary.json"))]
+        if len(summaries) != jobs:
+            raise RuntimeError(f"the multirun wrote {len(summaries)} summaries, expected {jobs}")
+        training = sum(row["time/epoch_s"] for summary in summaries for row in summary["history"])
+        job_walls = sum(summary["wall_time_s"] for summary in summaries)
+        records.append({"wall_s": wall, "training_s": training, "jobs_wall_s": job_walls, "jobs": jobs, "epochs": epochs, "peak_rss_mb": peak,
+                        "overhead_per_job_s": (wall - training) / jobs})
+        print(f"  [{repetition + 1}/{args.repeats}] multirun {jobs} jobs: wall {wall:.2f} s, epochs {training:.2f} s", file=sys.stderr)
+    return {"runs": records}
+
+
+def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """`--help`, `--cfg job`, and the time from launching `python train.py` to the end of its first
+    training step (a probe callback writes the moment), against a plain script doing the same."""
+    iris = {**training_cases(args.quick, args.data_dir)["iris_mlp"], "seed": 42, "threads": args.threads, "data": str(workdir / "startup_iris.pt"), "workdir": str(workdir / "startup")}
+    child("benchmarks.cases", {**iris, "side": "prepare"}, args.threads, args.timeout)
+    rows: dict[str, list[tuple[float, float]]] = {"help": [], "cfg_job": [], "first_step_dlbench": [], "first_step_hand": []}
+    probe_file = workdir / "first_step.txt"
+    for repetition in range(args.repeats):
+        for key, extra in (("help", ["--help"]), ("cfg_job", ["--cfg", "job"])):
+            wall, peak, _, _ = launch([sys.executable, "train.py", *extra], args.threads, args.timeout)
+            rows[key].append((wall, peak))
+        probe_file.unlink(missing_ok=True)
+        started = time.time()
+        command = [sys.executable, "train.py", f"hydra.run.dir={workdir / f'first_step_{repetition}'}", "trainer.max_epochs=1", "+callbacks.first_step._target_=benchmarks.probe.FirstStep"]
+        _, peak, _, _ = launch(command, args.threads, args.timeout, {"DLBENCH_FIRST_STEP_FILE": str(probe_file)})
+        rows["first_step_dlbench"].append((float(probe_file.read_text()) - started, peak))
+        started = time.time()
+        _, peak, stdout, _ = launch([sys.executable, "-m", "benchmarks.hand", json.dumps({**iris, "mode": "first_step"})], args.threads, args.timeout)
+        rows["first_step_hand"].append((json.loads(stdout.strip().splitlines()[-1])["first_step_at"] - started, peak))
+        print(f"  [{repetition + 1}/{args.repeats}] startup: " + ", ".join(f"{k} {v[-1][0]:.2f} s" for k, v in rows.items()), file=sys.stderr)
+    return {"runs": rows}
+
+
+# -- the table ----------------------------------------------------------------------------------
+def verdict(value: float, limit: float) -> str:
+    return "yes" if value <= limit else "**no**"
+
+
+def table(results: dict[str, Any], args: argparse.Namespace) -> str:
+    lines = [
+        "| case | hand-written | bare Lightning | dlbench | dlbench / hand | target | met | CPU-time ratio | peak MB hand | peak MB dlbench | memory ratio (<= 1.3) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    training = results.get("training")
+    if training:
+        for name, sides in training["runs"].items():
+            spec = training["specs"][name]
+            t = {side: median([r["time_s"] for r in runs]) for side, runs in sides.items()}
+            cpu = {side: median([r["cpu_s"] for r in runs]) for side, runs in sides.items()}
+            mem = {side: median([r["peak_rss_mb"] for r in runs]) for side, runs in sides.items()}
+            ratio, mem_ratio = t["dlbench"] / t["hand"], mem["dlbench"] / mem["hand"]
+            title = spec["title"] + (" (generated data)" if training["data"][name]["source"] == "generated" else "")
+            lines.append(
+                f"| {title} | {t['hand']:.3f} s | {t['lightning']:.3f} s | {t['dlbench']:.3f} s | {ratio:.2f}x | <= {spec['target']:.2f}x | {verdict(ratio, spec['target'])} "
+                f"| {cpu['dlbench'] / cpu['hand']:.2f}x | {mem['hand']:.0f} | {mem['dlbench']:.0f} | {mem_ratio:.2f}x {verdict(mem_ratio, 1.3)} |"
+            )
+    multirun = results.get("multirun")
+    if multirun:
+        runs = multirun["runs"]
+        overhead = median([r["overhead_per_job_s"] for r in runs])
+        first = runs[0]
+        lines.append(
+            f"| multirun, {first['jobs']} jobs x {first['epochs']} epochs, Iris, in-process launcher: overhead per job "
+            f"(wall {median([r['wall_s'] for r in runs]):.2f} s - epochs {median([r['training_s'] for r in runs]):.2f} s) / {first['jobs']} "
+            f"| | | {overhead:.3f} s | | <= 0.500 s | {verdict(overhead, 0.5)} | | | {median([r['peak_rss_mb'] for r in runs]):.0f} | |"
+        )
+    startup = results.get("startup")
+    if startup:
+        rows = startup["runs"]
+        for key, label in (("help", "`python train.py --help`"), ("cfg_job", "`python train.py --cfg job`")):
+            value = median([w for w, _ in rows[key]])
+            lines.append(f"| {label} | | | {value:.3f} s | | <= 1.000 s | {verdict(value, 1.0)} | | | {median([m for _, m in rows[key]]):.0f} | |")
+        hand, ours = median([w for w, _ in rows["first_step_hand"]]), median([w for w, _ in rows["first_step_dlbench"]])
+        lines.append(
+            f"| launch to end of first training step, default run (hand: `import torch` + data + one step) | {hand:.3f} s | | {ours:.3f} s | {ours / hand:.2f}x | (none) | | "
+            f"| {median([m for _, m in rows['first_step_hand']]):.0f} | {median([m for _, m in rows['first_step_dlbench']]):.0f} | |"
+        )
+    return "\n".join(lines)
+
+
+def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> str:
+    import torch
+
+    load = os.getloadavg()
+    return "\n".join(
+        [
+            f"Command: `{command}`  ",
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, load average {load[0]:.1f} at the end; "
+            f"torch {torch.__version__}, {args.threads} torch thread(s); no GPU in this run.  ",
+            f"Times are medians of {args.repeats} repetition(s), each side in a fresh process; training times cover all epochs "
+            "(training + validation after each epoch) with data already in memory. Peak memory is the process's peak RSS.",
+            "",
+            table(results, args),
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny settings, one repetition: checks that the benchmark runs")
+    parser.add_argument("--repeats", type=int, default=None, help="repetitions per measurement (default 3; 1 with --quick)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads on every side (default 1)")
+    parser.add_argument("--cases", nargs="*", default=None, help=f"a subset of: {', '.join([*training_cases(False, None), *OTHER_CASES])}")
+    parser.add_argument("--data-dir", default=None, help="a folder with MNIST/raw (default: ../shared/data when present, else generated images)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.md", help="where the table goes (and its .json beside it)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to one measurement")
+    args = parser.parse_args(argv)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    if args.data_dir is None:
+        candidates = [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"]
+        args.data_dir = next((str(path) for path in candidates if (path / "MNIST" / "raw").is_dir()), None)
+    names = args.cases or [*training_cases(False, None), *OTHER_CASES]
+    command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="dlbench-bench-") as tmp:
+        workdir = Path(tmp)
+        training_names = [name for name in names if name in training_cases(False, None)]
+        if training_names:
+            results["training"] = run_training(training_names, args, workdir)
+        if "multirun" in names:
+            results["multirun"] = run_multirun(args, workdir)
+        if "startup" in names:
+            results["startup"] = run_startup(args, workdir)
+    text = report(results, args, command.strip())
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+    print(f"written: {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

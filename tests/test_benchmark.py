@@ -1,0 +1,84 @@
+"""The performance work, checked for what it must not change; timings are the benchmark's job.
+
+No timed assertions here (shared CI machines are noisy): the benchmark is run end to end on a
+tiny setting, and the speed-ups are checked to give the same results as the slower paths.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT
+from dlbench.run import train
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_end_to_end_and_writes_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "latest.md"
+    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--cases", "iris_mlp", "multirun", "startup", "--out", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = out.read_text()
+    assert table in result.stdout, "the table printed is the table written"
+    for row in ("MLP 4-16-3, Iris", "multirun, 3 jobs", "`python train.py --help`", "`python train.py --cfg job`", "first training step"):
+        assert row in table, row
+    raw = json.loads(out.with_suffix(".json").read_text())
+    iris = raw["training"]["runs"]["iris_mlp"]
+    assert set(iris) == {"hand", "lightning", "dlbench"}
+    for side in iris.values():
+        assert side[0]["epochs"] == 5 and side[0]["time_s"] > 0 and side[0]["peak_rss_mb"] > 0
+    assert raw["multirun"]["runs"][0]["jobs"] == 3
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"]])
+def test_help_and_cfg_job_answer_without_importing_torch(args: list[str]) -> None:
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['train.py', *{args!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('TORCH IMPORTED' if 'torch' in sys.modules else 'NO TORCH')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("NO TORCH")
+    assert "model" in result.stdout and "optimizer" in result.stdout, "the help or config was printed"
+
+
+def _load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def test_buffered_checkpoints_hold_what_lightnings_model_checkpoint_writes(make_cfg, tmp_path: Path) -> None:
+    """The default checkpoint callback writes to disk at most once a minute; the files it leaves
+    must be the ones Lightning's ModelCheckpoint writes after every epoch, tensor for tensor."""
+    runs = {
+        "lightning": ["callbacks.model_checkpoint._target_=pytorch_lightning.callbacks.ModelCheckpoint", "~callbacks.model_checkpoint.flush_every_s"],
+        "buffered": ["callbacks.model_checkpoint.flush_every_s=3600"],
+    }
+    checkpoints = {}
+    for name, overrides in runs.items():
+        output = tmp_path / name
+        train(make_cfg("trainer.max_epochs=5", "seed=5", "optimizer.lr=2.0", *overrides, output_dir=output))
+        summary = json.loads((output / "summary.json").read_text())
+        assert summary["checkpoints"]["best"].endswith("best.ckpt") and summary["checkpoints"]["last"].endswith("last.ckpt")
+        checkpoints[name] = {kind: _load(output / "checkpoints" / f"{kind}.ckpt") for kind in ("best", "last")}
+        assert checkpoints[name]["best"]["epoch"] == summary["best_epoch"], "best.ckpt is the best epoch's"
+        assert summary["best_epoch"] < summary["epochs_run"] - 1, "training went on after the best epoch (weights changed in place)"
+    for kind in ("best", "last"):
+        ours, theirs = checkpoints["buffered"][kind], checkpoints["lightning"][kind]
+        assert (ours["epoch"], ours["global_step"]) == (theirs["epoch"], theirs["global_step"]), kind
+        assert ours["state_dict"].keys() == theirs["state_dict"].keys()
+        for key, value in theirs["state_dict"].items():
+            assert torch.equal(ours["state_dict"][key], value), f"{kind}: {key}"
+        assert ours["loops"] == theirs["loops"], f"{kind}: the loops resume at the same place"
+        assert ours["optimizer_states"][0]["param_groups"] == theirs["optimizer_states"][0]["param_groups"]
+        assert "dlbench_config" in ours
