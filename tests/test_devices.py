@@ -66,6 +66,12 @@ def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
     ("overrides", "expected"),
     [
         (["trainer.precision=16-mixed"], "trainer.precision=16-mixed needs a GPU (float16 autocast does not run on the CPU); use trainer.precision=bf16-mixed or 32 on the CPU."),
+        pytest.param(
+            ["trainer=default", "trainer.precision=16-mixed"],
+            "trainer.precision=16-mixed needs a GPU (float16 autocast does not run on the CPU)",
+            marks=pytest.mark.skipif(not NO_GPU, reason="accelerator=auto picks the GPU here"),
+            id="auto-on-cpu-16-mixed",
+        ),
         (["trainer.precision=8"], "trainer.precision=8 is not a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed."),
         (["trainer=ddp_cpu", "trainer.num_nodes=2"], "trainer.num_nodes=2 needs one process per device on 2 machines, started by SLURM"),
     ],

@@ -47,10 +47,21 @@ def externally_launched() -> bool:
     return int(os.environ.get("SLURM_NTASKS", "1")) > 1 or "TORCHELASTIC_RUN_ID" in os.environ
 
 
+def _resolve_auto() -> str:
+    """What Lightning's `accelerator=auto` picks here, so its settings are checked like a named one."""
+    if torch.cuda.is_available():
+        return "gpu"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def check_devices(trainer: DictConfig, preset: str | None = None) -> None:
     """Raise ConfigError when `trainer` asks for devices or a precision this machine does not have."""
     preset = preset or _preset()
     accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator == "auto":
+        accelerator = _resolve_auto()
     devices = trainer.get("devices", "auto")
     precision = str(trainer.get("precision", "32"))
     named = f"trainer={preset}" if preset and preset not in ("default", "cpu") else f"trainer.accelerator={accelerator}"
