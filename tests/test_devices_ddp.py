@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import run_cli
 
@@ -23,12 +24,25 @@ def _summaries(root: Path) -> list[Path]:
     return sorted(root.rglob("summary.json"))
 
 
+def _offline_wandb(tmp_path: Path) -> dict[str, str]:
+    """W&B offline with no account, its own files under tmp_path."""
+    (tmp_path / "netrc").write_text("")
+    home = str(tmp_path / "wandb-home")
+    return {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "NETRC": str(tmp_path / "netrc"),
+            "WANDB_CONFIG_DIR": home, "WANDB_CACHE_DIR": home, "WANDB_DATA_DIR": home}
+
+
+def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+
+
 def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path: Path) -> None:
     (tmp_path / "ddp").mkdir()
     (tmp_path / "single").mkdir()
-    ddp = run_cli("trainer=ddp_cpu", EPOCHS, cwd=tmp_path / "ddp")
+    both = ("logger=[csv,wandb]", EPOCHS)
+    ddp = run_cli("trainer=ddp_cpu", *both, cwd=tmp_path / "ddp", env=_offline_wandb(tmp_path))
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = run_cli("trainer=cpu", "dataset.batch_size=32", EPOCHS, cwd=tmp_path / "single")
+    single = run_cli("trainer=cpu", "dataset.batch_size=32", *both, cwd=tmp_path / "single", env=_offline_wandb(tmp_path))
     assert single.returncode == 0, single.stderr[-3000:]
 
     run_dirs = [path for path in (tmp_path / "ddp").glob("outputs/*/*") if path.is_dir()]
@@ -48,6 +62,18 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path: Path)
     assert distributed["samples_per_s"] > 0 and distributed["time_per_epoch_s"] > 0
     rows = (run_dirs[0] / "metrics.csv").read_text().strip().splitlines()
     assert sum(1 for row in rows[1:] if row.split(",")[0] != "") >= 3  # one row per epoch, from rank 0 only
+
+    # Checkpoints (BufferedCheckpoint) and W&B: written once, by rank 0, and the same as one process's.
+    assert sorted(path.name for path in (run_dirs[0] / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    single_dir = _summaries(tmp_path / "single")[0].parent
+    for name in ("best.ckpt", "last.ckpt"):
+        distributed_weights, reference_weights = _weights(run_dirs[0] / "checkpoints" / name), _weights(single_dir / "checkpoints" / name)
+        assert distributed_weights.keys() == reference_weights.keys()
+        for key, value in reference_weights.items():
+            assert torch.allclose(distributed_weights[key], value, atol=1e-5), f"{name}: {key}"
+    assert distributed["best"]["epoch"] == reference["best"]["epoch"]
+    assert len(list((run_dirs[0] / "wandb").glob("offline-run-*"))) == 1
+    assert ddp.stdout.count("wandb sync") == 1, "only rank 0 opens a W&B run"
 
 
 def test_multirun_of_ddp_jobs_each_job_in_its_own_directory(tmp_path: Path) -> None:
