@@ -105,3 +105,12 @@ def test_torchrun_ranks_must_share_a_run_dir(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "add hydra.run.dir=<one path all machines see> to the command" in result.stderr
     assert not list(tmp_path.glob("outputs/*/*/summary.json"))
+
+
+def test_ddp_children_under_a_parallel_launcher_are_refused(make_cfg) -> None:
+    # Lightning would start rank 1 by re-running the joblib worker's own program (seen: the sweep died with SIGKILL).
+    with pytest.raises(ConfigError) as error:
+        build(make_cfg("hydra/launcher=joblib", "trainer=ddp_cpu"))
+    assert str(error.value).startswith("trainer.strategy=ddp with trainer.devices=2 starts its other processes by running train.py again")
+    assert "hydra/launcher=joblib" in str(error.value)
+    build(make_cfg("hydra/launcher=joblib", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn"))  # spawn starts its own processes

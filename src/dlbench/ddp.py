@@ -129,3 +129,32 @@ def check_shared_run_dir(cfg: DictConfig) -> None:
         f"this process is rank {os.environ.get('RANK', os.environ.get('SLURM_PROCID', '?'))} of a job started by torchrun or srun, "
         "and each rank would make its own outputs/<date>/<time>; add hydra.run.dir=<one path all machines see> to the command.",
     )
+
+
+def _starts_children(trainer: DictConfig) -> bool:
+    """True when Lightning will start ranks 1..N-1 itself by running the script again (strategy `ddp`)."""
+    from dlbench.devices import ALL, externally_launched
+
+    strategy = str(trainer.get("strategy", "auto"))
+    if not strategy.startswith("ddp") or any(word in strategy for word in ("spawn", "fork", "notebook")):
+        return False
+    devices = trainer.get("devices", 1)
+    many = devices in ALL or (str(devices).count(",") > 0) or (str(devices).isdigit() and int(str(devices)) > 1)
+    return many and not externally_launched()
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """Refuse `strategy=ddp` children under a Hydra launcher whose jobs are not `python train.py`.
+
+    Lightning starts the other ranks by running `sys.argv` again; in a joblib or submitit worker
+    that is the worker's own program, not train.py, so the children would not run this job.
+    """
+    if not HydraConfig.initialized() or not _starts_children(cfg.trainer):
+        return
+    launcher = HydraConfig.get().runtime.choices.get("hydra/launcher") or "basic"
+    require(
+        launcher == "basic",
+        f"trainer.strategy={cfg.trainer.strategy} with trainer.devices={cfg.trainer.devices} starts its other processes by running "
+        f"train.py again, which a job of hydra/launcher={launcher} cannot do; leave hydra/launcher out (the basic launcher runs "
+        "DDP jobs one after another), or on SLURM set hydra.launcher.tasks_per_node to trainer.devices so SLURM starts every process.",
+    )

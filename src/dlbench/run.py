@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlbench.callbacks import RunGuard
 from dlbench.checks import check_config
-from dlbench.ddp import SameConfigOnAllRanks, check_shared_run_dir, rank_config_hashes
+from dlbench.ddp import SameConfigOnAllRanks, check_launcher, check_shared_run_dir, rank_config_hashes
 from dlbench.devices import check_devices
 from dlbench.models import build_model
 from dlbench.models.measure import count_parameters, forward_flops
@@ -61,6 +61,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     check_config(cfg)
     check_devices(cfg.trainer)
     check_shared_run_dir(cfg)
+    check_launcher(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset, _convert_="all")
     datamodule.setup()
