@@ -21,7 +21,7 @@ from dlbench.training.optim import make_optimizer
 from dlbench.training.regularizers import fgsm
 from dlbench.training.schedulers import warmup
 
-QUICK = ("logger=[]", "callbacks.model_summary=null", "callbacks.model_checkpoint=null")
+QUICK = ("logger=[]", "callbacks.model_summary=null", "callbacks.model_checkpoint=null", "callbacks.pictures=null")
 
 
 def fit(make_cfg, *overrides: str):
@@ -209,7 +209,7 @@ def test_plateau_divides_the_rate_when_validation_loss_flattens(make_cfg):
     ],
 )
 def test_each_schedule_sets_the_rate_logged_every_epoch(make_cfg, overrides, expected):
-    cfg = make_cfg("logger=[csv]", "callbacks.model_summary=null", "callbacks.model_checkpoint=null", "trainer.max_epochs=4", *overrides)
+    cfg = make_cfg("logger=[csv]", "callbacks.model_summary=null", "callbacks.model_checkpoint=null", "callbacks.pictures=null", "trainer.max_epochs=4", *overrides)
     datamodule, task, trainer = build(cfg)
     trainer.fit(task, datamodule=datamodule)
     with open(Path(cfg.paths.output_dir) / "metrics.csv") as file:
@@ -291,7 +291,7 @@ def test_batchnorm_gives_each_hidden_unit_zero_mean_unit_variance_on_a_batch(mak
 
 
 def test_early_stopping_stops_patience_epochs_after_the_best(make_cfg):
-    cfg = make_cfg("regularizer=[early_stopping]", "callbacks.early_stopping.patience=2", "callbacks.early_stopping.min_delta=0.01", "optimizer.lr=1e-6", "trainer.max_epochs=20")
+    cfg = make_cfg("callbacks.pictures=null", "regularizer=[early_stopping]", "callbacks.early_stopping.patience=2", "callbacks.early_stopping.min_delta=0.01", "optimizer.lr=1e-6", "trainer.max_epochs=20")
     train(cfg)
     summary = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
     assert summary["epochs_run"] == 3  # best at epoch 0, then 2 epochs without an improvement of 0.01
@@ -385,6 +385,8 @@ def test_the_loss_follows_the_data_unless_named(make_cfg, overrides, loss):
     [
         (("regularizer=[l2]", "penalty.l2=-0.1"), "penalty.l2=-0.1 is a lambda < 0"),
         (("optimizer=momentum", "optimizer.momentum=1.0"), "optimizer.momentum=1.0 is outside [0, 1)"),
+        (("optimizer=nesterov", "optimizer.momentum=0"), "Nesterov momentum requires a momentum"),
+        (("optimizer=adam", "optimizer.weight_decay=-1"), "Adam refuses the optimizer.* settings (Invalid weight_decay value: -1)"),
         (("regularizer=[early_stopping]", "callbacks.early_stopping.patience=0"), "patience=0 must be >= 1"),
         (("regularizer=[adversarial]", "task.adversarial_epsilon=-0.1"), "epsilon=-0.1 is an epsilon < 0"),
         (("regularizer=[activity_l1]", "model.hidden=[]"), "regularizer=activity_l1 needs hidden layers"),
