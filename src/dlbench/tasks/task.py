@@ -134,6 +134,8 @@ class Task(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
+        # the rate this epoch trains at: Lightning steps epoch schedulers before on_train_epoch_end
+        self._epoch_lr = float(self.trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_validation_epoch_end(self) -> None:
         row = self._compute("val")
@@ -146,7 +148,7 @@ class Task(pl.LightningModule):
         row = {"epoch": float(self.current_epoch), **self._compute("train")}
         row.update(self._val_row)
         self._val_row = {}
-        row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"])
+        row["lr"] = self._epoch_lr
         row["time/epoch_s"] = time.perf_counter() - self._epoch_start
         row.update(self.epoch_extras)
         self.epoch_extras = {}

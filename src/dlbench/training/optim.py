@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from dlbench.errors import require
+from dlbench.errors import ConfigError, require
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SCALING_KEYS = ("scale_lr_with_batch", "reference_batch")
@@ -19,7 +19,18 @@ SCALING_KEYS = ("scale_lr_with_batch", "reference_batch")
 def make_optimizer(optimizer_cfg: DictConfig) -> OptimizerFactory:
     """`optimizer_cfg` as a partial taking the parameters; the scaling keys are ours, not torch's."""
     config = {key: value for key, value in optimizer_cfg.items() if key not in SCALING_KEYS}
-    return instantiate(config, _convert_="all")
+    factory = instantiate(config, _convert_="all")
+    check_optimizer(factory, str(optimizer_cfg.get("_target_", "optimizer")))
+    return factory
+
+
+def check_optimizer(factory: OptimizerFactory, target: str) -> None:
+    """Build the optimizer once on a dummy parameter, so torch's own range checks run before training."""
+    try:
+        factory([torch.zeros(1, requires_grad=True)])
+    except (ValueError, TypeError) as error:
+        detail = str(error).rstrip(".").replace(".__init__()", "()")
+        raise ConfigError(f"{target.rsplit('.', 1)[-1]} refuses the optimizer.* settings ({detail}); fix the value it names.") from None
 
 
 def scaled_lr(optimizer_cfg: DictConfig, batch_size: int) -> float | None:
