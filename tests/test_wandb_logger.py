@@ -132,15 +132,29 @@ def test_the_pictures_of_a_run_are_logged_as_wandb_images(make_cfg, tmp_path: Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # A picture of the user's own in the run directory, and the training curves the run draws itself.
     run_dir = tmp_path / "run"
     (run_dir / "pictures").mkdir(parents=True)
     plt.plot([1, 2, 3])
-    plt.savefig(run_dir / "pictures" / "curves.png")
+    plt.savefig(run_dir / "pictures" / "my_plot.png")
     plt.close("all")
     train(make_cfg("logger=[wandb]", "trainer.max_epochs=1"))
+    assert (run_dir / "pictures" / "curves.png").exists()
     (run,) = offline_runs(run_dir)
-    assert list((run / "files" / "media" / "images").rglob("curves*.png"))
-    assert inspect_summary(run)["summary"]["pictures/curves"]["_type"] == "image-file"
+    media = run / "files" / "media" / "images"
+    assert len(list(media.rglob("my_plot*.png"))) == 1
+    assert len(list(media.rglob("curves*.png"))) == 1, "logged once, while training, not again at the end"
+    summary = inspect_summary(run)["summary"]
+    assert summary["pictures/my_plot"]["_type"] == "image-file"
+    assert summary["pictures/curves"]["_type"].startswith("image")
+
+
+def test_log_pictures_false_logs_no_pictures(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg("logger=[wandb]", "logger.wandb.log_pictures=false", "trainer.max_epochs=1"))
+    assert (tmp_path / "run" / "pictures" / "curves.png").exists()  # drawn, but kept out of W&B
+    (run,) = offline_runs(tmp_path / "run")
+    assert not list(run.rglob("media/images/*"))
+    assert not any(key.startswith("pictures/") for key in inspect_summary(run)["summary"])
 
 
 def test_without_credentials_auto_mode_is_offline_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -238,7 +238,10 @@ class DlbenchWandbLogger(WandbLogger):
 
     @rank_zero_only
     def log_image(self, key: str, images: list[Any], step: int | None = None, **kwargs: Any) -> None:
-        """As Lightning's, remembering the files so the end of the run does not log them twice."""
+        """As Lightning's, remembering the files so the end of the run does not log them twice;
+        the run's pictures (`pictures/*`) only with `log_pictures`."""
+        if not self.log_pictures and key.startswith("pictures/"):
+            return
         self._logged_images.update(str(Path(image).resolve()) for image in images if isinstance(image, (str, Path)))
         super().log_image(key, images, step=step, **kwargs)
 
