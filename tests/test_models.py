@@ -252,3 +252,32 @@ def test_sine_with_an_mlp_is_refused_from_the_command_line(tmp_path: Path) -> No
     result = run_cli("model=mlp", "dataset=sine", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
     assert "error: mlp gives one prediction per example, but dataset sine wants one at every step" in result.stderr
+
+
+# -- pairs a user would try, through the whole run ----------------------------------------------
+SEQ = ("dataset.num_samples=64", "dataset.length=8")
+RUNS = [
+    ("model=lenet", "dataset=digits", "dataset.size=28"),
+    ("model=perceptron", "dataset=breast_cancer"),
+    ("model=mlp", "model.hidden=[32,32]", "model.activation=maxout", "model.batch_norm=true", "model.dropout=0.2", "dataset=digits"),
+    ("model=lstm", "dataset=parity", *SEQ),
+    ("model=gru", "dataset=sine", *SEQ),
+    ("model=rnn", "dataset=adding", *SEQ),
+    ("model=lstm", "dataset=digits"),
+    ("model=autoencoder", "dataset=digits"),
+    ("model=conv_autoencoder", "dataset=digits"),
+    pytest.param(("model=alexnet", "model.variant=cifar", "dataset=digits", "dataset.size=16"), marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("overrides", RUNS, ids=lambda o: "-".join(x.split("=")[1] for x in o[:2]))
+def test_sensible_pairs_train_and_record_their_size(make_cfg, overrides: tuple[str, ...]) -> None:
+    """One epoch of `python train.py <overrides>`: it completes and summary.json holds the model's size."""
+    from dlbench.run import train
+
+    cfg = make_cfg(*overrides, "trainer.max_epochs=1", "logger=[]")
+    train(cfg)
+    summary = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["parameters"] > 0 and summary["flops_per_example"] > 0
+    assert all(torch.isfinite(torch.tensor(value)) for value in summary["metrics"]["test"].values())

@@ -127,13 +127,23 @@ def _takes(target: str, option: str) -> bool:
     return False
 
 
+def _is_image_dataset(target: str) -> bool:
+    """Augmentation transforms images: only image datasets take `dataset.augment`."""
+    from dlbench.data.vision import ImageDataModule
+
+    try:
+        return issubclass(get_class(target), ImageDataModule)
+    except Exception:  # an unimportable target is reported by whoever builds it
+        return True
+
+
 def check_regularizers(cfg: DictConfig, spec: DataSpec | None = None) -> None:
     """Refuse, in one sentence each, regularizer settings that are out of range or cannot apply."""
     model_name = str(cfg.model.get("name") or cfg.model._target_.rsplit(".", 1)[-1].lower())
     for key, regularizer, what in (("dropout", "dropout", "dropout layer"), ("batch_norm", "batchnorm", "batch-norm layer")):
         if key in cfg.model and not _takes(cfg.model._target_, key):
             raise ConfigError(f"regularizer={regularizer} cannot apply to model {model_name}, which has no {what} (model.{key}); use a model that has one, e.g. model=mlp.")
-    if cfg.dataset.get("augment") and not _takes(cfg.dataset._target_, "augment"):
+    if cfg.dataset.get("augment") and not _is_image_dataset(cfg.dataset._target_):
         raise ConfigError(f"regularizer=augment cannot apply to dataset {cfg.dataset._target_.rsplit('.', 1)[-1]}, which has no augmentation (dataset.augment); use an image dataset.")
     options = task_options(cfg)
     require(options["input_noise"] >= 0, f"task.input_noise={options['input_noise']} is a standard deviation < 0; use e.g. 0.1.")
