@@ -19,7 +19,7 @@ from sklearn import datasets as sklearn_datasets
 from torch import Tensor
 
 from dlbench.data.module import InMemoryDataModule, Pair
-from dlbench.errors import ConfigError
+from dlbench.errors import ConfigError, require
 
 
 class DatasetUnavailable(ConfigError):
@@ -50,9 +50,19 @@ class Digits(ImageDataModule):
     name = "digits"
     mean, std = (0.3053,), (0.3760,)  # of all 1,797 images scaled to [0, 1]
 
+    def __init__(self, size: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        require(
+            float(size).is_integer() and size >= 8,
+            f"dataset.size={size} is invalid for dataset digits; use a whole number of pixels >= 8 (8 is the original, 28 lets model=lenet read them).",
+        )
+        self.size = int(size)
+
     def load(self) -> dict[str, Pair]:
         bunch = sklearn_datasets.load_digits()
         images = torch.as_tensor(bunch.images, dtype=torch.float32).div_(16).unsqueeze(1)
+        if self.size != 8:  # bilinear upsampling, so convolutional models made for MNIST can read them
+            images = torch.nn.functional.interpolate(images, size=(self.size, self.size), mode="bilinear", align_corners=False)
         return {"train": (images, torch.as_tensor(bunch.target, dtype=torch.long))}
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 from torch import nn
 
 from dlbench.data.spec import DataSpec
-from dlbench.errors import ConfigError
+from dlbench.errors import ConfigError, find_config_error
 
 
 def model_name(model_cfg: DictConfig) -> str:
@@ -22,7 +23,9 @@ def build_model(model_cfg: DictConfig, spec: DataSpec) -> nn.Module:
 
     A model class may define `check_data(spec, name)` to refuse data it cannot read (LeNet on a
     table); an option the class does not take (dropout on a model without a dropout layer) is
-    refused here too, with the options it does take.
+    refused here too, with the options it does take. A ConfigError from the constructor (a code
+    size < 1) is raised as itself, not inside Hydra's InstantiationException, so every caller
+    gets the one sentence.
     """
     cls = get_class(model_cfg._target_)
     name = model_name(model_cfg)
@@ -37,4 +40,10 @@ def build_model(model_cfg: DictConfig, spec: DataSpec) -> nn.Module:
             raise ConfigError(f"model.{key} does not apply to model {name}; its options are: {', '.join(sorted(options))}.")
     kwargs = {key: value for key, value in from_data.items() if key in parameters}
     config = {key: value for key, value in model_cfg.items() if key != "name"}
-    return instantiate(config, **kwargs, _convert_="all")
+    try:
+        return instantiate(config, **kwargs, _convert_="all")
+    except InstantiationException as error:
+        mistake = find_config_error(error)
+        if mistake is None:
+            raise
+        raise mistake from None

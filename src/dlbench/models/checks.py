@@ -16,6 +16,14 @@ def require_images(spec: DataSpec, name: str, fix: str = "use model=mlp") -> Non
     require(spec.is_image, f"{name} needs image inputs (C x H x W); dataset {spec.name} gives {spec.describe()}; {fix}.")
 
 
+def require_whole_examples(spec: DataSpec, name: str) -> None:
+    """Feed-forward classifiers give one prediction per example, not one per time step."""
+    require(
+        not spec.per_step,
+        f"{name} gives one prediction per example, but dataset {spec.name} wants one at every step of its {spec.describe()}; use model=lstm, model=gru or model=rnn.",
+    )
+
+
 def flat_size(features: nn.Module, input_shape: Sequence[int], name: str, fix: str) -> int:
     """Values per example after `features`, found by running it once on a zero example.
 

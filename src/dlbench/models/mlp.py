@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dlbench.data.spec import DataSpec
 from dlbench.errors import require
 from dlbench.models.activations import make_activation, width_factor
+from dlbench.models.checks import require_whole_examples
 
 
 class MLP(nn.Module):
@@ -47,6 +49,10 @@ class MLP(nn.Module):
             width_in = width
         layers.append(nn.Linear(width_in, num_outputs))
         self.layers = nn.Sequential(*layers)
+
+    @staticmethod
+    def check_data(spec: DataSpec, name: str) -> None:
+        require_whole_examples(spec, name)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)

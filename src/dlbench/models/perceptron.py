@@ -6,6 +6,9 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from dlbench.data.spec import DataSpec
+from dlbench.models.checks import require_whole_examples
+
 
 class Perceptron(nn.Module):
     """input -> Linear -> logits; logistic (softmax) regression when trained by gradients.
@@ -22,6 +25,10 @@ class Perceptron(nn.Module):
             features *= dim
         self.flatten = nn.Flatten()
         self.linear = nn.Linear(features, num_outputs)
+
+    @staticmethod
+    def check_data(spec: DataSpec, name: str) -> None:
+        require_whole_examples(spec, name)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(self.flatten(x))

@@ -113,6 +113,8 @@ class Task(pl.LightningModule):
             if self.spec.kind == "multiclass":
                 predictions = predictions.reshape(-1, predictions.shape[-1])
                 targets = targets.reshape(-1)
+            else:  # logits -> probabilities: torchmetrics would read logits that all lie in [0, 1] as probabilities
+                predictions = predictions.sigmoid()
             metrics["acc"].update(predictions, targets)
         return loss
 

@@ -111,12 +111,20 @@ def task_options(cfg: DictConfig) -> dict[str, float]:
 
 
 def _takes(target: str, option: str) -> bool:
-    """Whether the class `target` has a constructor argument `option` (or takes **kwargs)."""
+    """Whether the class takes `option`, also through `**kwargs` passed on to a base class."""
     try:
-        parameters = inspect.signature(get_class(target)).parameters
+        cls = get_class(target)
     except Exception:  # an unimportable target is reported by whoever builds it
         return True
-    return option in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    for klass in cls.__mro__:
+        if "__init__" not in klass.__dict__:
+            continue
+        parameters = inspect.signature(klass.__dict__["__init__"]).parameters
+        if option in parameters:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return False
+    return False
 
 
 def check_regularizers(cfg: DictConfig, spec: DataSpec | None = None) -> None:
