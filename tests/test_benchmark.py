@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from dlbench.run import train
 
 
@@ -51,6 +51,20 @@ def test_help_and_cfg_job_answer_without_importing_torch(args: list[str]) -> Non
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("NO TORCH")
     assert "model" in result.stdout and "optimizer" in result.stdout, "the help or config was printed"
+
+
+def test_multirun_jobs_get_the_config_that_cfg_job_composes(tmp_path: Path) -> None:
+    """A multirun composes each job's config once (the sweeper's check hands it to the launcher):
+    each job must still run exactly the config `--cfg job` composes for its overrides."""
+    rates = ["0.03", "0.07"]
+    result = run_cli("-m", f"optimizer.lr={','.join(rates)}", "trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job, rate in enumerate(rates):
+        alone = run_cli("--cfg", "job", f"optimizer.lr={rate}", "trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false")
+        assert alone.returncode == 0, alone.stderr[-3000:]
+        ran = (tmp_path / str(job) / ".hydra" / "config.yaml").read_text()
+        assert f"lr: {rate}" in ran
+        assert ran.strip() == alone.stdout.strip(), f"job {job}"
 
 
 def _load(path: Path) -> dict:
