@@ -11,9 +11,9 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from dlbench.hydra_speedups import share_config_store
+from dlbench.hydra_speedups import speed_up_hydra
 
-share_config_store()  # --help and multirun jobs: skip a copy Hydra makes of its config store
+speed_up_hydra()  # --help and multirun jobs: skip work Hydra repeats (see the module)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

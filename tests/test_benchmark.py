@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from dlbench.run import train
 
 
@@ -53,6 +53,20 @@ def test_help_and_cfg_job_answer_without_importing_torch(args: list[str]) -> Non
     assert "model" in result.stdout and "optimizer" in result.stdout, "the help or config was printed"
 
 
+def test_multirun_jobs_get_the_config_that_cfg_job_composes(tmp_path: Path) -> None:
+    """A multirun composes each job's config once (the sweeper's check hands it to the launcher):
+    each job must still run exactly the config `--cfg job` composes for its overrides."""
+    rates = ["0.03", "0.07"]
+    result = run_cli("-m", f"optimizer.lr={','.join(rates)}", "trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job, rate in enumerate(rates):
+        alone = run_cli("--cfg", "job", f"optimizer.lr={rate}", "trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false")
+        assert alone.returncode == 0, alone.stderr[-3000:]
+        ran = (tmp_path / str(job) / ".hydra" / "config.yaml").read_text()
+        assert f"lr: {rate}" in ran
+        assert ran.strip() == alone.stdout.strip(), f"job {job}"
+
+
 def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
@@ -82,3 +96,26 @@ def test_buffered_checkpoints_hold_what_lightnings_model_checkpoint_writes(make_
         assert ours["loops"] == theirs["loops"], f"{kind}: the loops resume at the same place"
         assert ours["optimizer_states"][0]["param_groups"] == theirs["optimizer_states"][0]["param_groups"]
         assert "dlbench_config" in ours
+        # the checkpoint callback's own state (best/last paths and scores) as Lightning's, run dirs aside
+        ours_state, theirs_state = (_checkpoint_state(c[kind], tmp_path / name) for c, name in ((checkpoints["buffered"], "buffered"), (checkpoints["lightning"], "lightning")))
+        assert ours_state == theirs_state, kind
+
+
+def _checkpoint_state(checkpoint: dict, run_dir: Path) -> dict:
+    [state] = [value for key, value in checkpoint["callbacks"].items() if "Checkpoint" in key]
+    return {key: str(value).replace(str(run_dir), "<run>") for key, value in state.items()}
+
+
+def test_buffered_last_checkpoint_of_the_first_epoch_records_its_own_path(make_cfg, tmp_path: Path) -> None:
+    """In the epoch where best.ckpt and last.ckpt are first saved together, last.ckpt (made from
+    best.ckpt's dump) must still record the last path as Lightning's does."""
+    states = {}
+    for name, overrides in (
+        ("lightning", ["callbacks.model_checkpoint._target_=pytorch_lightning.callbacks.ModelCheckpoint", "~callbacks.model_checkpoint.flush_every_s"]),
+        ("buffered", ["callbacks.model_checkpoint.flush_every_s=3600"]),
+    ):
+        output = tmp_path / name
+        train(make_cfg("trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false", *overrides, output_dir=output))
+        states[name] = _checkpoint_state(_load(output / "checkpoints" / "last.ckpt"), output)
+    assert states["buffered"]["last_model_path"] == "<run>/checkpoints/last.ckpt"
+    assert states["buffered"] == states["lightning"]

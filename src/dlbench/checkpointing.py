@@ -25,6 +25,7 @@ from weakref import proxy
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.trainer import call
 from torch import Tensor
 
 
@@ -38,6 +39,42 @@ def _tensor_bytes(obj: Any) -> int:
     return 0
 
 
+def _weight_bytes(checkpoint: dict[str, Any]) -> int:
+    """Bytes of the weights and optimizer state: all a checkpoint holds that grows with the model
+    (the rest, the config and the loops' counters, is a few kB however big the model)."""
+    return _tensor_bytes(checkpoint.get("state_dict", {})) + _tensor_bytes(checkpoint.get("optimizer_states", []))
+
+
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _snapshot(obj: Any, memo: dict[int, Any]) -> Any:
+    """A copy of a checkpoint that the next training step cannot change: `copy.deepcopy`'s result
+    for what checkpoints hold (tensors, dicts, lists, tuples, numbers, strings), made in a fraction
+    of its time. Tensors are cloned once each (a tensor that appears twice, as tied weights do,
+    stays one tensor); dicts keep their type and attributes (a state dict's `_metadata`); numbers
+    and strings cannot change and are shared; anything else is deep-copied."""
+    kind = type(obj)
+    if kind in _ATOMS:
+        return obj
+    if kind is Tensor:
+        if id(obj) not in memo:
+            memo[id(obj)] = obj.detach().clone()
+        return memo[id(obj)]
+    if kind is dict:
+        return {key: _snapshot(value, memo) for key, value in obj.items()}
+    if kind is list:
+        return [_snapshot(value, memo) for value in obj]
+    if kind is tuple:
+        return tuple([_snapshot(value, memo) for value in obj])
+    if isinstance(obj, dict):
+        copied = copy.copy(obj)  # same type and instance attributes, e.g. a state dict's _metadata
+        for key, value in obj.items():
+            copied[key] = _snapshot(value, memo)
+        return copied
+    return copy.deepcopy(obj, memo)
+
+
 class BufferedCheckpoint(ModelCheckpoint):
     """`ModelCheckpoint` whose writes are batched in time; see the module docstring."""
 
@@ -48,13 +85,47 @@ class BufferedCheckpoint(ModelCheckpoint):
         self._pending: dict[str, dict[str, Any]] = {}
         self._written: set[str] = set()
         self._last_flush = time.monotonic()
+        self._this_save: dict[str, Any] | None = None  # inside one saving hook: its dump and copies
+
+    # Lightning saves best.ckpt, then last.ckpt, in one call of these hooks, at the same step: the two
+    # checkpoints differ only in this callback's own state (`last_model_path` is set in between).
+    # The second is therefore the first with the callbacks' state taken again, not a second
+    # `dump_checkpoint` (which walks every loop's progress counters: most of a tiny model's save).
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._this_save = {"memo": {}}
+        try:
+            super().on_train_epoch_end(trainer, pl_module)
+        finally:
+            self._this_save = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._this_save = {"memo": {}}
+        try:
+            super().on_validation_end(trainer, pl_module)
+        finally:
+            self._this_save = None
+
+    def _dump(self, trainer: pl.Trainer) -> dict[str, Any]:
+        """What `dump_checkpoint` returns now (see the comment above)."""
+        first = self._this_save.get("checkpoint") if self._this_save is not None else None
+        if first is None:
+            checkpoint = trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)
+            if self._this_save is not None:
+                self._this_save["checkpoint"] = checkpoint
+            return checkpoint
+        checkpoint = dict(first)
+        if not self.save_weights_only:
+            checkpoint["callbacks"] = call._call_callbacks_state_dict(trainer)
+            call._call_callbacks_on_save_checkpoint(trainer, checkpoint)
+        call._call_lightning_module_hook(trainer, "on_save_checkpoint", checkpoint)
+        return checkpoint
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        checkpoint = trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)
+        checkpoint = self._dump(trainer)
         write_now = (
             filepath not in self._written
             or time.monotonic() - self._last_flush >= self.flush_every_s
-            or _tensor_bytes(checkpoint) > self.buffer_bytes
+            or _weight_bytes(checkpoint) > self.buffer_bytes
         )
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
@@ -65,7 +136,8 @@ class BufferedCheckpoint(ModelCheckpoint):
                 self.flush(trainer)
         else:
             # the state dicts hold live tensors that the next step changes in place: copy them
-            self._pending[filepath] = copy.deepcopy(checkpoint)
+            # (one copy of each tensor serves both checkpoints of one hook)
+            self._pending[filepath] = _snapshot(checkpoint, self._this_save["memo"] if self._this_save is not None else {})
 
     def _write(self, trainer: pl.Trainer, filepath: str, checkpoint: dict[str, Any]) -> None:
         trainer.strategy.save_checkpoint(checkpoint, filepath)
