@@ -38,7 +38,7 @@ def relative_error(analytic: Tensor, numeric: Tensor, floor: float) -> Tensor:
 def check_gradients(
     model: nn.Module,
     loss_of: LossFn,
-    eps: float = 1e-6,
+    eps: float = 1e-5,
     tolerance: float = 1e-4,
     floor: float = 1e-6,
     max_entries: int = 20,
