@@ -125,3 +125,24 @@ def test_command_line_prints_a_verdict_per_tensor() -> None:
     failing = subprocess.run([*command, "--tolerance", "0"], capture_output=True, text=True, timeout=300, cwd=ROOT, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
     assert failing.returncode == 1
     assert "gradient check: FAIL" in failing.stdout
+
+
+class OneReLU(nn.Module):
+    """relu(x + b) summed, with b set so one input sits 3e-6 above the kink: inside a step of 1e-5."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.tensor([-1.0 + 3e-6, 0.5]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.bias).sum()
+
+
+def test_a_step_across_a_kink_is_counted_not_failed() -> None:
+    inputs = torch.ones(2, dtype=torch.float64)
+    (result,) = check_gradients(OneReLU(), lambda m: m(inputs), eps=1e-5)
+    # the centred difference straddles the kink: (1.3e-5 - 0) / 2e-5 = 0.65 against autograd's 1
+    assert result.kinks == 1 and result.passed
+    # with a step that stays on one side there is no kink and the entry is judged as usual
+    (small,) = check_gradients(OneReLU(), lambda m: m(inputs), eps=1e-7)
+    assert small.kinks == 0 and small.passed and small.worst_error < 1e-4
