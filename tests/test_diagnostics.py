@@ -226,6 +226,17 @@ def test_lr_finder_plots_and_applies_its_suggestion(make_cfg) -> None:
     assert not list(Path(cfg.paths.output_dir).glob(".lr_find*.ckpt"))
 
 
+def test_lr_finder_suggestion_survives_linear_lr_scaling(make_cfg) -> None:
+    cfg = make_cfg("tune=lr", "tune.num_training=20", "optimizer.scale_lr_with_batch=true", "optimizer.reference_batch=64",
+                   "trainer.max_epochs=1", "callbacks.pictures.enabled=false")
+    train(cfg)
+    summary = read_summary(cfg.paths.output_dir)
+    suggestion = summary["tuning"]["lr_find"]["suggestion"]
+    # the run trains with the suggestion itself; the config's base rate scales back to it (16 / 64)
+    assert summary["lr"] == suggestion == summary["history"][0]["lr"]
+    assert summary["config"]["optimizer"]["lr"] == pytest.approx(suggestion * 64 / 16)
+
+
 def test_batch_size_finder_reports_without_applying(make_cfg) -> None:
     cfg = make_cfg("tune=batch_size", "tune.apply=false", "tune.max_trials=3", "trainer.max_epochs=1", "callbacks.pictures.enabled=false")
     train(cfg)

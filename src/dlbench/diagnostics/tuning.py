@@ -20,6 +20,7 @@ from torchmetrics import Metric
 
 from dlbench.diagnostics import drawing
 from dlbench.errors import require
+from dlbench.training.optim import scale_learning_rate, scaled_lr
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,10 @@ def _find(cfg: DictConfig, options: DictConfig, tuner: Tuner, trainer: pl.Traine
             results["batch_size"] = {"suggestion": found, "initial": start, "applied": bool(options.apply and found)}
             if not (options.apply and found):
                 datamodule.batch_size = start  # the finder leaves its last value behind
-            elif "batch_size" in cfg.dataset:
-                cfg.dataset.batch_size = int(found)
+            else:
+                if "batch_size" in cfg.dataset:
+                    cfg.dataset.batch_size = int(found)
+                _rescale_lr(cfg, trainer, task, datamodule)
 
     if options.lr_find:
         finder = tuner.lr_find(
@@ -98,12 +101,26 @@ def _find(cfg: DictConfig, options: DictConfig, tuner: Tuner, trainer: pl.Traine
         factory = getattr(task, "optimizer_factory", None)
         if options.apply and suggestion is not None and isinstance(factory, functools.partial):
             task.optimizer_factory = functools.partial(factory, lr=suggestion)
+            task.lr = float(suggestion)  # the rate summary.json reports
             if "lr" in cfg.optimizer:
-                cfg.optimizer.lr = float(suggestion)
+                cfg.optimizer.lr = float(suggestion) * _lr_scale(cfg, trainer, datamodule)
             entry["applied"] = True
         elif suggestion is None:
             log.warning("The learning-rate finder found no clear descent of the loss; training keeps optimizer.lr=%s.", cfg.optimizer.get("lr"))
         results["lr_find"] = entry
+
+
+def _lr_scale(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any) -> float:
+    """optimizer.lr / the rate trained with: reference_batch / batch when the rate scales with the
+    batch, so that the config in summary.json trains with the suggested rate again."""
+    rate = scaled_lr(cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
+    return 1.0 if not rate else float(cfg.optimizer.lr) / rate
+
+
+def _rescale_lr(cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamodule: Any) -> None:
+    """A new batch size changes the rate when optimizer.scale_lr_with_batch is on."""
+    if cfg.optimizer.get("scale_lr_with_batch", False):
+        scale_learning_rate(task, cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
 
 
 def _log_image(trainer: pl.Trainer, path: str) -> None:
