@@ -250,18 +250,21 @@ def test_batch_size_finder_reports_without_applying(make_cfg) -> None:
 # -- W&B -----------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_pictures_are_logged_as_wandb_images(make_cfg, tmp_path: Path, monkeypatch) -> None:
-    from pytorch_lightning.loggers import WandbLogger
-
+    """`logger=wandb` as a user without an account runs it: offline, every picture a W&B image."""
+    for key in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_RUN_GROUP", "WANDB_SWEEP_ID", "WANDB_PROJECT"):
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    cfg = make_cfg("dataset=moons", "dataset.num_samples=100", "trainer.max_epochs=1", "callbacks.pictures.enabled=false")
-    datamodule, task, trainer = build(cfg)
-    logger = WandbLogger(project="dlbench-test", save_dir=str(tmp_path), offline=True)
-    pictures = Pictures(tmp_path / "pictures", draw=["decision_surface", "curves"])
-    trainer = pl.Trainer(max_epochs=1, logger=logger, callbacks=[pictures], enable_checkpointing=False, enable_progress_bar=False)
-    trainer.fit(task, datamodule=datamodule)
-    run_dir = Path(logger.experiment.dir)
-    logger.experiment.finish()
-    media = sorted(path.name for path in (run_dir / "media" / "images" / "pictures").glob("*.png"))
-    assert any(name.startswith("decision_surface") for name in media), media
-    assert any(name.startswith("curves") for name in media), media
+    for key in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(key, str(tmp_path / "wandb-home"))
+    (tmp_path / "netrc").write_text("")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    cfg = make_cfg("logger=[csv,wandb]", "dataset=moons", "dataset.num_samples=100", "trainer.max_epochs=2",
+                   "callbacks.pictures.every_n_epochs=1", "tune=lr", "tune.num_training=10")
+    train(cfg)
+    (run,) = sorted((Path(cfg.paths.output_dir) / "wandb").rglob("offline-run-*"))
+    media = sorted(path.name for path in (run / "files" / "media" / "images").rglob("*.png"))
+    # one image per snapshot (after epochs 0 and 1) plus the final one, for each picture that applies
+    for name in ("decision_surface", "curves", "activations"):
+        assert len([image for image in media if image.startswith(f"{name}_")]) == 3, media
+    assert any(image.startswith("lr_find") for image in media), media
