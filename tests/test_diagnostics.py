@@ -174,6 +174,7 @@ def test_debug_fast_runs_one_batch_and_still_writes_the_summary(make_cfg) -> Non
     assert summary["status"] == "completed" and summary["epochs_run"] == 1
     assert summary["checkpoints"]["best"] is None and summary["metrics"]["test"]
     assert not (Path(cfg.paths.output_dir) / "metrics.csv").exists()  # no logger
+    assert not list(Path(cfg.paths.output_dir).rglob("*.ckpt"))  # no checkpoint
 
 
 def test_debug_overfit_learns_one_batch(make_cfg) -> None:
