@@ -227,6 +227,39 @@ def test_lr_finder_plots_and_applies_its_suggestion(make_cfg) -> None:
     assert not list(Path(cfg.paths.output_dir).glob(".lr_find*.ckpt"))
 
 
+def test_lr_finder_curve_starts_at_the_real_loss(make_cfg) -> None:
+    from pytorch_lightning.tuner import Tuner
+
+    from dlbench.diagnostics.tuning import fix_smoothing
+
+    cfg = make_cfg("callbacks.pictures.enabled=false", "logger=[]")
+    datamodule, task, trainer = build(cfg)
+    with torch.no_grad():
+        batch_losses = [float(nn.functional.cross_entropy(task.model(x), y)) for x, y in datamodule.train_dataloader()]
+    # rates too small to change the weights: every smoothed point must be an average of batch losses
+    finder = Tuner(trainer).lr_find(task, datamodule=datamodule, min_lr=1e-10, max_lr=1e-9, num_training=12, update_attr=False)
+    fix_smoothing(finder)
+    losses = finder.results["loss"]
+    assert len(losses) == 12
+    assert all(min(batch_losses) - 1e-4 <= loss <= max(batch_losses) + 1e-4 for loss in losses), (losses, batch_losses)
+
+
+def test_lr_suggestion_is_the_steepest_descent_per_decade() -> None:
+    from pytorch_lightning.tuner.lr_finder import _LRFinder
+
+    from dlbench.diagnostics.tuning import suggest_lr
+
+    finder = _LRFinder("exponential", 1e-6, 1.0, 100)
+    rates = torch.logspace(-6, 0, 100, dtype=torch.float64)
+    # the loss falls fastest around lr = 1e-2; a small wiggle among the tiny rates (noise of a
+    # first few batches) is steep against lr itself but not per decade
+    losses = 1.0 - 0.8 * torch.sigmoid(3 * (torch.log10(rates) + 2))
+    losses[20:23] -= torch.tensor([0.0, 0.002, 0.0], dtype=torch.float64)
+    finder.results = {"lr": rates.tolist(), "loss": losses.tolist()}
+    assert suggest_lr(finder) == pytest.approx(1e-2, rel=0.2)
+    assert finder.results["lr"][finder._optimal_idx] == suggest_lr(finder)
+
+
 def test_lr_finder_suggestion_survives_linear_lr_scaling(make_cfg) -> None:
     cfg = make_cfg("tune=lr", "tune.num_training=20", "optimizer.scale_lr_with_batch=true", "optimizer.reference_batch=64",
                    "trainer.max_epochs=1", "callbacks.pictures.enabled=false")
