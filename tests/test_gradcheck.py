@@ -17,6 +17,7 @@ from dlbench.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = {"alexnet"}  # millions of weights: a minute of finite differences on a CPU
+OVERRIDES = {"alexnet": ["model.variant=cifar"]}  # the 32x32 AlexNet a CPU trains; imagenet's is the same code
 MODELS = [
     pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name
     for name in sorted(path.stem for path in (ROOT / "configs" / "model").glob("*.yaml"))
@@ -46,7 +47,7 @@ def example_batch(spec: DataSpec, reconstruct: bool, size: int = 2) -> tuple[tor
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_family_passes(name: str, make_cfg) -> None:
-    cfg = make_cfg(f"model={name}")
+    cfg = make_cfg(f"model={name}", *OVERRIDES.get(name, []))
     for spec in SPECS:
         try:
             model = build_model(cfg.model, spec)
@@ -124,3 +125,24 @@ def test_command_line_prints_a_verdict_per_tensor() -> None:
     failing = subprocess.run([*command, "--tolerance", "0"], capture_output=True, text=True, timeout=300, cwd=ROOT, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
     assert failing.returncode == 1
     assert "gradient check: FAIL" in failing.stdout
+
+
+class OneReLU(nn.Module):
+    """relu(x + b) summed, with b set so one input sits 3e-6 above the kink: inside a step of 1e-5."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.tensor([-1.0 + 3e-6, 0.5]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.bias).sum()
+
+
+def test_a_step_across_a_kink_is_counted_not_failed() -> None:
+    inputs = torch.ones(2, dtype=torch.float64)
+    (result,) = check_gradients(OneReLU(), lambda m: m(inputs), eps=1e-5)
+    # the centred difference straddles the kink: (1.3e-5 - 0) / 2e-5 = 0.65 against autograd's 1
+    assert result.kinks == 1 and result.passed
+    # with a step that stays on one side there is no kink and the entry is judged as usual
+    (small,) = check_gradients(OneReLU(), lambda m: m(inputs), eps=1e-7)
+    assert small.kinks == 0 and small.passed and small.worst_error < 1e-4

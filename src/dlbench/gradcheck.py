@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlbench.gradcheck", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py: model=mlp dataset=iris")
     parser.add_argument("--batch-size", type=int, default=4, help="examples in the checked batch (default 4)")
-    parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (default 1e-6)")
+    parser.add_argument("--eps", type=float, default=1e-5, help="finite-difference step (default 1e-5)")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest relative error that passes (default 1e-4)")
     parser.add_argument("--entries", type=int, default=20, help="entries checked per tensor, sampled when larger (default 20)")
     args = parser.parse_args(argv)

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig
 from pytorch_lightning.tuner import Tuner
 from torchmetrics import Metric
 
 from dlbench.diagnostics import drawing
 from dlbench.errors import require
+from dlbench.training.optim import scale_learning_rate, scaled_lr
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +36,50 @@ def _forget_trial_steps(task: pl.LightningModule) -> None:
             module.reset()
 
 
+def fix_smoothing(finder: Any, beta: float = 0.98) -> None:
+    """Undo an off-by-one in Lightning's smoothed loss, in place.
+
+    Lightning averages the losses exponentially (beta = 0.98) and divides the i-th (from 0) by
+    1 - beta^(global_step + 1) to remove the average's pull towards its start at zero; but
+    global_step has already counted the i-th step, so it divides by 1 - beta^(i + 2). The first
+    point then shows half the real loss and the curve seems to rise with the first learning
+    rates (Lightning issue #14167). Rescaled here to 1 - beta^(i + 1).
+    """
+    losses = finder.results.get("loss", [])
+    finder.results["loss"] = [loss * (1 - beta ** (i + 2)) / (1 - beta ** (i + 1)) for i, loss in enumerate(losses)]
+
+
+def suggest_lr(finder: Any, skip_begin: int = 10, skip_end: int = 1) -> float | None:
+    """The rate where the loss falls fastest per decade of learning rate.
+
+    Lightning's `suggestion()` differentiates the loss against the learning rate itself although
+    the rates are spaced exponentially, so a wiggle among the tiny rates outweighs the real descent
+    (Lightning issue #21141; Iris got 1.4e-5). Same rule, against log10(lr). The choice is stored
+    on the finder so that its plot marks the same point.
+    """
+    losses = torch.tensor(finder.results["loss"], dtype=torch.float64)
+    rates = torch.tensor(finder.results["lr"], dtype=torch.float64)
+    window = torch.arange(len(losses))[skip_begin : len(losses) - skip_end]
+    window = window[torch.isfinite(losses[window]) & (rates[window] > 0)]
+    if len(window) < 2:
+        finder._optimal_idx = None
+        return None
+    slopes = torch.gradient(losses[window], spacing=[torch.log10(rates[window])])[0]
+    finder._optimal_idx = int(window[int(torch.argmin(slopes))])
+    return float(rates[finder._optimal_idx])
+
+
 def lr_plot(finder: Any, suggestion: float | None, path: Path) -> Path:
     """Loss against learning rate (log scale), the suggestion marked in red."""
     figure = drawing.new_figure()
     axes = figure.add_subplot(1, 1, 1)
-    finder.plot(suggest=True, ax=axes)
+    finder.plot(suggest=False, ax=axes)
     if suggestion is not None:
+        axes.plot(suggestion, finder.results["loss"][finder._optimal_idx], marker="o", markersize=10, color="red")
         axes.axvline(suggestion, color="red", linestyle="--", linewidth=1)
-        axes.annotate(f"suggested lr = {suggestion:.3g}", xy=(suggestion, 0.95), xycoords=("data", "axes fraction"), color="red", ha="left")
+        right_half = finder.results["lr"].index(suggestion) > len(finder.results["lr"]) / 2
+        axes.annotate(f" suggested lr = {suggestion:.3g} ", xy=(suggestion, 0.95), xycoords=("data", "axes fraction"), color="red",
+                      ha="right" if right_half else "left")
     axes.set_title("learning-rate finder: training loss while the learning rate grows")
     axes.grid(alpha=0.3, which="both")
     return drawing.save(figure, path)
@@ -82,15 +120,19 @@ def _find(cfg: DictConfig, options: DictConfig, tuner: Tuner, trainer: pl.Traine
             results["batch_size"] = {"suggestion": found, "initial": start, "applied": bool(options.apply and found)}
             if not (options.apply and found):
                 datamodule.batch_size = start  # the finder leaves its last value behind
-            elif "batch_size" in cfg.dataset:
-                cfg.dataset.batch_size = int(found)
+            else:
+                if "batch_size" in cfg.dataset:
+                    cfg.dataset.batch_size = int(found)
+                _rescale_lr(cfg, trainer, task, datamodule)
 
     if options.lr_find:
         finder = tuner.lr_find(
             task, datamodule=datamodule, min_lr=options.min_lr, max_lr=options.max_lr, num_training=options.num_training, update_attr=False
         )
         _forget_trial_steps(task)
-        suggestion = finder.suggestion() if finder is not None else None
+        if finder is not None:
+            fix_smoothing(finder)
+        suggestion = suggest_lr(finder) if finder is not None else None
         entry: dict[str, Any] = {"suggestion": suggestion, "min_lr": options.min_lr, "max_lr": options.max_lr, "applied": False}
         if finder is not None and trainer.is_global_zero:
             entry["plot"] = str(lr_plot(finder, suggestion, output_dir / "lr_find.png"))
@@ -98,12 +140,26 @@ def _find(cfg: DictConfig, options: DictConfig, tuner: Tuner, trainer: pl.Traine
         factory = getattr(task, "optimizer_factory", None)
         if options.apply and suggestion is not None and isinstance(factory, functools.partial):
             task.optimizer_factory = functools.partial(factory, lr=suggestion)
+            task.lr = float(suggestion)  # the rate summary.json reports
             if "lr" in cfg.optimizer:
-                cfg.optimizer.lr = float(suggestion)
+                cfg.optimizer.lr = float(suggestion) * _lr_scale(cfg, trainer, datamodule)
             entry["applied"] = True
         elif suggestion is None:
             log.warning("The learning-rate finder found no clear descent of the loss; training keeps optimizer.lr=%s.", cfg.optimizer.get("lr"))
         results["lr_find"] = entry
+
+
+def _lr_scale(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any) -> float:
+    """optimizer.lr / the rate trained with: reference_batch / batch when the rate scales with the
+    batch, so that the config in summary.json trains with the suggested rate again."""
+    rate = scaled_lr(cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
+    return 1.0 if not rate else float(cfg.optimizer.lr) / rate
+
+
+def _rescale_lr(cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamodule: Any) -> None:
+    """A new batch size changes the rate when optimizer.scale_lr_with_batch is on."""
+    if cfg.optimizer.get("scale_lr_with_batch", False):
+        scale_learning_rate(task, cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
 
 
 def _log_image(trainer: pl.Trainer, path: str) -> None:
