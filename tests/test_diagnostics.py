@@ -283,16 +283,8 @@ def test_batch_size_finder_reports_without_applying(make_cfg) -> None:
 
 # -- W&B -----------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_pictures_are_logged_as_wandb_images(make_cfg, tmp_path: Path, monkeypatch) -> None:
+def test_pictures_are_logged_as_wandb_images(make_cfg, no_account: None) -> None:
     """`logger=wandb` as a user without an account runs it: offline, every picture a W&B image."""
-    for key in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_RUN_GROUP", "WANDB_SWEEP_ID", "WANDB_PROJECT"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    for key in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
-        monkeypatch.setenv(key, str(tmp_path / "wandb-home"))
-    (tmp_path / "netrc").write_text("")
-    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     cfg = make_cfg("logger=[csv,wandb]", "dataset=moons", "dataset.num_samples=100", "trainer.max_epochs=2",
                    "callbacks.pictures.every_n_epochs=1", "tune=lr", "tune.num_training=10")
     train(cfg)

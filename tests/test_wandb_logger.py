@@ -20,17 +20,8 @@ WANDB = str(Path(sys.executable).parent / "wandb")
 
 
 @pytest.fixture(autouse=True)
-def no_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No credentials, no network, every W&B file under tmp_path."""
-    for key in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_RUN_GROUP", "WANDB_SWEEP_ID", "WANDB_PROJECT"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    for key in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
-        monkeypatch.setenv(key, str(tmp_path / "wandb-home"))
-    empty_netrc = tmp_path / "netrc"
-    empty_netrc.write_text("")
-    monkeypatch.setenv("NETRC", str(empty_netrc))
+def _offline(no_account: None) -> None:
+    """Every test here runs as a user without a W&B account (the fixture lives in conftest)."""
 
 
 def offline_runs(root: Path) -> list[Path]:

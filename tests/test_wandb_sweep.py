@@ -13,9 +13,16 @@ import yaml
 
 from dlbench.reporting.wandb_logger import sweep_group
 from dlbench.sweep import ROOT, check_parameters, fixed_arguments, load_spec, main
-from test_wandb_logger import inspect_summary, no_account, offline_runs, run_record  # noqa: F401 - fixture
+from test_wandb_logger import inspect_summary, offline_runs, run_record
 
 SPECS = sorted((ROOT / "sweeps" / "wandb").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _offline(no_account: None) -> None:
+    """Every sweep here runs as a user without a W&B account (the fixture lives in conftest)."""
+
+
 COMMAND = ["${env}", "${interpreter}", "${program}", "logger=[csv,wandb]", "${args_no_hyphens}"]
 
 
