@@ -6,7 +6,7 @@ Torch is imported only inside the job, so `--help` and `--cfg job` answer in wel
 
 from __future__ import annotations
 
-import sys
+import gc
 
 import hydra
 from omegaconf import DictConfig
@@ -25,3 +25,6 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     main()
+    # Everything is written; let the interpreter exit without a last walk over the millions of
+    # objects torch and Lightning made (about 1.3 s at the end of every command).
+    gc.freeze()

@@ -189,6 +189,12 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"(wall {median([r['wall_s'] for r in runs]):.2f} s - epochs {median([r['training_s'] for r in runs]):.2f} s) / {first['jobs']} "
             f"| | | {overhead:.3f} s | | <= 0.500 s | {verdict(overhead, 0.5)} | | | {median([r['peak_rss_mb'] for r in runs]):.0f} | |"
         )
+        # the same wall split in two: inside each job's train() (build, fit, test, summary) and
+        # outside every job (start-up and imports, composing configs, Hydra, the sweep's report)
+        inside = median([(r["jobs_wall_s"] - r["training_s"]) / r["jobs"] for r in runs])
+        outside = median([(r["wall_s"] - r["jobs_wall_s"]) / r["jobs"] for r in runs])
+        lines.append(f"| ... of which inside each job's `train()` besides its epochs (build, fit's extras, pictures, test, summary) | | | {inside:.3f} s | | | | | | | |")
+        lines.append(f"| ... of which outside the jobs, divided by {first['jobs']} (start-up and imports, composing, Hydra, the sweep report) | | | {outside:.3f} s | | | | | | | |")
     startup = results.get("startup")
     if startup:
         rows = startup["runs"]

@@ -51,35 +51,48 @@ _ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
 def _snapshot(obj: Any, memo: dict[int, Any]) -> Any:
     """A copy of a checkpoint that the next training step cannot change: `copy.deepcopy`'s result
     for what checkpoints hold (tensors, dicts, lists, tuples, numbers, strings), made in a fraction
-    of its time. Tensors are cloned once each (a tensor that appears twice, as tied weights do,
-    stays one tensor); dicts keep their type and attributes (a state dict's `_metadata`); numbers
-    and strings cannot change and are shared; anything else is deep-copied."""
+    of its time. As in `deepcopy`, an object met twice is copied once (tied weights stay one
+    tensor; best and last saved in one hook share everything but the callbacks' state); dicts keep
+    their type and attributes (a state dict's `_metadata`); numbers and strings cannot change and
+    are shared; anything else is deep-copied."""
     kind = type(obj)
     if kind in _ATOMS:
         return obj
-    if kind is Tensor:
-        if id(obj) not in memo:
-            memo[id(obj)] = obj.detach().clone()
+    if id(obj) in memo:
         return memo[id(obj)]
-    if kind is dict:
-        return {key: _snapshot(value, memo) for key, value in obj.items()}
-    if kind is list:
-        return [_snapshot(value, memo) for value in obj]
-    if kind is tuple:
-        return tuple([_snapshot(value, memo) for value in obj])
-    if isinstance(obj, dict):
+    if kind is Tensor:
+        copied: Any = obj.detach().clone()
+    elif kind is dict:
+        copied = {key: _snapshot(value, memo) for key, value in obj.items()}
+    elif kind is list:
+        copied = [_snapshot(value, memo) for value in obj]
+    elif kind is tuple:
+        copied = tuple([_snapshot(value, memo) for value in obj])
+    elif isinstance(obj, dict):
         copied = copy.copy(obj)  # same type and instance attributes, e.g. a state dict's _metadata
         for key, value in obj.items():
             copied[key] = _snapshot(value, memo)
-        return copied
-    return copy.deepcopy(obj, memo)
+    else:
+        return copy.deepcopy(obj, memo)
+    memo[id(obj)] = copied
+    return copied
 
 
 class BufferedCheckpoint(ModelCheckpoint):
     """`ModelCheckpoint` whose writes are batched in time; see the module docstring."""
 
-    def __init__(self, *args: Any, flush_every_s: float = 60.0, buffer_mb: float = 256.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        flush_every_s: float = 60.0,
+        buffer_mb: float = 256.0,
+        unchanging: tuple[str, ...] = ("dlbench_config",),
+        **kwargs: Any,
+    ) -> None:
+        """`unchanging`: top-level checkpoint entries nothing alters during training (the run's
+        config), held by reference instead of copied every epoch."""
         super().__init__(*args, **kwargs)
+        self.unchanging = tuple(unchanging)
         self.flush_every_s = flush_every_s
         self.buffer_bytes = buffer_mb * 2**20
         self._pending: dict[str, dict[str, Any]] = {}
@@ -137,7 +150,9 @@ class BufferedCheckpoint(ModelCheckpoint):
         else:
             # the state dicts hold live tensors that the next step changes in place: copy them
             # (one copy of each tensor serves both checkpoints of one hook)
-            self._pending[filepath] = _snapshot(checkpoint, self._this_save["memo"] if self._this_save is not None else {})
+            memo = self._this_save["memo"] if self._this_save is not None else {}
+            memo.update({id(checkpoint[key]): checkpoint[key] for key in self.unchanging if key in checkpoint})
+            self._pending[filepath] = _snapshot(checkpoint, memo)
 
     def _write(self, trainer: pl.Trainer, filepath: str, checkpoint: dict[str, Any]) -> None:
         trainer.strategy.save_checkpoint(checkpoint, filepath)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlbench.callbacks import RunGuard
 from dlbench.checks import check_config
-from dlbench.ddp import SameConfigOnAllRanks, check_launcher, check_shared_run_dir, rank_config_hashes
+from dlbench.ddp import SameConfigOnAllRanks, check_launcher, check_shared_run_dir, config_hash, rank_config_hashes
 from dlbench.devices import check_devices
 from dlbench.models import build_model
 from dlbench.models.measure import count_parameters, forward_flops
@@ -82,10 +82,14 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     )
     output_dir = Path(cfg.paths.output_dir)
     callbacks = [instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback]
+    # a switched-off callback (`enabled: false`) is left out: Lightning calls every hook of every
+    # callback each step and epoch, which a tiny model pays for
+    callbacks = [callback for callback in callbacks if getattr(callback, "enabled", True)]
     callbacks.append(RunGuard(OmegaConf.to_container(cfg, resolve=True), output_dir / "checkpoints"))  # type: ignore[arg-type]
-    callbacks.append(SameConfigOnAllRanks(cfg))
     loggers = [instantiate(logger) for logger in (cfg.get("logger") or {}).values() if logger]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if trainer.world_size > 1:  # only several processes can disagree; one more callback costs every step
+        trainer.callbacks.append(SameConfigOnAllRanks(cfg))  # type: ignore[attr-defined]
     scale_learning_rate(task, cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
     start_loggers(loggers, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     return datamodule, task, trainer
@@ -173,7 +177,7 @@ def _finish(
         "parameters": count_parameters(task.model),
         "flops_per_example": forward_flops(task.model, task.spec.input_shape),
         "data": {"name": task.spec.name, "input_shape": list(task.spec.input_shape), "num_outputs": task.spec.num_outputs, "kind": task.spec.kind, "train_size": datamodule.train_size},
-        "devices": {"accelerator": type(trainer.accelerator).__name__, "world_size": world, "precision": str(trainer.precision), "config_hash_per_rank": rank_config_hashes(trainer)},
+        "devices": {"accelerator": type(trainer.accelerator).__name__, "world_size": world, "precision": str(trainer.precision), "config_hash_per_rank": rank_config_hashes(trainer) or [config_hash(cfg)]},
         "effective_batch_size": effective_batch,
         "lr": getattr(task, "lr", cfg.optimizer.get("lr")),
         "seed": cfg.seed,

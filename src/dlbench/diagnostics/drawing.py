@@ -27,6 +27,12 @@ def new_figure(size: tuple[int, int] = SIZE) -> Figure:
     return figure
 
 
+def fixed_layout(figure: Figure) -> None:
+    """Margins that fit these pictures' titles and labels. `tight_layout` measures every text to
+    find them: 0.1 s a figure, a third of drawing one, paid by every job of a sweep."""
+    figure.subplots_adjust(left=0.08, right=0.97, bottom=0.1, top=0.86, wspace=0.3)
+
+
 def save(figure: Figure, path: Path) -> Path:
     """Write `figure` as a PNG of exactly SIZE pixels (no tight bounding box: sizes stay fixed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +57,7 @@ def training_curves(history: Sequence[dict[str, float]], title: str = "") -> Fig
         axes.grid(alpha=0.3)
         axes.legend()
     figure.suptitle(title or "training curves")
-    figure.tight_layout()
+    fixed_layout(figure)
     return figure
 
 
@@ -134,7 +140,7 @@ def activation_matrices(activations: dict[str, Tensor], max_units: int = 256) ->
             axes.set_ylabel("example")
         figure.colorbar(image, ax=axes)
     figure.suptitle("hidden-unit activations over a batch")
-    figure.tight_layout()
+    fixed_layout(figure)
     return figure
 
 
@@ -157,5 +163,5 @@ def reconstructions(inputs: Tensor, outputs: Tensor) -> Figure:
         axes.set_title(title)
         axes.set_xlabel("feature")
         axes.set_ylabel("example")
-    figure.tight_layout()
+    fixed_layout(figure)
     return figure

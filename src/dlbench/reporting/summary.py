@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import subprocess
@@ -12,8 +13,10 @@ from typing import Any
 SUMMARY_FILE = "summary.json"
 
 
+@functools.cache
 def package_versions() -> dict[str, str]:
-    """Versions of the libraries that decide the numbers of a run."""
+    """Versions of the libraries that decide the numbers of a run (once per process: every job of
+    an in-process sweep has the same)."""
     found = {}
     for package in ("torch", "pytorch-lightning", "hydra-core", "torchmetrics", "dlbench"):
         try:
@@ -23,8 +26,10 @@ def package_versions() -> dict[str, str]:
     return found
 
 
+@functools.cache
 def git_commit(directory: str | Path) -> str | None:
-    """The project's commit (with '-dirty' for uncommitted changes), or None outside git."""
+    """The project's commit (with '-dirty' for uncommitted changes), or None outside git; asked
+    once per process, like the code it describes."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5)
         if commit.returncode != 0:

@@ -9,9 +9,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
-from torchmetrics import Accuracy, MeanMetric, MetricCollection
 
 from dlbench.data.spec import DataSpec
+from dlbench.tasks.epoch_totals import EpochTotals, count_correct
 from dlbench.tasks.losses import make_loss
 from dlbench.tasks.publish import publish
 from dlbench.training.regularizers import fgsm
@@ -30,7 +30,7 @@ class TrainingDiverged(RuntimeError):
 class Task(pl.LightningModule):
     """Trains `model` on the data described by `spec`.
 
-    Metrics are accumulated over the epoch (torchmetrics, reduced across DDP ranks) and written to
+    Metrics are accumulated over the epoch (one torchmetrics state, reduced across DDP ranks) and written to
     every logger once per epoch as one row, train and validation side by side, with the learning
     rate and the epoch time: `metrics.csv` then has one row per epoch and W&B one step per epoch.
     """
@@ -70,16 +70,9 @@ class Task(pl.LightningModule):
         # still gets one row per epoch; callbacks' on_train_epoch_end runs before the module's.
         self.epoch_extras: dict[str, float] = {}
 
-    def _stage_metrics(self) -> MetricCollection:
-        metrics: dict[str, Any] = {"loss": MeanMetric()}
-        if self.penalties:
-            metrics["data_loss"] = MeanMetric()
-            metrics["penalty"] = MeanMetric()
-        if not self.reconstruct and self.spec.kind == "multiclass":
-            metrics["acc"] = Accuracy(task="multiclass", num_classes=self.spec.num_outputs, validate_args=False)
-        elif not self.reconstruct and self.spec.kind == "binary":
-            metrics["acc"] = Accuracy(task="binary", validate_args=False)
-        return MetricCollection(metrics, compute_groups=False)
+    def _stage_metrics(self) -> EpochTotals:
+        means = ["loss", "data_loss", "penalty"] if self.penalties else ["loss"]
+        return EpochTotals(means, accuracy=not self.reconstruct and self.spec.kind in ("multiclass", "binary"))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
@@ -103,19 +96,12 @@ class Task(pl.LightningModule):
         if stage == "train" and not torch.isfinite(loss):
             raise TrainingDiverged(self.current_epoch, self.global_step, float(loss.detach()))
         metrics = self.metrics[f"{stage}_metrics"]
-        weight = inputs.shape[0]
-        if penalty is not None:
-            metrics["data_loss"].update(data_loss.detach(), weight)
-            metrics["penalty"].update(penalty.detach(), weight)
-        metrics["loss"].update(loss.detach(), weight)
-        if "acc" in metrics:
-            predictions = outputs.detach()
-            if self.spec.kind == "multiclass":
-                predictions = predictions.reshape(-1, predictions.shape[-1])
-                targets = targets.reshape(-1)
-            else:  # logits -> probabilities: torchmetrics would read logits that all lie in [0, 1] as probabilities
-                predictions = predictions.sigmoid()
-            metrics["acc"].update(predictions, targets)
+        values = torch.stack([loss, data_loss, penalty]) if penalty is not None else loss.reshape(1)
+        if metrics.accuracy:
+            correct, predictions = count_correct(outputs.detach(), targets, self.spec.kind)
+            metrics.update(values, inputs.shape[0], correct, predictions)
+        else:
+            metrics.update(values, inputs.shape[0])
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
