@@ -78,7 +78,10 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> No
 def test_an_interrupted_run_keeps_its_last_checkpoint_and_resumes(tmp_path: Path, signal_number: int) -> None:
     run_dir = tmp_path / "interrupted"
     command = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=100000"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # as from a terminal: SIGINT is Ctrl-C even when these tests were started in the background,
+    # where a shell gives every process it starts SIGINT ignored
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(run_dir / "checkpoints" / "best.ckpt", process)
     time.sleep(1.0)
     process.send_signal(signal_number)

@@ -132,3 +132,21 @@ def test_two_nodes_started_by_torchrun_write_one_run(tmp_path: Path) -> None:
     assert summary["devices"]["world_size"] == 2 and summary["effective_batch_size"] == 32
     hashes = summary["devices"]["config_hash_per_rank"]
     assert len(hashes) == 2 and hashes[0] == hashes[1]
+
+
+def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path: Path) -> None:
+    """Rank 1's loss becomes NaN, rank 0's stays finite: both must stop at that step (a rank that
+    stopped alone would leave the other waiting in the gradient all-reduce), one summary says so."""
+    import os
+
+    from conftest import ROOT
+
+    env = {"PYTHONPATH": os.pathsep.join(path for path in (str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if path)}
+    result = run_cli("trainer=ddp_cpu", "trainer.max_epochs=3", "model._target_=one_rank_diverges.NanOnRankOne",
+                     cwd=tmp_path, env=env, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [summary_path] = _summaries(tmp_path)
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "diverged"
+    assert summary["diverged"]["epoch"] == 0 and summary["diverged"]["step"] == 1
+    assert "Training diverged" in result.stdout

@@ -81,3 +81,19 @@ def test_checkpoints_carry_the_config_they_were_trained_with(make_cfg, tmp_path:
     train(make_cfg("trainer.max_epochs=1", "model.hidden=[5]"))
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=False)
     assert checkpoint["dlbench_config"]["model"]["hidden"] == [5]
+
+
+def test_the_closing_table_prints_error_messages_and_directories_as_they_are() -> None:
+    """A failed run's message (gloo's `[/.../pair.cc:561]`) and a sweep directory named after
+    `regularizer=[l2,dropout]` are text, not rich markup: printing them must neither crash nor eat them."""
+    from rich.console import Console
+
+    from dlbench.reporting.console import print_run_table
+
+    console = Console(record=True, width=300)
+    reason = "RuntimeError: [/__w/pytorch/third_party/gloo/transport/tcp/pair.cc:561] Connection closed by peer"
+    print_run_table({"status": "failed", "metrics": {}, "epochs_run": 1, "wall_time_s": 1.0, "stop_reason": reason,
+                     "run_dir": "/runs/regularizer=[l2,dropout]"}, console=console)
+    text = console.export_text()
+    assert "[/__w/pytorch/third_party/gloo/transport/tcp/pair.cc:561]" in text
+    assert "run directory: /runs/regularizer=[l2,dropout]" in text

@@ -225,7 +225,9 @@ def _wait(process: subprocess.Popen, spec: Mapping[str, Any], runs: list[Any], c
             warnings.simplefilter("ignore")
             to_stop = sweeps.stop_runs(spec, [*runs, current])
         if any(run.name == current.name for run in to_stop):
-            process.send_signal(signal.SIGINT)  # the job saves last.ckpt and its summary, then ends
+            # the job saves last.ckpt and its summary, then ends. SIGTERM, not SIGINT: a process a
+            # shell starts in the background ignores SIGINT, and so would the jobs it starts
+            process.send_signal(signal.SIGTERM)
             stopped = True
     return stopped
 

@@ -93,8 +93,8 @@ class Task(pl.LightningModule):
         penalty = sum(term(self.model) for _, term in self.penalties) if self.penalties else None
         if penalty is not None:
             loss = data_loss + penalty
-        if stage == "train" and not torch.isfinite(loss):
-            raise TrainingDiverged(self.current_epoch, self.global_step, float(loss.detach()))
+        if stage == "train":
+            self._stop_if_diverged(loss)
         metrics = self.metrics[f"{stage}_metrics"]
         values = torch.stack([loss, data_loss, penalty]) if penalty is not None else loss.reshape(1)
         if metrics.accuracy:
@@ -103,6 +103,20 @@ class Task(pl.LightningModule):
         else:
             metrics.update(values, inputs.shape[0])
         return loss
+
+    def _stop_if_diverged(self, loss: Tensor) -> None:
+        """Raise `TrainingDiverged` when the training loss is NaN or infinite on any process.
+
+        Under DDP the loss is averaged over the processes first (one scalar all-reduce per step),
+        so every process stops at the same step: a process that stopped alone would leave the
+        others waiting in the next gradient all-reduce until the process group times out.
+        """
+        value = loss.detach()
+        trainer = self._trainer  # None when a step is taken by hand, outside a Trainer
+        if trainer is not None and trainer.world_size > 1:
+            value = trainer.strategy.reduce(value.clone(), reduce_op="mean")
+        if not torch.isfinite(value):
+            raise TrainingDiverged(self.current_epoch, self.global_step, float(value))
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step("train", batch)
