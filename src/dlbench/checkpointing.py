@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from weakref import proxy
 
@@ -104,19 +106,21 @@ class BufferedCheckpoint(ModelCheckpoint):
     # checkpoints differ only in this callback's own state (`last_model_path` is set in between).
     # The second is therefore the first with the callbacks' state taken again, not a second
     # `dump_checkpoint` (which walks every loop's progress counters: most of a tiny model's save).
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    @contextmanager
+    def _one_saving_hook(self) -> Iterator[None]:
         self._this_save = {"memo": {}}
         try:
-            super().on_train_epoch_end(trainer, pl_module)
+            yield
         finally:
             self._this_save = None
 
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        with self._one_saving_hook():
+            super().on_train_epoch_end(trainer, pl_module)
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._this_save = {"memo": {}}
-        try:
+        with self._one_saving_hook():
             super().on_validation_end(trainer, pl_module)
-        finally:
-            self._this_save = None
 
     def _dump(self, trainer: pl.Trainer) -> dict[str, Any]:
         """What `dump_checkpoint` returns now (see the comment above)."""

@@ -97,19 +97,17 @@ class Task(pl.LightningModule):
             self._stop_if_diverged(loss)
         metrics = self.metrics[f"{stage}_metrics"]
         values = torch.stack([loss, data_loss, penalty]) if penalty is not None else loss.reshape(1)
-        if metrics.accuracy:
-            correct, predictions = count_correct(outputs.detach(), targets, self.spec.kind)
-            metrics.update(values, inputs.shape[0], correct, predictions)
-        else:
-            metrics.update(values, inputs.shape[0])
+        correct, predictions = count_correct(outputs.detach(), targets, self.spec.kind) if metrics.accuracy else (None, 0)
+        metrics.update(values, inputs.shape[0], correct, predictions)
         return loss
 
     def _stop_if_diverged(self, loss: Tensor) -> None:
         """Raise `TrainingDiverged` when the training loss is NaN or infinite on any process.
 
         Under DDP the loss is averaged over the processes first (one scalar all-reduce per step),
-        so every process stops at the same step: a process that stopped alone would leave the
-        others waiting in the next gradient all-reduce until the process group times out.
+        so every process stops at the same step: a process that stopped alone would break the
+        others' next gradient all-reduce (gloo: "Connection closed by peer", the job *failed*; a
+        backend that waits instead would hang until the process group times out).
         """
         value = loss.detach()
         trainer = self._trainer  # None when a step is taken by hand, outside a Trainer
