@@ -116,9 +116,12 @@ def test_hyperband_stops_a_job_that_falls_behind(tmp_path: Path) -> None:
         command=["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"],
     )
     sweep_dir = tmp_path / "sweep"
-    result = run_sweep_cli(str(spec), "--sweep-dir", str(sweep_dir), "trainer.max_epochs=40")
+    # enough epochs that a job outlasts the runner's once-a-second look at metrics.csv: 40 Iris
+    # epochs now train in about a second, and a job that ends first cannot be stopped
+    epochs = 300
+    result = run_sweep_cli(str(spec), "--sweep-dir", str(sweep_dir), f"trainer.max_epochs={epochs}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {float(row["optimizer.lr"]): row for row in csv.DictReader((sweep_dir / "report.csv").open())}
-    assert rows[0.1]["status"] == "completed" and int(rows[0.1]["epochs_run"]) == 40
-    assert rows[0.00001]["status"] == "interrupted" and int(rows[0.00001]["epochs_run"]) < 40
+    assert rows[0.1]["status"] == "completed" and int(rows[0.1]["epochs_run"]) == epochs
+    assert rows[0.00001]["status"] == "interrupted" and int(rows[0.00001]["epochs_run"]) < epochs
     assert "job 1: stopped early by hyperband" in result.stdout
