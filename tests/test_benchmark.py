@@ -119,3 +119,41 @@ def test_buffered_last_checkpoint_of_the_first_epoch_records_its_own_path(make_c
         states[name] = _checkpoint_state(_load(output / "checkpoints" / "last.ckpt"), output)
     assert states["buffered"]["last_model_path"] == "<run>/checkpoints/last.ckpt"
     assert states["buffered"] == states["lightning"]
+
+
+def test_the_task_still_registers_what_is_assigned_to_it_and_keeps_the_hook_name_plain() -> None:
+    """`Task.__setattr__` skips nn.Module's bookkeeping for the one name Lightning sets around
+    every hook; parameters and submodules assigned later must still be registered."""
+    from functools import partial
+
+    from torch import nn
+
+    from dlbench.data.spec import DataSpec
+    from dlbench.tasks import Task
+
+    task = Task(nn.Linear(4, 3), DataSpec("table", (4,), 3, "multiclass"), optimizer=partial(torch.optim.SGD, lr=0.1))
+    task.probe = nn.Linear(3, 2)
+    task.scale = nn.Parameter(torch.ones(1))
+    task._current_fx_name = "training_step"
+    assert "probe.weight" in task.state_dict() and "scale" in dict(task.named_parameters())
+    assert task._current_fx_name == "training_step" and "_current_fx_name" not in task._modules
+
+
+def test_the_kept_best_score_is_not_changed_by_a_metric_updated_in_place() -> None:
+    """BufferedCheckpoint copies only the monitored metric per epoch (Lightning deep-copies all of
+    them); the candidates must still be Lightning's, and the monitored one a copy."""
+    from types import SimpleNamespace
+
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from dlbench.checkpointing import BufferedCheckpoint
+
+    metrics = {"val/loss": torch.tensor(0.5), "train/loss": torch.tensor(0.7), "epoch": torch.tensor(3.0)}
+    trainer = SimpleNamespace(callback_metrics=metrics, current_epoch=3, global_step=12)
+    ours = BufferedCheckpoint(monitor="val/loss")._monitor_candidates(trainer)
+    theirs = ModelCheckpoint(monitor="val/loss")._monitor_candidates(trainer)
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        assert torch.equal(ours[key], value) and ours[key].dtype == value.dtype, key
+    metrics["val/loss"].add_(1.0)
+    assert float(ours["val/loss"]) == 0.5

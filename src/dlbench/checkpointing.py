@@ -26,6 +26,7 @@ from typing import Any
 from weakref import proxy
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.trainer import call
 from torch import Tensor
@@ -121,6 +122,18 @@ class BufferedCheckpoint(ModelCheckpoint):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         with self._one_saving_hook():
             super().on_validation_end(trainer, pl_module)
+
+    def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, Tensor]:
+        """`ModelCheckpoint`'s candidates, without deep-copying every callback metric each epoch.
+        The copy exists so that a metric updated in place later cannot change a kept best score;
+        the monitored value is the only one kept, so it alone is cloned."""
+        candidates = dict(trainer.callback_metrics)
+        if self.monitor in candidates:
+            candidates[self.monitor] = candidates[self.monitor].clone()
+        epoch, step = candidates.get("epoch"), candidates.get("step")
+        candidates["epoch"] = epoch.int() if isinstance(epoch, Tensor) else torch.tensor(trainer.current_epoch)
+        candidates["step"] = step.int() if isinstance(step, Tensor) else torch.tensor(trainer.global_step)
+        return candidates
 
     def _dump(self, trainer: pl.Trainer) -> dict[str, Any]:
         """What `dump_checkpoint` returns now (see the comment above)."""
