@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import ROOT, run_cli
 from dlbench.cli import run_job
@@ -41,6 +42,7 @@ def test_invalid_value_exits_non_zero_with_one_sentence(tmp_path: Path) -> None:
         ("model.dropout=1.5", "model.dropout=1.5 is outside [0, 1)"),
         ("model.hidden=[8,0]", "model.hidden=[8, 0] has a width 0 < 1"),
         ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5 must be a fraction in (0, 1)"),
+        ("compile=5", "compile=5 is neither true/false nor a mapping of torch.compile options; use compile=true"),
     ],
 )
 def test_each_invalid_value_is_named_before_training(make_cfg, capsys, tmp_path: Path, override: str, expected: str) -> None:
@@ -54,6 +56,17 @@ def test_each_invalid_value_is_named_before_training(make_cfg, capsys, tmp_path:
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_compiling_on_a_cpu_without_a_cpp_compiler_is_refused_before_training(make_cfg, capsys, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name, *args, **kwargs: None)
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(make_cfg("compile=true"))
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: compile=true on the CPU needs a C++ compiler") and "compile=false" in error
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_a_diverging_loss_stops_at_once_and_is_reported(make_cfg, capsys, tmp_path: Path) -> None:
     cfg = make_cfg("optimizer.lr=1e25", "trainer.max_epochs=50")
     assert train(cfg) is None, "no best value: validation never ran"
@@ -63,6 +76,39 @@ def test_a_diverging_loss_stops_at_once_and_is_reported(make_cfg, capsys, tmp_pa
     assert summary["epochs_run"] < 50
     out = capsys.readouterr().out
     assert "Training diverged:" in out and "summary.json" in out
+
+
+@pytest.mark.parametrize("each_step", [True, False], ids=["each step (CPU)", "once an epoch (GPU)"])
+def test_divergence_checked_once_an_epoch_names_the_same_step_and_saves_no_nan_weights(make_cfg, tmp_path: Path, each_step: bool) -> None:
+    """On a GPU the loss is checked for NaN once an epoch, since a per-step check makes the host
+    wait for the device every step; here that mode is forced on the CPU. The run must stop in the
+    epoch the loss went bad, name the same step as the per-step check, and leave only checkpoints
+    of finite weights."""
+    from dlbench.run import build
+    from dlbench.tasks import TrainingDiverged
+
+    datamodule, task, trainer = build(make_cfg("trainer.max_epochs=6", "callbacks.pictures.enabled=false", "callbacks.model_checkpoint.flush_every_s=3600"))
+    task.check_divergence_each_step = each_step
+    steps_per_epoch = len(datamodule.train_dataloader())
+    bad_from = 2 * steps_per_epoch + 2  # the 3rd training step of epoch 2
+    network, forward, calls = task.model, task.model.forward, [0]
+
+    def nan_from_step(x: torch.Tensor) -> torch.Tensor:
+        out = forward(x)
+        if network.training:
+            calls[0] += 1
+            if calls[0] >= bad_from:
+                out = out * float("nan")
+        return out
+
+    network.forward = nan_from_step
+    with pytest.raises(TrainingDiverged) as diverged:
+        trainer.fit(task, datamodule=datamodule)
+    assert (diverged.value.epoch, diverged.value.step) == (2, bad_from - 1)
+    assert trainer.current_epoch == 2, "stopped in the epoch the loss went bad"
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 1
+    assert all(torch.isfinite(value).all() for value in last["state_dict"].values())
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:

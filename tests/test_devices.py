@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import run_cli
+from dlbench.compiling import cpu_compiler
 from dlbench.errors import ConfigError
 from dlbench.run import build, train
 
@@ -114,3 +116,33 @@ def test_ddp_children_under_a_parallel_launcher_are_refused(make_cfg) -> None:
     assert str(error.value).startswith("trainer.strategy=ddp with trainer.devices=2 starts its other processes by running train.py again")
     assert "hydra/launcher=joblib" in str(error.value)
     build(make_cfg("hydra/launcher=joblib", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn"))  # spawn starts its own processes
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(cpu_compiler() is None, reason="TorchInductor needs a C++ compiler on the CPU")
+def test_a_compiled_network_trains_like_the_plain_one_and_keeps_plain_checkpoints(make_cfg, tmp_path: Path) -> None:
+    """compile=true: the network runs through torch.compile (C++ kernels on the CPU), the losses
+    are the eager ones up to float rounding, and the checkpoints hold the plain network's names,
+    so a compiled run's checkpoint loads into an uncompiled model."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    runs = {}
+    for name, extra in (("eager", []), ("compiled", ["compile=true"])):
+        output = tmp_path / name
+        train(make_cfg("trainer.max_epochs=3", "callbacks.pictures.enabled=false", *extra, output_dir=output))
+        runs[name] = (
+            json.loads((output / "summary.json").read_text()),
+            torch.load(output / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"],
+        )
+        if name == "eager":
+            assert counters["stats"]["unique_graphs"] == 0
+    assert counters["stats"]["unique_graphs"] >= 1, "dynamo compiled the network"
+    (eager, eager_weights), (compiled, compiled_weights) = runs["eager"], runs["compiled"]
+    assert compiled["status"] == "completed"
+    for eager_row, compiled_row in zip(eager["history"], compiled["history"], strict=True):
+        assert compiled_row["val/loss"] == pytest.approx(eager_row["val/loss"], rel=1e-4)
+    assert compiled_weights.keys() == eager_weights.keys()
+    for key, value in eager_weights.items():
+        torch.testing.assert_close(compiled_weights[key], value, atol=1e-5, rtol=1e-4)
+    assert compiled["metrics"]["test"]["acc"] == pytest.approx(eager["metrics"]["test"]["acc"])

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlbench.callbacks import RunGuard
 from dlbench.checks import check_config
+from dlbench.compiling import compile_network
 from dlbench.ddp import SameConfigOnAllRanks, check_launcher, check_shared_run_dir, config_hash, rank_config_hashes
 from dlbench.devices import check_devices
 from dlbench.models import build_model
@@ -46,6 +47,10 @@ def _overrides() -> list[str]:
         return []
 
 
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value) if isinstance(value, DictConfig) else value
+
+
 def _config_for_evaluation(cfg: DictConfig) -> DictConfig:
     """With train=false, take the data and model the checkpoint was trained with."""
     checkpoint = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False)
@@ -69,6 +74,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     check_regularizers(cfg, spec)
     model = build_model(cfg.model, spec)
     initialize(model, **cfg.initializer, datamodule=datamodule)
+    compile_network(model, _plain(cfg.get("compile", False)), cfg.trainer.get("accelerator"))
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     task = Task(
         model,

@@ -26,13 +26,20 @@ class EpochTotals(Metric):
         self.means, self.accuracy = list(means), accuracy
         # [sum of value x examples for each mean..., correct, examples, predictions]
         self.add_state("totals", default=torch.zeros(len(self.means) + 3), dist_reduce_fx="sum")
+        # (examples, predictions, device) -> that pair as a tensor on the device: made once, since
+        # a tensor made from Python numbers on a GPU is a copy the host waits for, every step
+        self._counts: dict[tuple[int, int, torch.device], Tensor] = {}
 
     def update(self, values: Tensor, examples: int, correct: Tensor | None = None, predictions: int = 0) -> None:  # type: ignore[override]
         """`values`: this batch's mean of each name in `means`, in that order. One addition: on a
         tiny model every small tensor operation of a step is a visible share of it."""
         sums = values.detach().float().reshape(-1) * examples
         hits = correct.detach().float().reshape(1) if correct is not None else sums.new_zeros(1)
-        self.totals += torch.cat([sums, hits, sums.new_tensor((examples, predictions))])
+        key = (examples, predictions, sums.device)
+        counts = self._counts.get(key)
+        if counts is None:
+            counts = self._counts[key] = sums.new_tensor((examples, predictions))
+        self.totals += torch.cat([sums, hits, counts])
 
     def compute(self) -> dict[str, Tensor]:  # type: ignore[override]
         totals = self.totals

@@ -69,6 +69,9 @@ class Task(pl.LightningModule):
         # Numbers callbacks add to this epoch's row (e.g. per-layer statistics), so every logger
         # still gets one row per epoch; callbacks' on_train_epoch_end runs before the module's.
         self.epoch_extras: dict[str, float] = {}
+        # None: check the loss every step on the CPU, once an epoch on an accelerator (see _stop_if_diverged)
+        self.check_divergence_each_step: bool | None = None
+        self._first_nonfinite: Tensor | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Lightning sets `_current_fx_name` around every hook it calls, about a hundred times an
@@ -118,13 +121,46 @@ class Task(pl.LightningModule):
         so every process stops at the same step: a process that stopped alone would break the
         others' next gradient all-reduce (gloo: "Connection closed by peer", the job *failed*; a
         backend that waits instead would hang until the process group times out).
+
+        Asking whether a tensor is finite makes the host wait for the device to get there. On the
+        CPU that costs nothing and the check is made every step; on a GPU it would stall every step,
+        so there the first non-finite step is kept on the device and read once at the end of the
+        epoch's training, before validation and before anything is saved (`_raise_if_diverged`):
+        the step and loss reported are the same, the run stops up to an epoch later.
         """
         value = loss.detach()
         trainer = self._trainer  # None when a step is taken by hand, outside a Trainer
         if trainer is not None and trainer.world_size > 1:
             value = trainer.strategy.reduce(value.clone(), reduce_op="mean")
-        if not torch.isfinite(value):
-            raise TrainingDiverged(self.current_epoch, self.global_step, float(value))
+        each_step = self.check_divergence_each_step
+        if each_step or (each_step is None and value.device.type == "cpu"):
+            if not torch.isfinite(value):
+                raise TrainingDiverged(self.current_epoch, self.global_step, float(value))
+            return
+        if self._first_nonfinite is None or self._first_nonfinite.device != value.device:
+            self._first_nonfinite = torch.full((2,), -1.0, device=value.device)  # [step, loss]; step -1: none yet
+        found = torch.stack([torch.full((), float(self.global_step), device=value.device), value.float()])
+        take = ~torch.isfinite(value) & (self._first_nonfinite[0] < 0)
+        self._first_nonfinite = torch.where(take, found, self._first_nonfinite)
+
+    def _raise_if_diverged(self) -> None:
+        """Read the non-finite step kept on the device (one wait), and stop if there was one."""
+        if self._first_nonfinite is None:
+            return
+        step, loss = self._first_nonfinite.tolist()
+        if step >= 0:
+            raise TrainingDiverged(self.current_epoch, int(step), loss)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._first_nonfinite is not None and batch_idx + 1 >= self.trainer.num_training_batches:
+            self._raise_if_diverged()
+
+    def on_validation_start(self) -> None:
+        if self.trainer.state.fn == "fit":  # a validation inside the epoch (val_check_interval)
+            self._raise_if_diverged()
+
+    def on_train_end(self) -> None:  # training stopped inside an epoch (max_steps, max_time)
+        self._raise_if_diverged()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step("train", batch)
