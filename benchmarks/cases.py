@@ -67,7 +67,7 @@ def compose(spec: dict[str, Any], output_dir: Path) -> Any:
     from omegaconf import OmegaConf, open_dict
 
     GlobalHydra.instance().clear()
-    overrides = [f"trainer.max_epochs={spec['epochs']}", f"seed={spec['seed']}", *spec["overrides"]]
+    overrides = [f"trainer.max_epochs={spec['epochs']}", f"seed={spec['seed']}", *spec["overrides"], *device_overrides(spec)]
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
@@ -78,9 +78,29 @@ def compose(spec: dict[str, Any], output_dir: Path) -> Any:
             cfg.dataset = OmegaConf.create(spec["dataset"])
         if spec["model"] == "lenet":
             cfg.model = OmegaConf.create({"_target_": "benchmarks.models.LeNet"})
+        if spec.get("device", "cpu") == "cuda":
+            cfg.dataset.on_device = True  # the data on the GPU, as the hand loop has it
     HydraConfig.instance().set_config(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
     return cfg
+
+
+def device_overrides(spec: dict[str, Any]) -> list[str]:
+    """What a dlbench user adds for the benchmark's --device, --precision and --compile."""
+    overrides = ["trainer=gpu"] if spec.get("device", "cpu") == "cuda" else []
+    if spec.get("precision", "32") != "32":
+        overrides.append(f"trainer.precision={spec['precision']}")
+    if spec.get("compile"):
+        overrides.append("compile=true")
+    return overrides
+
+
+def gpu_peak(spec: dict[str, Any]) -> dict[str, float]:
+    import torch
+
+    from benchmarks.hand import gpu_peak as peak
+
+    return peak(torch.device(spec.get("device", "cpu")))
 
 
 def prepare(spec: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -110,7 +130,7 @@ def run_dlbench(spec: dict[str, Any]) -> dict[str, Any]:
     started_cpu, started = time.process_time(), time.perf_counter()
     trainer.fit(task, datamodule=datamodule)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-    return {"time_s": elapsed, "cpu_s": cpu, "epochs": trainer.current_epoch, "last": task.history[-1] if task.history else {}}
+    return {"time_s": elapsed, "cpu_s": cpu, "epochs": trainer.current_epoch, "last": task.history[-1] if task.history else {}, **gpu_peak(spec)}
 
 
 def run_lightning(spec: dict[str, Any]) -> dict[str, Any]:
@@ -124,13 +144,16 @@ def run_lightning(spec: dict[str, Any]) -> dict[str, Any]:
     from dlbench.data.batches import TensorBatches
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    data = torch.load(spec["data"], weights_only=True)
+    device = torch.device(spec.get("device", "cpu"))
+    data = {key: tensor.to(device) for key, tensor in torch.load(spec["data"], weights_only=True).items()}
     binary = spec["kind"] == "binary"
 
     class Bare(pl.LightningModule):
         def __init__(self) -> None:
             super().__init__()
             self.model = build_model(spec)
+            if spec.get("compile"):
+                self.model.compile()
             self.loss_fn = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
 
         def training_step(self, batch: Any, batch_idx: int) -> Any:
@@ -150,13 +173,15 @@ def run_lightning(spec: dict[str, Any]) -> dict[str, Any]:
 
     torch.manual_seed(spec["seed"])
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_epochs=spec["epochs"], logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, precision=spec.get("precision", "32"), max_epochs=spec["epochs"],
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
     )
     module = Bare()
     started_cpu, started = time.process_time(), time.perf_counter()
     trainer.fit(module, batches(data["train_x"], data["train_y"], True), batches(data["val_x"], data["val_y"], False))
-    return {"time_s": time.perf_counter() - started, "cpu_s": time.process_time() - started_cpu, "epochs": trainer.current_epoch}
+    if device.type == "cuda":  # nothing reads the losses on the host: wait for the GPU to finish
+        torch.cuda.synchronize()
+    return {"time_s": time.perf_counter() - started, "cpu_s": time.process_time() - started_cpu, "epochs": trainer.current_epoch, **gpu_peak(spec)}
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ Run as `python -m benchmarks.hand '<json spec>'`; prints one JSON line with the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import sys
@@ -40,11 +41,21 @@ def build_model(spec: dict) -> nn.Module:
     raise ValueError(kind)
 
 
+def precision_context(spec: dict, device: torch.device) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for `--precision bf16-mixed` (what Lightning's bf16-mixed does), else nothing."""
+    if spec.get("precision", "32") == "bf16-mixed":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train(spec: dict) -> dict:
+    device = torch.device(spec.get("device", "cpu"))
     data = torch.load(spec["data"], weights_only=True)
-    x_train, y_train, x_val, y_val = data["train_x"], data["train_y"], data["val_x"], data["val_y"]
+    x_train, y_train, x_val, y_val = (data[key].to(device) for key in ("train_x", "train_y", "val_x", "val_y"))
     torch.manual_seed(spec["seed"])
-    model = build_model(spec)
+    model = build_model(spec).to(device)
+    if spec.get("compile"):
+        model.compile()
     binary = spec["kind"] == "binary"
     loss_fn = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"])
@@ -57,25 +68,27 @@ def train(spec: dict) -> dict:
         predicted = (outputs > 0).float() if binary else outputs.argmax(dim=1)
         return (predicted == targets).sum()
 
+    mixed = precision_context(spec, device)  # entered around each step's forward and loss
     history = []
     started_cpu, started = time.process_time(), time.perf_counter()
     for epoch in range(spec["epochs"]):
         model.train()
-        loss_sum, hits = torch.zeros(()), torch.zeros((), dtype=torch.long)
-        order = torch.randperm(n, generator=generator)
+        loss_sum, hits = torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device)
+        order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n, batch):
             index = order[start : start + batch]
             inputs, targets = x_train[index], y_train[index]
-            outputs = model(inputs)
-            loss = loss_fn(outputs, targets)
+            with mixed:
+                outputs = model(inputs)
+                loss = loss_fn(outputs, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach() * len(index)
             hits += correct(outputs.detach(), targets)
         model.eval()
-        val_loss, val_hits = torch.zeros(()), torch.zeros((), dtype=torch.long)
-        with torch.no_grad():
+        val_loss, val_hits = torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device)
+        with torch.no_grad(), mixed:
             for start in range(0, len(x_val), val_batch):
                 inputs, targets = x_val[start : start + val_batch], y_val[start : start + val_batch]
                 outputs = model(inputs)
@@ -90,12 +103,19 @@ def train(spec: dict) -> dict:
                 "val/acc": float(val_hits) / len(x_val),
             }
         )
+    # each epoch's numbers were read on the host above, so the device has finished its work here
     return {
         "time_s": time.perf_counter() - started,
         "cpu_s": time.process_time() - started_cpu,
         "epochs": len(history),
         "last": history[-1],
+        **gpu_peak(device),
     }
+
+
+def gpu_peak(device: torch.device) -> dict:
+    """The peak of GPU memory this process allocated, on a GPU run."""
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
 
 
 def first_step(spec: dict) -> dict:

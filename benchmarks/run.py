@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # all cases, 3 repetitions, medians
     python benchmarks/run.py --quick         # tiny settings: checks the benchmark itself works
     python benchmarks/run.py --cases iris_mlp startup --repeats 5
+    python benchmarks/run.py --device cuda --precision bf16-mixed --compile   # the GPU rows
 
 Prints a Markdown table (times, ratios, peak memory, targets) and writes it to
 `benchmarks/results/latest.md` (raw numbers: `latest.json`).
@@ -10,8 +11,9 @@ Prints a Markdown table (times, ratios, peak memory, targets) and writes it to
 Every measurement is a fresh process, launched in turn for each side and repetition (so slow
 spells of a shared machine hit all sides alike) and reported as the median over repetitions.
 Peak memory is the process's peak resident set size (`ru_maxrss`, read by `os.wait4` or by the
-process itself): what the machine must have free to run it, imports included. (On a GPU, the
-rows would add `torch.cuda.max_memory_allocated`.) Torch uses `--threads` threads (default 1)
+process itself): what the machine must have free to run it, imports included; with `--device
+cuda` the rows add the GPU's peak (`torch.cuda.max_memory_allocated`). `--device`, `--precision`
+and `--compile` apply to the training cases, on all three sides alike. Torch uses `--threads` threads (default 1)
 on every side: on a shared 2-core machine a second intra-op thread mostly spins and waits.
 """
 
@@ -91,7 +93,9 @@ def run_training(names: list[str], args: argparse.Namespace, workdir: Path) -> d
     specs: dict[str, dict[str, Any]] = {}
     info: dict[str, Any] = {}
     for name in names:
-        spec = {**cases[name], "seed": 42, "threads": args.threads, "data": str(workdir / f"{name}.pt"), "workdir": str(workdir / name)}
+        spec = {**cases[name], "seed": 42, "threads": args.threads, "data": str(workdir / f"{name}.pt"), "workdir": str(workdir / name),
+                "device": args.device, "precision": args.precision, "compile": args.compile}
+        spec["title"] += setting(args)
         info[name] = child("benchmarks.cases", {**spec, "side": "prepare"}, args.threads, args.timeout)
         specs[name] = spec
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {side: [] for side in SIDES} for name in names}
@@ -157,14 +161,24 @@ def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 # -- the table ----------------------------------------------------------------------------------
+def setting(args: argparse.Namespace) -> str:
+    """What the training rows ran with, when it is not the CPU default: ' [cuda, bf16-mixed, compiled]'."""
+    parts = [args.device] if args.device != "cpu" else []
+    parts += [args.precision] if args.precision != "32" else []
+    parts += ["compiled"] if args.compile else []
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
 def verdict(value: float, limit: float) -> str:
     return "yes" if value <= limit else "**no**"
 
 
 def table(results: dict[str, Any], args: argparse.Namespace) -> str:
+    gpu = args.device == "cuda"
     lines = [
-        "| case | hand-written | bare Lightning | dlbench | dlbench / hand | target | met | CPU-time ratio | peak MB hand | peak MB dlbench | memory ratio (<= 1.3) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| case | hand-written | bare Lightning | dlbench | dlbench / hand | target | met | CPU-time ratio | peak MB hand | peak MB dlbench | memory ratio (<= 1.3) |"
+        + (" GPU peak MB hand | GPU peak MB dlbench | GPU memory ratio (<= 1.3) |" if gpu else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if gpu else ""),
     ]
     training = results.get("training")
     if training:
@@ -178,6 +192,7 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
             lines.append(
                 f"| {title} | {t['hand']:.3f} s | {t['lightning']:.3f} s | {t['dlbench']:.3f} s | {ratio:.2f}x | <= {spec['target']:.2f}x | {verdict(ratio, spec['target'])} "
                 f"| {cpu['dlbench'] / cpu['hand']:.2f}x | {mem['hand']:.0f} | {mem['dlbench']:.0f} | {mem_ratio:.2f}x {verdict(mem_ratio, 1.3)} |"
+                + (gpu_memory(sides) if gpu else "")
             )
     multirun = results.get("multirun")
     if multirun:
@@ -209,15 +224,22 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def gpu_memory(sides: dict[str, list[dict[str, Any]]]) -> str:
+    hand, ours = (median([r["peak_gpu_mb"] for r in sides[side]]) for side in ("hand", "dlbench"))
+    return f" {hand:.1f} | {ours:.1f} | {ours / hand:.2f}x {verdict(ours / hand, 1.3)} |"
+
+
 def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> str:
     import torch
 
     load = os.getloadavg()
+    device = f"GPU: {torch.cuda.get_device_name()}" if args.device == "cuda" else "no GPU in this run"
     return "\n".join(
         [
             f"Command: `{command}`  ",
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, load average {load[0]:.1f} at the end; "
-            f"torch {torch.__version__}, {args.threads} torch thread(s); no GPU in this run.  ",
+            f"torch {torch.__version__}, {args.threads} torch thread(s); {device}; precision {args.precision}"
+            f"{', torch.compile on every side' if args.compile else ''}.  ",
             f"Times are medians of {args.repeats} repetition(s), each side in a fresh process; training times cover all epochs "
             "(training + validation after each epoch) with data already in memory. Peak memory is the process's peak RSS.",
             "",
@@ -236,7 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="a folder with MNIST/raw (default: ../shared/data when present, else generated images)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.md", help="where the table goes (and its .json beside it)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to one measurement")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the training cases run; cuda: the data kept on the GPU on every side (dlbench: trainer=gpu dataset.on_device=true)")
+    parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32", help="bf16-mixed: bfloat16 autocast on every side")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network on every side (dlbench: compile=true)")
     args = parser.parse_args(argv)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda needs a CUDA GPU and torch sees none on this machine; run without --device (the CPU).")
     args.repeats = args.repeats or (1 if args.quick else 3)
     if args.data_dir is None:
         candidates = [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"]

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from conftest import ROOT, run_cli
+from dlbench.compiling import cpu_compiler
 from dlbench.run import train
 
 
@@ -34,6 +35,33 @@ def test_the_benchmark_runs_end_to_end_and_writes_its_table(tmp_path: Path) -> N
     for side in iris.values():
         assert side[0]["epochs"] == 5 and side[0]["time_s"] > 0 and side[0]["peak_rss_mb"] > 0
     assert raw["multirun"]["runs"][0]["jobs"] == 3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(cpu_compiler() is None, reason="TorchInductor needs a C++ compiler on the CPU")
+def test_the_benchmark_runs_every_side_compiled_in_bfloat16(tmp_path: Path) -> None:
+    """The options the GPU rows are made with, tried where they also run, on the CPU: every side
+    compiles its network and trains under bfloat16 autocast, and the table says so."""
+    out = tmp_path / "mixed.md"
+    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--cases", "mirror_symmetry", "--precision", "bf16-mixed", "--compile", "--out", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = out.read_text()
+    assert "6-2-1 sigmoid, mirror symmetry, full batch, 20 epochs [bf16-mixed, compiled]" in table
+    assert "precision bf16-mixed, torch.compile on every side" in table
+    raw = json.loads(out.with_suffix(".json").read_text())
+    sides = raw["training"]["runs"]["mirror_symmetry"]
+    assert all(runs[0]["epochs"] == 20 for runs in sides.values())
+    # the same training on both sides (same data, initial weights, order and precision): the same losses
+    for key in ("train/loss", "val/loss", "val/acc"):
+        assert sides["dlbench"][0]["last"][key] == pytest.approx(sides["hand"][0]["last"][key], rel=1e-3), key
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")
+def test_the_benchmark_on_cuda_without_a_gpu_says_so_in_one_line() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--device", "cuda"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("--device cuda needs a CUDA GPU and torch sees none on this machine; run without --device (the CPU).")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"]])

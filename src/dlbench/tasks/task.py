@@ -151,6 +151,9 @@ class Task(pl.LightningModule):
         if step >= 0:
             raise TrainingDiverged(self.current_epoch, int(step), loss)
 
+    def on_fit_start(self) -> None:  # each fit (the finders' trial fits too) starts with no record
+        self._first_nonfinite = None
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._first_nonfinite is not None and batch_idx + 1 >= self.trainer.num_training_batches:
             self._raise_if_diverged()
