@@ -138,8 +138,9 @@ class Task(pl.LightningModule):
                 raise TrainingDiverged(self.current_epoch, self.global_step, float(value))
             return
         if self._first_nonfinite is None or self._first_nonfinite.device != value.device:
-            self._first_nonfinite = torch.full((2,), -1.0, device=value.device)  # [step, loss]; step -1: none yet
-        found = torch.stack([torch.full((), float(self.global_step), device=value.device), value.float()])
+            # [step, loss] in float64 (exact steps); step -1: none yet. Made with fills, not copies from the host.
+            self._first_nonfinite = torch.full((2,), -1.0, dtype=torch.float64, device=value.device)
+        found = torch.stack([torch.full((), float(self.global_step), dtype=torch.float64, device=value.device), value.double()])
         take = ~torch.isfinite(value) & (self._first_nonfinite[0] < 0)
         self._first_nonfinite = torch.where(take, found, self._first_nonfinite)
 
@@ -159,7 +160,7 @@ class Task(pl.LightningModule):
             self._raise_if_diverged()
 
     def on_validation_start(self) -> None:
-        if self.trainer.state.fn == "fit":  # a validation inside the epoch (val_check_interval)
+        if self.trainer.state.fn == "fit":  # before every validation of a fit, also one inside an epoch
             self._raise_if_diverged()
 
     def on_train_end(self) -> None:  # training stopped inside an epoch (max_steps, max_time)
