@@ -105,6 +105,7 @@ def test_divergence_checked_once_an_epoch_names_the_same_step_and_saves_no_nan_w
     with pytest.raises(TrainingDiverged) as diverged:
         trainer.fit(task, datamodule=datamodule)
     assert (diverged.value.epoch, diverged.value.step) == (2, bad_from - 1)
+    assert diverged.value.loss != diverged.value.loss, "the loss reported is the NaN it became"
     assert trainer.current_epoch == 2, "stopped in the epoch the loss went bad"
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 1

@@ -71,7 +71,7 @@ class Task(pl.LightningModule):
         self.epoch_extras: dict[str, float] = {}
         # None: check the loss every step on the CPU, once an epoch on an accelerator (see _stop_if_diverged)
         self.check_divergence_each_step: bool | None = None
-        self._first_nonfinite: Tensor | None = None
+        self._first_nonfinite: tuple[Tensor, Tensor] | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Lightning sets `_current_fx_name` around every hook it calls, about a hundred times an
@@ -137,20 +137,22 @@ class Task(pl.LightningModule):
             if not torch.isfinite(value):
                 raise TrainingDiverged(self.current_epoch, self.global_step, float(value))
             return
-        if self._first_nonfinite is None or self._first_nonfinite.device != value.device:
-            # [step, loss] in float64 (exact steps); step -1: none yet. Made with fills, not copies from the host.
-            self._first_nonfinite = torch.full((2,), -1.0, dtype=torch.float64, device=value.device)
-        found = torch.stack([torch.full((), float(self.global_step), dtype=torch.float64, device=value.device), value.double()])
-        take = ~torch.isfinite(value) & (self._first_nonfinite[0] < 0)
-        self._first_nonfinite = torch.where(take, found, self._first_nonfinite)
+        # The first bad step (-1: none yet) and its loss, made on the device by fills, never copied
+        # from the host; int64 and float32, which every accelerator has (Apple's MPS has no float64).
+        if self._first_nonfinite is None or self._first_nonfinite[0].device != value.device:
+            self._first_nonfinite = (torch.full((), -1, dtype=torch.long, device=value.device), torch.zeros((), device=value.device))
+        first_step, first_loss = self._first_nonfinite
+        take = ~torch.isfinite(value) & (first_step < 0)
+        step = torch.full((), self.global_step, dtype=torch.long, device=value.device)
+        self._first_nonfinite = (torch.where(take, step, first_step), torch.where(take, value.float(), first_loss))
 
     def _raise_if_diverged(self) -> None:
         """Read the non-finite step kept on the device (one wait), and stop if there was one."""
         if self._first_nonfinite is None:
             return
-        step, loss = self._first_nonfinite.tolist()
-        if step >= 0:
-            raise TrainingDiverged(self.current_epoch, int(step), loss)
+        step, loss = self._first_nonfinite
+        if int(step) >= 0:
+            raise TrainingDiverged(self.current_epoch, int(step), float(loss))
 
     def on_fit_start(self) -> None:  # each fit (the finders' trial fits too) starts with no record
         self._first_nonfinite = None
