@@ -13,8 +13,9 @@ spells of a shared machine hit all sides alike) and reported as the median over 
 Peak memory is the process's peak resident set size (`ru_maxrss`, read by `os.wait4` or by the
 process itself): what the machine must have free to run it, imports included; with `--device
 cuda` the rows add the GPU's peak (`torch.cuda.max_memory_allocated`). `--device`, `--precision`
-and `--compile` apply to the training cases, on all three sides alike. Torch uses `--threads` threads (default 1)
-on every side: on a shared 2-core machine a second intra-op thread mostly spins and waits.
+and `--compile` apply to the training cases, on all three sides alike. Torch uses `--threads`
+threads (default 1) on every side: on a shared 2-core machine a second intra-op thread mostly
+spins and waits.
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def test_a_compiled_network_trains_like_the_plain_one_and_keeps_plain_checkpoint
             torch.load(output / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"],
         )
         graphs[name] = counters["stats"]["unique_graphs"] - before
-    assert graphs == {"eager": 0, "compiled": graphs["compiled"]} and graphs["compiled"] >= 1, f"dynamo compiled only the compiled run's network: {graphs}"
+    assert graphs["eager"] == 0 and graphs["compiled"] >= 1, f"dynamo compiled only the compiled run's network: {graphs}"
     (eager, eager_weights), (compiled, compiled_weights) = runs["eager"], runs["compiled"]
     assert compiled["status"] == "completed"
     for eager_row, compiled_row in zip(eager["history"], compiled["history"], strict=True):
