@@ -31,25 +31,49 @@ def training_cases(quick: bool, data_dir: str | None) -> dict[str, dict[str, Any
     return {
         "lenet_mnist": {
             "title": f"LeNet, MNIST-shaped, batch 64, {1 if quick else 3} epochs",
-            "model": "lenet", "outputs": 10, "kind": "multiclass", "batch_size": 64, "lr": 0.05,
+            "model": "lenet",
+            "outputs": 10,
+            "kind": "multiclass",
+            "batch_size": 64,
+            "lr": 0.05,
             "epochs": 1 if quick else 3,
-            "dataset": {"_target_": "benchmarks.data.MnistShaped", "root": data_dir, "batch_size": 64, "seed": 42,
-                        "train_size": 400 if quick else 4000, "test_size": 100 if quick else 1000},
+            "dataset": {
+                "_target_": "benchmarks.data.MnistShaped",
+                "root": data_dir,
+                "batch_size": 64,
+                "seed": 42,
+                "train_size": 400 if quick else 4000,
+                "test_size": 100 if quick else 1000,
+            },
             "overrides": ["optimizer.lr=0.05"],
             "target": 1.10,
         },
         "iris_mlp": {
             "title": f"MLP 4-16-3, Iris, batch 16, {5 if quick else 200} epochs",
-            "model": "mlp", "inputs": 4, "hidden": [16], "activation": "relu", "outputs": 3, "kind": "multiclass",
-            "batch_size": 16, "lr": 0.1, "epochs": 5 if quick else 200,
+            "model": "mlp",
+            "inputs": 4,
+            "hidden": [16],
+            "activation": "relu",
+            "outputs": 3,
+            "kind": "multiclass",
+            "batch_size": 16,
+            "lr": 0.1,
+            "epochs": 5 if quick else 200,
             "dataset": None,  # the project's dataset=iris
             "overrides": [],
             "target": 2.0,
         },
         "mirror_symmetry": {
             "title": f"6-2-1 sigmoid, mirror symmetry, full batch, {20 if quick else 2000} epochs",
-            "model": "mlp", "inputs": 6, "hidden": [2], "activation": "sigmoid", "outputs": 1, "kind": "binary",
-            "batch_size": "full", "lr": 0.5, "epochs": 20 if quick else 2000,
+            "model": "mlp",
+            "inputs": 6,
+            "hidden": [2],
+            "activation": "sigmoid",
+            "outputs": 1,
+            "kind": "binary",
+            "batch_size": "full",
+            "lr": 0.5,
+            "epochs": 20 if quick else 2000,
             "dataset": {"_target_": "benchmarks.data.MirrorSymmetry", "batch_size": "full", "seed": 42},
             "overrides": ["model.hidden=[2]", "model.activation=sigmoid", "optimizer.lr=0.5"],
             "target": 2.0,
@@ -67,7 +91,12 @@ def compose(spec: dict[str, Any], output_dir: Path) -> Any:
     from omegaconf import OmegaConf, open_dict
 
     GlobalHydra.instance().clear()
-    overrides = [f"trainer.max_epochs={spec['epochs']}", f"seed={spec['seed']}", *spec["overrides"], *device_overrides(spec)]
+    overrides = [
+        f"trainer.max_epochs={spec['epochs']}",
+        f"seed={spec['seed']}",
+        *spec["overrides"],
+        *device_overrides(spec),
+    ]
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
@@ -130,7 +159,13 @@ def run_dlbench(spec: dict[str, Any]) -> dict[str, Any]:
     started_cpu, started = time.process_time(), time.perf_counter()
     trainer.fit(task, datamodule=datamodule)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-    return {"time_s": elapsed, "cpu_s": cpu, "epochs": trainer.current_epoch, "last": task.history[-1] if task.history else {}, **gpu_peak(spec)}
+    return {
+        "time_s": elapsed,
+        "cpu_s": cpu,
+        "epochs": trainer.current_epoch,
+        "last": task.history[-1] if task.history else {},
+        **gpu_peak(spec),
+    }
 
 
 def run_lightning(spec: dict[str, Any]) -> dict[str, Any]:
@@ -173,15 +208,27 @@ def run_lightning(spec: dict[str, Any]) -> dict[str, Any]:
 
     torch.manual_seed(spec["seed"])
     trainer = pl.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, precision=spec.get("precision", "32"), max_epochs=spec["epochs"],
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        precision=spec.get("precision", "32"),
+        max_epochs=spec["epochs"],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
     )
     module = Bare()
     started_cpu, started = time.process_time(), time.perf_counter()
     trainer.fit(module, batches(data["train_x"], data["train_y"], True), batches(data["val_x"], data["val_y"], False))
     if device.type == "cuda":  # nothing reads the losses on the host: wait for the GPU to finish
         torch.cuda.synchronize()
-    return {"time_s": time.perf_counter() - started, "cpu_s": time.process_time() - started_cpu, "epochs": trainer.current_epoch, **gpu_peak(spec)}
+    return {
+        "time_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - started_cpu,
+        "epochs": trainer.current_epoch,
+        **gpu_peak(spec),
+    }
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ import torch
 from dlbench.data.module import InMemoryDataModule, Pair
 
 
-
 class MnistShaped(InMemoryDataModule):
     """1x28x28 digits: the MNIST subset in `../shared/data` when present, else random images
     of the same shape and size (timing depends on the shapes, not on the pixels)."""

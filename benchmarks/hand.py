@@ -34,9 +34,16 @@ def build_model(spec: dict) -> nn.Module:
         return nn.Sequential(*layers)
     if kind == "lenet":
         return nn.Sequential(
-            nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
-            nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
-            nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, spec["outputs"]),
+            nn.Conv2d(1, 20, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(20, 50, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Flatten(),
+            nn.Linear(800, 500),
+            nn.ReLU(),
+            nn.Linear(500, spec["outputs"]),
         )
     raise ValueError(kind)
 

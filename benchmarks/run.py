@@ -53,11 +53,15 @@ def environment(threads: int) -> dict[str, str]:
     }
 
 
-def launch(command: list[str], threads: int, timeout: float, extra_env: dict[str, str] | None = None) -> tuple[float, float, str, str]:
+def launch(
+    command: list[str], threads: int, timeout: float, extra_env: dict[str, str] | None = None
+) -> tuple[float, float, str, str]:
     """Run `command`; return (wall seconds, peak RSS in MB, stdout, stderr)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, text=True, env={**environment(threads), **(extra_env or {})})
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=err, text=True, env={**environment(threads), **(extra_env or {})}
+        )
         deadline = started + timeout
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -94,8 +98,16 @@ def run_training(names: list[str], args: argparse.Namespace, workdir: Path) -> d
     specs: dict[str, dict[str, Any]] = {}
     info: dict[str, Any] = {}
     for name in names:
-        spec = {**cases[name], "seed": 42, "threads": args.threads, "data": str(workdir / f"{name}.pt"), "workdir": str(workdir / name),
-                "device": args.device, "precision": args.precision, "compile": args.compile}
+        spec = {
+            **cases[name],
+            "seed": 42,
+            "threads": args.threads,
+            "data": str(workdir / f"{name}.pt"),
+            "workdir": str(workdir / name),
+            "device": args.device,
+            "precision": args.precision,
+            "compile": args.compile,
+        }
         spec["title"] += setting(args)
         info[name] = child("benchmarks.cases", {**spec, "side": "prepare"}, args.threads, args.timeout)
         specs[name] = spec
@@ -106,7 +118,11 @@ def run_training(names: list[str], args: argparse.Namespace, workdir: Path) -> d
                 module = "benchmarks.hand" if side == "hand" else "benchmarks.cases"
                 result = child(module, {**specs[name], "side": side}, args.threads, args.timeout)
                 runs[name][side].append(result)
-                print(f"  [{repetition + 1}/{args.repeats}] {name:16s} {side:9s} {result['time_s']:8.3f} s  {result['peak_rss_mb']:6.0f} MB", file=sys.stderr)
+                print(
+                    f"  [{repetition + 1}/{args.repeats}] {name:16s} {side:9s} {result['time_s']:8.3f} s  "
+                    f"{result['peak_rss_mb']:6.0f} MB",
+                    file=sys.stderr,
+                )
     return {"specs": specs, "data": info, "runs": runs}
 
 
@@ -125,25 +141,55 @@ def run_multirun(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     records = []
     for repetition in range(args.repeats):
         sweep_dir = workdir / f"multirun_{repetition}"
-        command = [sys.executable, "train.py", "-m", f"optimizer.lr={rates}", f"trainer.max_epochs={epochs}", f"hydra.sweep.dir={sweep_dir}"]
+        command = [
+            sys.executable,
+            "train.py",
+            "-m",
+            f"optimizer.lr={rates}",
+            f"trainer.max_epochs={epochs}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
         wall, peak, _, _ = launch(command, args.threads, args.timeout * 3)
         summaries = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/summary.json"))]
         if len(summaries) != jobs:
             raise RuntimeError(f"the multirun wrote {len(summaries)} summaries, expected {jobs}")
         training = sum(row["time/epoch_s"] for summary in summaries for row in summary["history"])
         job_walls = sum(summary["wall_time_s"] for summary in summaries)
-        records.append({"wall_s": wall, "training_s": training, "jobs_wall_s": job_walls, "jobs": jobs, "epochs": epochs, "peak_rss_mb": peak,
-                        "overhead_per_job_s": (wall - training) / jobs})
-        print(f"  [{repetition + 1}/{args.repeats}] multirun {jobs} jobs: wall {wall:.2f} s, epochs {training:.2f} s", file=sys.stderr)
+        records.append(
+            {
+                "wall_s": wall,
+                "training_s": training,
+                "jobs_wall_s": job_walls,
+                "jobs": jobs,
+                "epochs": epochs,
+                "peak_rss_mb": peak,
+                "overhead_per_job_s": (wall - training) / jobs,
+            }
+        )
+        print(
+            f"  [{repetition + 1}/{args.repeats}] multirun {jobs} jobs: wall {wall:.2f} s, epochs {training:.2f} s",
+            file=sys.stderr,
+        )
     return {"runs": records}
 
 
 def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """`--help`, `--cfg job`, and the time from launching `python train.py` to the end of its first
     training step (a probe callback writes the moment), against a plain script doing the same."""
-    iris = {**training_cases(args.quick, args.data_dir)["iris_mlp"], "seed": 42, "threads": args.threads, "data": str(workdir / "startup_iris.pt"), "workdir": str(workdir / "startup")}
+    iris = {
+        **training_cases(args.quick, args.data_dir)["iris_mlp"],
+        "seed": 42,
+        "threads": args.threads,
+        "data": str(workdir / "startup_iris.pt"),
+        "workdir": str(workdir / "startup"),
+    }
     child("benchmarks.cases", {**iris, "side": "prepare"}, args.threads, args.timeout)
-    rows: dict[str, list[tuple[float, float]]] = {"help": [], "cfg_job": [], "first_step_dlbench": [], "first_step_hand": []}
+    rows: dict[str, list[tuple[float, float]]] = {
+        "help": [],
+        "cfg_job": [],
+        "first_step_dlbench": [],
+        "first_step_hand": [],
+    }
     probe_file = workdir / "first_step.txt"
     for repetition in range(args.repeats):
         for key, extra in (("help", ["--help"]), ("cfg_job", ["--cfg", "job"])):
@@ -151,13 +197,27 @@ def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             rows[key].append((wall, peak))
         probe_file.unlink(missing_ok=True)
         started = time.time()
-        command = [sys.executable, "train.py", f"hydra.run.dir={workdir / f'first_step_{repetition}'}", "trainer.max_epochs=1", "+callbacks.first_step._target_=benchmarks.probe.FirstStep"]
+        command = [
+            sys.executable,
+            "train.py",
+            f"hydra.run.dir={workdir / f'first_step_{repetition}'}",
+            "trainer.max_epochs=1",
+            "+callbacks.first_step._target_=benchmarks.probe.FirstStep",
+        ]
         _, peak, _, _ = launch(command, args.threads, args.timeout, {"DLBENCH_FIRST_STEP_FILE": str(probe_file)})
         rows["first_step_dlbench"].append((float(probe_file.read_text()) - started, peak))
         started = time.time()
-        _, peak, stdout, _ = launch([sys.executable, "-m", "benchmarks.hand", json.dumps({**iris, "mode": "first_step"})], args.threads, args.timeout)
+        _, peak, stdout, _ = launch(
+            [sys.executable, "-m", "benchmarks.hand", json.dumps({**iris, "mode": "first_step"})],
+            args.threads,
+            args.timeout,
+        )
         rows["first_step_hand"].append((json.loads(stdout.strip().splitlines()[-1])["first_step_at"] - started, peak))
-        print(f"  [{repetition + 1}/{args.repeats}] startup: " + ", ".join(f"{k} {v[-1][0]:.2f} s" for k, v in rows.items()), file=sys.stderr)
+        print(
+            f"  [{repetition + 1}/{args.repeats}] startup: "
+            + ", ".join(f"{k} {v[-1][0]:.2f} s" for k, v in rows.items()),
+            file=sys.stderr,
+        )
     return {"runs": rows}
 
 
@@ -177,7 +237,8 @@ def verdict(value: float, limit: float) -> str:
 def table(results: dict[str, Any], args: argparse.Namespace) -> str:
     gpu = args.device == "cuda"
     lines = [
-        "| case | hand-written | bare Lightning | dlbench | dlbench / hand | target | met | CPU-time ratio | peak MB hand | peak MB dlbench | memory ratio (<= 1.3) |"
+        "| case | hand-written | bare Lightning | dlbench | dlbench / hand | target | met | CPU-time ratio | "
+        "peak MB hand | peak MB dlbench | memory ratio (<= 1.3) |"
         + (" GPU peak MB hand | GPU peak MB dlbench | GPU memory ratio (<= 1.3) |" if gpu else ""),
         "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if gpu else ""),
     ]
@@ -191,9 +252,10 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
             ratio, mem_ratio = t["dlbench"] / t["hand"], mem["dlbench"] / mem["hand"]
             title = spec["title"] + (" (generated data)" if training["data"][name]["source"] == "generated" else "")
             lines.append(
-                f"| {title} | {t['hand']:.3f} s | {t['lightning']:.3f} s | {t['dlbench']:.3f} s | {ratio:.2f}x | <= {spec['target']:.2f}x | {verdict(ratio, spec['target'])} "
-                f"| {cpu['dlbench'] / cpu['hand']:.2f}x | {mem['hand']:.0f} | {mem['dlbench']:.0f} | {mem_ratio:.2f}x {verdict(mem_ratio, 1.3)} |"
-                + (gpu_memory(sides) if gpu else "")
+                f"| {title} | {t['hand']:.3f} s | {t['lightning']:.3f} s | {t['dlbench']:.3f} s | "
+                f"{ratio:.2f}x | <= {spec['target']:.2f}x | {verdict(ratio, spec['target'])} "
+                f"| {cpu['dlbench'] / cpu['hand']:.2f}x | {mem['hand']:.0f} | {mem['dlbench']:.0f} | "
+                f"{mem_ratio:.2f}x {verdict(mem_ratio, 1.3)} |" + (gpu_memory(sides) if gpu else "")
             )
     multirun = results.get("multirun")
     if multirun:
@@ -202,25 +264,38 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
         first = runs[0]
         lines.append(
             f"| multirun, {first['jobs']} jobs x {first['epochs']} epochs, Iris, in-process launcher: overhead per job "
-            f"(wall {median([r['wall_s'] for r in runs]):.2f} s - epochs {median([r['training_s'] for r in runs]):.2f} s) / {first['jobs']} "
-            f"| | | {overhead:.3f} s | | <= 0.500 s | {verdict(overhead, 0.5)} | | | {median([r['peak_rss_mb'] for r in runs]):.0f} | |"
+            f"(wall {median([r['wall_s'] for r in runs]):.2f} s - epochs "
+            f"{median([r['training_s'] for r in runs]):.2f} s) / {first['jobs']} "
+            f"| | | {overhead:.3f} s | | <= 0.500 s | {verdict(overhead, 0.5)} | | | "
+            f"{median([r['peak_rss_mb'] for r in runs]):.0f} | |"
         )
         # the same wall split in two: inside each job's train() (build, fit, test, summary) and
         # outside every job (start-up and imports, composing configs, Hydra, the sweep's report)
         inside = median([(r["jobs_wall_s"] - r["training_s"]) / r["jobs"] for r in runs])
         outside = median([(r["wall_s"] - r["jobs_wall_s"]) / r["jobs"] for r in runs])
-        lines.append(f"| ... of which inside each job's `train()` besides its epochs (build, fit's extras, pictures, test, summary) | | | {inside:.3f} s | | | | | | | |")
-        lines.append(f"| ... of which outside the jobs, divided by {first['jobs']} (start-up and imports, composing, Hydra, the sweep report) | | | {outside:.3f} s | | | | | | | |")
+        lines.append(
+            "| ... of which inside each job's `train()` besides its epochs (build, fit's extras, pictures, "
+            f"test, summary) | | | {inside:.3f} s | | | | | | | |"
+        )
+        lines.append(
+            f"| ... of which outside the jobs, divided by {first['jobs']} (start-up and imports, composing, "
+            f"Hydra, the sweep report) | | | {outside:.3f} s | | | | | | | |"
+        )
     startup = results.get("startup")
     if startup:
         rows = startup["runs"]
         for key, label in (("help", "`python train.py --help`"), ("cfg_job", "`python train.py --cfg job`")):
             value = median([w for w, _ in rows[key]])
-            lines.append(f"| {label} | | | {value:.3f} s | | <= 1.000 s | {verdict(value, 1.0)} | | | {median([m for _, m in rows[key]]):.0f} | |")
+            lines.append(
+                f"| {label} | | | {value:.3f} s | | <= 1.000 s | {verdict(value, 1.0)} | | | "
+                f"{median([m for _, m in rows[key]]):.0f} | |"
+            )
         hand, ours = median([w for w, _ in rows["first_step_hand"]]), median([w for w, _ in rows["first_step_dlbench"]])
         lines.append(
-            f"| launch to end of first training step, default run (hand: `import torch` + data + one step) | {hand:.3f} s | | {ours:.3f} s | {ours / hand:.2f}x | (none) | | "
-            f"| {median([m for _, m in rows['first_step_hand']]):.0f} | {median([m for _, m in rows['first_step_dlbench']]):.0f} | |"
+            "| launch to end of first training step, default run (hand: `import torch` + data + one step) | "
+            f"{hand:.3f} s | | {ours:.3f} s | {ours / hand:.2f}x | (none) | | "
+            f"| {median([m for _, m in rows['first_step_hand']]):.0f} | "
+            f"{median([m for _, m in rows['first_step_dlbench']]):.0f} | |"
         )
     return "\n".join(lines)
 
@@ -238,11 +313,14 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
     return "\n".join(
         [
             f"Command: `{command}`  ",
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, load average {load[0]:.1f} at the end; "
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, load average "
+            f"{load[0]:.1f} at the end; "
             f"torch {torch.__version__}, {args.threads} torch thread(s); {device}; precision {args.precision}"
             f"{', torch.compile on every side' if args.compile else ''}.  ",
-            f"Times are medians of {args.repeats} repetition(s), each side in a fresh process; training times cover all epochs "
-            "(training + validation after each epoch) with data already in memory. Peak memory is the process's peak RSS.",
+            f"Times are medians of {args.repeats} repetition(s), each side in a fresh process; training times "
+            "cover all epochs "
+            "(training + validation after each epoch) with data already in memory. Peak memory is the "
+            "process's peak RSS.",
             "",
             table(results, args),
             "",
@@ -251,24 +329,52 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny settings, one repetition: checks that the benchmark runs")
-    parser.add_argument("--repeats", type=int, default=None, help="repetitions per measurement (default 3; 1 with --quick)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny settings, one repetition: checks that the benchmark runs"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="repetitions per measurement (default 3; 1 with --quick)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads on every side (default 1)")
-    parser.add_argument("--cases", nargs="*", default=None, help=f"a subset of: {', '.join([*training_cases(False, None), *OTHER_CASES])}")
-    parser.add_argument("--data-dir", default=None, help="a folder with MNIST/raw (default: ../shared/data when present, else generated images)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest.md", help="where the table goes (and its .json beside it)")
+    parser.add_argument(
+        "--cases",
+        nargs="*",
+        default=None,
+        help=f"a subset of: {', '.join([*training_cases(False, None), *OTHER_CASES])}",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="a folder with MNIST/raw (default: ../shared/data when present, else generated images)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "latest.md", help="where the table goes (and its .json beside it)"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to one measurement")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="where the training cases run; cuda: the data kept on the GPU on every side (dlbench: trainer=gpu dataset.on_device=true)")
-    parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32", help="bf16-mixed: bfloat16 autocast on every side")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the network on every side (dlbench: compile=true)")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the training cases run; cuda: the data kept on the GPU on every side (dlbench: trainer=gpu "
+        "dataset.on_device=true)",
+    )
+    parser.add_argument(
+        "--precision", choices=("32", "bf16-mixed"), default="32", help="bf16-mixed: bfloat16 autocast on every side"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the network on every side (dlbench: compile=true)"
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            parser.error("--device cuda needs a CUDA GPU and torch sees none on this machine; run without --device (the CPU).")
+            parser.error(
+                "--device cuda needs a CUDA GPU and torch sees none on this machine; run without --device (the CPU)."
+            )
     args.repeats = args.repeats or (1 if args.quick else 3)
     if args.data_dir is None:
         candidates = [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"]

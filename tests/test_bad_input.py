@@ -45,7 +45,9 @@ def test_invalid_value_exits_non_zero_with_one_sentence(tmp_path: Path) -> None:
         ("compile=5", "compile=5 is neither true/false nor a mapping of torch.compile options; use compile=true"),
     ],
 )
-def test_each_invalid_value_is_named_before_training(make_cfg, capsys, tmp_path: Path, override: str, expected: str) -> None:
+def test_each_invalid_value_is_named_before_training(
+    make_cfg, capsys, tmp_path: Path, override: str, expected: str
+) -> None:
     cfg = make_cfg(override)
     with pytest.raises(SystemExit) as exit_info:
         run_job(cfg)
@@ -56,7 +58,9 @@ def test_each_invalid_value_is_named_before_training(make_cfg, capsys, tmp_path:
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_compiling_on_a_cpu_without_a_cpp_compiler_is_refused_before_training(make_cfg, capsys, monkeypatch, tmp_path: Path) -> None:
+def test_compiling_on_a_cpu_without_a_cpp_compiler_is_refused_before_training(
+    make_cfg, capsys, monkeypatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("CXX", raising=False)
     monkeypatch.setattr("shutil.which", lambda name, *args, **kwargs: None)
     with pytest.raises(SystemExit) as exit_info:
@@ -79,7 +83,9 @@ def test_a_diverging_loss_stops_at_once_and_is_reported(make_cfg, capsys, tmp_pa
 
 
 @pytest.mark.parametrize("each_step", [True, False], ids=["each step (CPU)", "once an epoch (GPU)"])
-def test_divergence_checked_once_an_epoch_names_the_same_step_and_saves_no_nan_weights(make_cfg, tmp_path: Path, each_step: bool) -> None:
+def test_divergence_checked_once_an_epoch_names_the_same_step_and_saves_no_nan_weights(
+    make_cfg, tmp_path: Path, each_step: bool
+) -> None:
     """On a GPU the loss is checked for NaN once an epoch, since a per-step check makes the host
     wait for the device every step; here that mode is forced on the CPU. The run must stop in the
     epoch the loss went bad, name the same step as the per-step check, and leave only checkpoints
@@ -87,7 +93,11 @@ def test_divergence_checked_once_an_epoch_names_the_same_step_and_saves_no_nan_w
     from dlbench.run import build
     from dlbench.tasks import TrainingDiverged
 
-    datamodule, task, trainer = build(make_cfg("trainer.max_epochs=6", "callbacks.pictures.enabled=false", "callbacks.model_checkpoint.flush_every_s=3600"))
+    datamodule, task, trainer = build(
+        make_cfg(
+            "trainer.max_epochs=6", "callbacks.pictures.enabled=false", "callbacks.model_checkpoint.flush_every_s=3600"
+        )
+    )
     task.check_divergence_each_step = each_step
     steps_per_epoch = len(datamodule.train_dataloader())
     bad_from = 2 * steps_per_epoch + 2  # the 3rd training step of epoch 2
@@ -127,8 +137,15 @@ def test_an_interrupted_run_keeps_its_last_checkpoint_and_resumes(tmp_path: Path
     command = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=100000"]
     # as from a terminal: SIGINT is Ctrl-C even when these tests were started in the background,
     # where a shell gives every process it starts SIGINT ignored
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     _wait_for(run_dir / "checkpoints" / "best.ckpt", process)
     time.sleep(1.0)
     process.send_signal(signal_number)

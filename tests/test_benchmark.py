@@ -22,12 +22,28 @@ from dlbench.run import train
 @pytest.mark.slow
 def test_the_benchmark_runs_end_to_end_and_writes_its_table(tmp_path: Path) -> None:
     out = tmp_path / "latest.md"
-    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--cases", "iris_mlp", "multirun", "startup", "--out", str(out)]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        "--quick",
+        "--cases",
+        "iris_mlp",
+        "multirun",
+        "startup",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     table = out.read_text()
     assert table in result.stdout, "the table printed is the table written"
-    for row in ("MLP 4-16-3, Iris", "multirun, 3 jobs", "`python train.py --help`", "`python train.py --cfg job`", "first training step"):
+    for row in (
+        "MLP 4-16-3, Iris",
+        "multirun, 3 jobs",
+        "`python train.py --help`",
+        "`python train.py --cfg job`",
+        "first training step",
+    ):
         assert row in table, row
     raw = json.loads(out.with_suffix(".json").read_text())
     iris = raw["training"]["runs"]["iris_mlp"]
@@ -43,7 +59,18 @@ def test_the_benchmark_runs_every_side_compiled_in_bfloat16(tmp_path: Path) -> N
     """The options the GPU rows are made with, tried where they also run, on the CPU: every side
     compiles its network and trains under bfloat16 autocast, and the table says so."""
     out = tmp_path / "mixed.md"
-    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--cases", "mirror_symmetry", "--precision", "bf16-mixed", "--compile", "--out", str(out)]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        "--quick",
+        "--cases",
+        "mirror_symmetry",
+        "--precision",
+        "bf16-mixed",
+        "--compile",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     table = out.read_text()
@@ -59,9 +86,19 @@ def test_the_benchmark_runs_every_side_compiled_in_bfloat16(tmp_path: Path) -> N
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")
 def test_the_benchmark_on_cuda_without_a_gpu_says_so_in_one_line() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--device", "cuda"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--device", "cuda"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].endswith("--device cuda needs a CUDA GPU and torch sees none on this machine; run without --device (the CPU).")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith("--device cuda needs a CUDA GPU and torch sees none on this machine; run without --device (the CPU).")
+    )
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"]])
@@ -85,10 +122,24 @@ def test_multirun_jobs_get_the_config_that_cfg_job_composes(tmp_path: Path) -> N
     """A multirun composes each job's config once (the sweeper's check hands it to the launcher):
     each job must still run exactly the config `--cfg job` composes for its overrides."""
     rates = ["0.03", "0.07"]
-    result = run_cli("-m", f"optimizer.lr={','.join(rates)}", "trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false", f"hydra.sweep.dir={tmp_path}")
+    result = run_cli(
+        "-m",
+        f"optimizer.lr={','.join(rates)}",
+        "trainer.max_epochs=1",
+        "test=false",
+        "callbacks.pictures.enabled=false",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for job, rate in enumerate(rates):
-        alone = run_cli("--cfg", "job", f"optimizer.lr={rate}", "trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false")
+        alone = run_cli(
+            "--cfg",
+            "job",
+            f"optimizer.lr={rate}",
+            "trainer.max_epochs=1",
+            "test=false",
+            "callbacks.pictures.enabled=false",
+        )
         assert alone.returncode == 0, alone.stderr[-3000:]
         ran = (tmp_path / str(job) / ".hydra" / "config.yaml").read_text()
         assert f"lr: {rate}" in ran
@@ -103,7 +154,10 @@ def test_buffered_checkpoints_hold_what_lightnings_model_checkpoint_writes(make_
     """The default checkpoint callback writes to disk at most once a minute; the files it leaves
     must be the ones Lightning's ModelCheckpoint writes after every epoch, tensor for tensor."""
     runs = {
-        "lightning": ["callbacks.model_checkpoint._target_=pytorch_lightning.callbacks.ModelCheckpoint", "~callbacks.model_checkpoint.flush_every_s"],
+        "lightning": [
+            "callbacks.model_checkpoint._target_=pytorch_lightning.callbacks.ModelCheckpoint",
+            "~callbacks.model_checkpoint.flush_every_s",
+        ],
         "buffered": ["callbacks.model_checkpoint.flush_every_s=3600"],
     }
     checkpoints = {}
@@ -111,10 +165,14 @@ def test_buffered_checkpoints_hold_what_lightnings_model_checkpoint_writes(make_
         output = tmp_path / name
         train(make_cfg("trainer.max_epochs=5", "seed=5", "optimizer.lr=2.0", *overrides, output_dir=output))
         summary = json.loads((output / "summary.json").read_text())
-        assert summary["checkpoints"]["best"].endswith("best.ckpt") and summary["checkpoints"]["last"].endswith("last.ckpt")
+        assert summary["checkpoints"]["best"].endswith("best.ckpt") and summary["checkpoints"]["last"].endswith(
+            "last.ckpt"
+        )
         checkpoints[name] = {kind: _load(output / "checkpoints" / f"{kind}.ckpt") for kind in ("best", "last")}
         assert checkpoints[name]["best"]["epoch"] == summary["best_epoch"], "best.ckpt is the best epoch's"
-        assert summary["best_epoch"] < summary["epochs_run"] - 1, "training went on after the best epoch (weights changed in place)"
+        assert summary["best_epoch"] < summary["epochs_run"] - 1, (
+            "training went on after the best epoch (weights changed in place)"
+        )
     for kind in ("best", "last"):
         ours, theirs = checkpoints["buffered"][kind], checkpoints["lightning"][kind]
         assert (ours["epoch"], ours["global_step"]) == (theirs["epoch"], theirs["global_step"]), kind
@@ -125,7 +183,10 @@ def test_buffered_checkpoints_hold_what_lightnings_model_checkpoint_writes(make_
         assert ours["optimizer_states"][0]["param_groups"] == theirs["optimizer_states"][0]["param_groups"]
         assert "dlbench_config" in ours
         # the checkpoint callback's own state (best/last paths and scores) as Lightning's, run dirs aside
-        ours_state, theirs_state = (_checkpoint_state(c[kind], tmp_path / name) for c, name in ((checkpoints["buffered"], "buffered"), (checkpoints["lightning"], "lightning")))
+        ours_state, theirs_state = (
+            _checkpoint_state(c[kind], tmp_path / name)
+            for c, name in ((checkpoints["buffered"], "buffered"), (checkpoints["lightning"], "lightning"))
+        )
         assert ours_state == theirs_state, kind
 
 
@@ -139,11 +200,21 @@ def test_buffered_last_checkpoint_of_the_first_epoch_records_its_own_path(make_c
     best.ckpt's dump) must still record the last path as Lightning's does."""
     states = {}
     for name, overrides in (
-        ("lightning", ["callbacks.model_checkpoint._target_=pytorch_lightning.callbacks.ModelCheckpoint", "~callbacks.model_checkpoint.flush_every_s"]),
+        (
+            "lightning",
+            [
+                "callbacks.model_checkpoint._target_=pytorch_lightning.callbacks.ModelCheckpoint",
+                "~callbacks.model_checkpoint.flush_every_s",
+            ],
+        ),
         ("buffered", ["callbacks.model_checkpoint.flush_every_s=3600"]),
     ):
         output = tmp_path / name
-        train(make_cfg("trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false", *overrides, output_dir=output))
+        train(
+            make_cfg(
+                "trainer.max_epochs=1", "test=false", "callbacks.pictures.enabled=false", *overrides, output_dir=output
+            )
+        )
         states[name] = _checkpoint_state(_load(output / "checkpoints" / "last.ckpt"), output)
     assert states["buffered"]["last_model_path"] == "<run>/checkpoints/last.ckpt"
     assert states["buffered"] == states["lightning"]

@@ -69,6 +69,7 @@ def test_noise_and_size_options_change_the_clouds() -> None:
     clean = _ready(Moons(num_samples=200, noise=0.0, holdout=True))
     noisy = _ready(Moons(num_samples=200, noise=0.3, holdout=True))
     assert sum(len(part[0]) for part in clean.splits.values()) == 200
+
     # noiseless moons lie on two unit half circles; noise moves points off them
     def off_circle(points: torch.Tensor, labels: torch.Tensor) -> float:
         centre = torch.where(labels == 1, torch.tensor([1.0, 0.5]), torch.tensor([0.0, 0.0]))
@@ -148,7 +149,9 @@ def test_parity_targets_count_the_ones() -> None:
 # -- batches ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("batch_size", "shuffle", "world_size"), [(7, True, 1), (32, False, 1), (5, True, 2), (8, False, 3)])
+@pytest.mark.parametrize(
+    ("batch_size", "shuffle", "world_size"), [(7, True, 1), (32, False, 1), (5, True, 2), (8, False, 3)]
+)
 def test_in_memory_batches_equal_the_dataloader_reference(batch_size, shuffle, world_size) -> None:
     inputs, targets = torch.randn(23, 3), torch.arange(23)
     for rank in range(world_size):
@@ -167,7 +170,13 @@ def test_in_memory_batches_equal_the_dataloader_reference(batch_size, shuffle, w
 
 def test_ranks_split_each_epoch_between_them() -> None:
     targets = torch.arange(10)
-    seen = torch.cat([y for rank in range(2) for _, y in TensorBatches(torch.zeros(10, 1), targets, 3, True, rank=rank, world_size=2)])
+    seen = torch.cat(
+        [
+            y
+            for rank in range(2)
+            for _, y in TensorBatches(torch.zeros(10, 1), targets, 3, True, rank=rank, world_size=2)
+        ]
+    )
     assert sorted(seen.tolist()) == list(range(10))
 
 
@@ -181,7 +190,9 @@ def test_both_paths_train_to_the_same_numbers(make_cfg, tmp_path) -> None:
     """Same seed, same batches in the same order: the two paths give the same training history."""
     histories = []
     for in_memory in ("true", "false"):
-        cfg = make_cfg("dataset=wine", f"dataset.in_memory={in_memory}", "trainer.max_epochs=3", output_dir=tmp_path / in_memory)
+        cfg = make_cfg(
+            "dataset=wine", f"dataset.in_memory={in_memory}", "trainer.max_epochs=3", output_dir=tmp_path / in_memory
+        )
         train(cfg)
         summary = json.loads((tmp_path / in_memory / "summary.json").read_text())
         histories.append([(row["train/loss"], row["val/loss"]) for row in summary["history"]])

@@ -30,8 +30,12 @@ def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray)
     """MNIST's IDX format: big-endian magic (0x803 images, 0x801 labels), sizes, then raw bytes."""
     folder.mkdir(parents=True, exist_ok=True)
     count, rows, cols = images.shape
-    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, count, rows, cols) + images.astype(np.uint8).tobytes())
-    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, count) + labels.astype(np.uint8).tobytes())
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
+        struct.pack(">IIII", 0x803, count, rows, cols) + images.astype(np.uint8).tobytes()
+    )
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
+        struct.pack(">II", 0x801, count) + labels.astype(np.uint8).tobytes()
+    )
 
 
 def fake_mnist(root: Path, folder_name: str, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -118,8 +122,21 @@ def test_missing_files_without_download_say_where_and_what(tmp_path) -> None:
 def test_offline_download_ends_in_one_message(tmp_path) -> None:
     """download=true with no way out (every URL goes to a closed local port): exit 2, one line."""
     closed = "http://127.0.0.1:9"
-    env = {"http_proxy": closed, "https_proxy": closed, "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "no_proxy": "", "NO_PROXY": ""}
-    result = run_cli("dataset=cifar10", f"dataset.data_dir={tmp_path}/data", "dataset.download=true", f"hydra.run.dir={tmp_path}/run", env=env)
+    env = {
+        "http_proxy": closed,
+        "https_proxy": closed,
+        "HTTP_PROXY": closed,
+        "HTTPS_PROXY": closed,
+        "no_proxy": "",
+        "NO_PROXY": "",
+    }
+    result = run_cli(
+        "dataset=cifar10",
+        f"dataset.data_dir={tmp_path}/data",
+        "dataset.download=true",
+        f"hydra.run.dir={tmp_path}/run",
+        env=env,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
@@ -165,7 +182,13 @@ class _Batches(pl.Callback):
 
 
 def test_augmentation_reaches_training_batches_only(make_cfg) -> None:
-    cfg = make_cfg("dataset=digits", "dataset.augment.noise_std=0.5", "dataset.augment.crop_padding=1", "trainer.max_epochs=1", "+trainer.num_sanity_val_steps=0")
+    cfg = make_cfg(
+        "dataset=digits",
+        "dataset.augment.noise_std=0.5",
+        "dataset.augment.crop_padding=1",
+        "trainer.max_epochs=1",
+        "+trainer.num_sanity_val_steps=0",
+    )
     datamodule, task, trainer = build(cfg)
     seen = _Batches()
     trainer.callbacks.append(seen)
@@ -175,9 +198,9 @@ def test_augmentation_reaches_training_batches_only(make_cfg) -> None:
     raw_train = [x for x, _ in plain.train_dataloader()]
     raw_val = [x for x, _ in plain.val_dataloader()]
     assert len(seen.train) == len(raw_train) and len(seen.val) == len(raw_val)
-    assert all(torch.equal(a, b) for a, b in zip(seen.val, raw_val))
-    assert not any(torch.allclose(a, b) for a, b in zip(seen.train, raw_train))
-    assert all(a.shape == b.shape for a, b in zip(seen.train, raw_train))
+    assert all(torch.equal(a, b) for a, b in zip(seen.val, raw_val, strict=False))
+    assert not any(torch.allclose(a, b) for a, b in zip(seen.train, raw_train, strict=False))
+    assert all(a.shape == b.shape for a, b in zip(seen.train, raw_train, strict=False))
 
 
 def test_augmentation_on_a_table_is_refused(make_cfg) -> None:
@@ -189,7 +212,13 @@ def test_augmentation_on_a_table_is_refused(make_cfg) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_on_device_batches_live_on_the_gpu(make_cfg) -> None:
-    cfg = make_cfg("dataset=digits", "dataset.on_device=true", "trainer.accelerator=gpu", "trainer.max_epochs=1", "dataset.augment.crop_padding=1")
+    cfg = make_cfg(
+        "dataset=digits",
+        "dataset.on_device=true",
+        "trainer.accelerator=gpu",
+        "trainer.max_epochs=1",
+        "dataset.augment.crop_padding=1",
+    )
     datamodule, task, trainer = build(cfg)
     seen = _Batches()
     trainer.callbacks.append(seen)

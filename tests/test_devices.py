@@ -29,7 +29,12 @@ NO_GPU = not torch.cuda.is_available()
 )
 def test_each_preset_changes_only_its_own_idea(make_cfg, preset, accelerator, devices, strategy, nodes) -> None:
     trainer = make_cfg(f"trainer={preset}").trainer
-    assert (trainer.accelerator, trainer.devices, trainer.strategy, trainer.num_nodes) == (accelerator, devices, strategy, nodes)
+    assert (trainer.accelerator, trainer.devices, trainer.strategy, trainer.num_nodes) == (
+        accelerator,
+        devices,
+        strategy,
+        nodes,
+    )
     assert trainer.max_epochs == 100 and trainer.precision == 32  # the shared settings of trainer/default.yaml
 
 
@@ -67,15 +72,25 @@ def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["trainer.precision=16-mixed"], "trainer.precision=16-mixed needs a GPU (float16 autocast does not run on the CPU); use trainer.precision=bf16-mixed or 32 on the CPU."),
+        (
+            ["trainer.precision=16-mixed"],
+            "trainer.precision=16-mixed needs a GPU (float16 autocast does not run on the CPU); use "
+            "trainer.precision=bf16-mixed or 32 on the CPU.",
+        ),
         pytest.param(
             ["trainer=default", "trainer.precision=16-mixed"],
             "trainer.precision=16-mixed needs a GPU (float16 autocast does not run on the CPU)",
             marks=pytest.mark.skipif(not NO_GPU, reason="accelerator=auto picks the GPU here"),
             id="auto-on-cpu-16-mixed",
         ),
-        (["trainer.precision=8"], "trainer.precision=8 is not a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed."),
-        (["trainer=ddp_cpu", "trainer.num_nodes=2"], "trainer.num_nodes=2 needs one process per device on 2 machines, started by SLURM"),
+        (
+            ["trainer.precision=8"],
+            "trainer.precision=8 is not a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed.",
+        ),
+        (
+            ["trainer=ddp_cpu", "trainer.num_nodes=2"],
+            "trainer.num_nodes=2 needs one process per device on 2 machines, started by SLURM",
+        ),
     ],
 )
 def test_impossible_settings_get_one_sentence(make_cfg, overrides: list[str], expected: str) -> None:
@@ -113,9 +128,13 @@ def test_ddp_children_under_a_parallel_launcher_are_refused(make_cfg) -> None:
     # Lightning would start rank 1 by re-running the joblib worker's own program (seen: the sweep died with SIGKILL).
     with pytest.raises(ConfigError) as error:
         build(make_cfg("hydra/launcher=joblib", "trainer=ddp_cpu"))
-    assert str(error.value).startswith("trainer.strategy=ddp with trainer.devices=2 starts its other processes by running train.py again")
+    assert str(error.value).startswith(
+        "trainer.strategy=ddp with trainer.devices=2 starts its other processes by running train.py again"
+    )
     assert "hydra/launcher=joblib" in str(error.value)
-    build(make_cfg("hydra/launcher=joblib", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn"))  # spawn starts its own processes
+    build(
+        make_cfg("hydra/launcher=joblib", "trainer=ddp_cpu", "trainer.strategy=ddp_spawn")
+    )  # spawn starts its own processes
 
 
 @pytest.mark.slow
@@ -137,7 +156,9 @@ def test_a_compiled_network_trains_like_the_plain_one_and_keeps_plain_checkpoint
             torch.load(output / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"],
         )
         graphs[name] = counters["stats"]["unique_graphs"] - before
-    assert graphs["eager"] == 0 and graphs["compiled"] >= 1, f"dynamo compiled only the compiled run's network: {graphs}"
+    assert graphs["eager"] == 0 and graphs["compiled"] >= 1, (
+        f"dynamo compiled only the compiled run's network: {graphs}"
+    )
     (eager, eager_weights), (compiled, compiled_weights) = runs["eager"], runs["compiled"]
     assert compiled["status"] == "completed"
     for eager_row, compiled_row in zip(eager["history"], compiled["history"], strict=True):

@@ -28,8 +28,14 @@ def _offline_wandb(tmp_path: Path) -> dict[str, str]:
     """W&B offline with no account, its own files under tmp_path."""
     (tmp_path / "netrc").write_text("")
     home = str(tmp_path / "wandb-home")
-    return {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "NETRC": str(tmp_path / "netrc"),
-            "WANDB_CONFIG_DIR": home, "WANDB_CACHE_DIR": home, "WANDB_DATA_DIR": home}
+    return {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "NETRC": str(tmp_path / "netrc"),
+        "WANDB_CONFIG_DIR": home,
+        "WANDB_CACHE_DIR": home,
+        "WANDB_DATA_DIR": home,
+    }
 
 
 def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
@@ -42,7 +48,9 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path: Path)
     both = ("logger=[csv,wandb]", EPOCHS)
     ddp = run_cli("trainer=ddp_cpu", *both, cwd=tmp_path / "ddp", env=_offline_wandb(tmp_path))
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = run_cli("trainer=cpu", "dataset.batch_size=32", *both, cwd=tmp_path / "single", env=_offline_wandb(tmp_path))
+    single = run_cli(
+        "trainer=cpu", "dataset.batch_size=32", *both, cwd=tmp_path / "single", env=_offline_wandb(tmp_path)
+    )
     assert single.returncode == 0, single.stderr[-3000:]
 
     run_dirs = [path for path in (tmp_path / "ddp").glob("outputs/*/*") if path.is_dir()]
@@ -67,7 +75,10 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path: Path)
     assert sorted(path.name for path in (run_dirs[0] / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     single_dir = _summaries(tmp_path / "single")[0].parent
     for name in ("best.ckpt", "last.ckpt"):
-        distributed_weights, reference_weights = _weights(run_dirs[0] / "checkpoints" / name), _weights(single_dir / "checkpoints" / name)
+        distributed_weights, reference_weights = (
+            _weights(run_dirs[0] / "checkpoints" / name),
+            _weights(single_dir / "checkpoints" / name),
+        )
         assert distributed_weights.keys() == reference_weights.keys()
         for key, value in reference_weights.items():
             assert torch.allclose(distributed_weights[key], value, atol=1e-5), f"{name}: {key}"
@@ -85,7 +96,7 @@ def test_multirun_of_ddp_jobs_each_job_in_its_own_directory(tmp_path: Path) -> N
     summaries = _summaries(tmp_path)
     assert [path.parent.name for path in summaries] == ["0", "1"]
     seen = []
-    for path, lr in zip(summaries, (0.1, 0.05)):
+    for path, lr in zip(summaries, (0.1, 0.05), strict=False):
         summary = json.loads(path.read_text())
         assert summary["status"] == "completed"
         assert summary["config"]["optimizer"]["lr"] == lr
@@ -118,10 +129,27 @@ def test_two_nodes_started_by_torchrun_write_one_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     nodes = [
         subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", f"--node-rank={rank}",
-             "--master-addr=127.0.0.1", f"--master-port={port}", str(ROOT / "train.py"),
-             "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"],
-            cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                "--nproc-per-node=1",
+                f"--node-rank={rank}",
+                "--master-addr=127.0.0.1",
+                f"--master-port={port}",
+                str(ROOT / "train.py"),
+                "trainer=ddp_cpu",
+                "trainer.devices=1",
+                "trainer.num_nodes=2",
+                "trainer.max_epochs=2",
+                f"hydra.run.dir={run_dir}",
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for rank in (0, 1)
     ]
@@ -142,8 +170,14 @@ def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path: Path)
     from conftest import ROOT
 
     env = {"PYTHONPATH": os.pathsep.join(path for path in (str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if path)}
-    result = run_cli("trainer=ddp_cpu", "trainer.max_epochs=3", "model._target_=one_rank_diverges.NanOnRankOne",
-                     cwd=tmp_path, env=env, timeout=180)
+    result = run_cli(
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=3",
+        "model._target_=one_rank_diverges.NanOnRankOne",
+        cwd=tmp_path,
+        env=env,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [summary_path] = _summaries(tmp_path)
     summary = json.loads(summary_path.read_text())

@@ -40,7 +40,9 @@ def csv_rows(run_dir: Path) -> list[dict[str, str]]:
 
 # -- per-layer statistics ------------------------------------------------------------------------
 def fit_with_stats(make_cfg, *overrides: str, prepare=None):
-    cfg = make_cfg("trainer.max_epochs=2", "callbacks.layer_stats.enabled=true", "callbacks.pictures.enabled=false", *overrides)
+    cfg = make_cfg(
+        "trainer.max_epochs=2", "callbacks.layer_stats.enabled=true", "callbacks.pictures.enabled=false", *overrides
+    )
     datamodule, task, trainer = build(cfg)
     if prepare is not None:
         prepare(task.model)
@@ -95,7 +97,13 @@ def test_statistics_are_off_by_default(make_cfg) -> None:
 
 # -- pictures ------------------------------------------------------------------------------------
 def test_pictures_of_a_2d_run(make_cfg) -> None:
-    cfg = make_cfg("dataset=moons", "dataset.num_samples=200", "model.hidden=[8,8]", "trainer.max_epochs=2", "callbacks.pictures.every_n_epochs=1")
+    cfg = make_cfg(
+        "dataset=moons",
+        "dataset.num_samples=200",
+        "model.hidden=[8,8]",
+        "trainer.max_epochs=2",
+        "callbacks.pictures.every_n_epochs=1",
+    )
     train(cfg)
     pictures = Path(cfg.paths.output_dir) / "pictures"
     for name in ("curves", "decision_surface", "activations"):
@@ -110,7 +118,9 @@ def test_picture_that_does_not_apply_is_one_sentence_and_the_run_goes_on(make_cf
         train(cfg)
     messages = [record.getMessage() for record in caplog.records if record.name == "dlbench.diagnostics.pictures"]
     assert len(messages) == 2
-    assert "decision surface needs 2-D inputs" in messages[0] and "(4,)" in messages[0] and "dataset=moons" in messages[0]
+    assert (
+        "decision surface needs 2-D inputs" in messages[0] and "(4,)" in messages[0] and "dataset=moons" in messages[0]
+    )
     assert "no nn.Conv2d layer" in messages[1]
     assert all(message.count(". ") == 0 for message in messages)  # one sentence each
     assert read_summary(cfg.paths.output_dir)["status"] == "completed"
@@ -157,8 +167,16 @@ def test_filters_and_reconstructions(make_cfg, tmp_path: Path, network, expected
     datamodule.setup()
     task = Task(network(), datamodule.spec, optimizer=functools.partial(torch.optim.SGD, lr=0.05))
     pictures = Pictures(tmp_path / "pictures")
-    trainer = pl.Trainer(max_epochs=1, limit_train_batches=5, limit_val_batches=2, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[pictures])
+    trainer = pl.Trainer(
+        max_epochs=1,
+        limit_train_batches=5,
+        limit_val_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[pictures],
+    )
     trainer.fit(task, datamodule=datamodule)
     assert_picture(tmp_path / "pictures" / f"{expected}.png")
     assert_picture(tmp_path / "pictures" / "activations.png")
@@ -237,7 +255,9 @@ def test_lr_finder_curve_starts_at_the_real_loss(make_cfg) -> None:
     with torch.no_grad():
         batch_losses = [float(nn.functional.cross_entropy(task.model(x), y)) for x, y in datamodule.train_dataloader()]
     # rates too small to change the weights: every smoothed point must be an average of batch losses
-    finder = Tuner(trainer).lr_find(task, datamodule=datamodule, min_lr=1e-10, max_lr=1e-9, num_training=12, update_attr=False)
+    finder = Tuner(trainer).lr_find(
+        task, datamodule=datamodule, min_lr=1e-10, max_lr=1e-9, num_training=12, update_attr=False
+    )
     fix_smoothing(finder)
     losses = finder.results["loss"]
     assert len(losses) == 12
@@ -261,8 +281,14 @@ def test_lr_suggestion_is_the_steepest_descent_per_decade() -> None:
 
 
 def test_lr_finder_suggestion_survives_linear_lr_scaling(make_cfg) -> None:
-    cfg = make_cfg("tune=lr", "tune.num_training=20", "optimizer.scale_lr_with_batch=true", "optimizer.reference_batch=64",
-                   "trainer.max_epochs=1", "callbacks.pictures.enabled=false")
+    cfg = make_cfg(
+        "tune=lr",
+        "tune.num_training=20",
+        "optimizer.scale_lr_with_batch=true",
+        "optimizer.reference_batch=64",
+        "trainer.max_epochs=1",
+        "callbacks.pictures.enabled=false",
+    )
     train(cfg)
     summary = read_summary(cfg.paths.output_dir)
     suggestion = summary["tuning"]["lr_find"]["suggestion"]
@@ -272,7 +298,13 @@ def test_lr_finder_suggestion_survives_linear_lr_scaling(make_cfg) -> None:
 
 
 def test_batch_size_finder_reports_without_applying(make_cfg) -> None:
-    cfg = make_cfg("tune=batch_size", "tune.apply=false", "tune.max_trials=3", "trainer.max_epochs=1", "callbacks.pictures.enabled=false")
+    cfg = make_cfg(
+        "tune=batch_size",
+        "tune.apply=false",
+        "tune.max_trials=3",
+        "trainer.max_epochs=1",
+        "callbacks.pictures.enabled=false",
+    )
     train(cfg)
     summary = read_summary(cfg.paths.output_dir)
     found = summary["tuning"]["batch_size"]
@@ -285,8 +317,15 @@ def test_batch_size_finder_reports_without_applying(make_cfg) -> None:
 @pytest.mark.slow
 def test_pictures_are_logged_as_wandb_images(make_cfg, no_account: None) -> None:
     """`logger=wandb` as a user without an account runs it: offline, every picture a W&B image."""
-    cfg = make_cfg("logger=[csv,wandb]", "dataset=moons", "dataset.num_samples=100", "trainer.max_epochs=2",
-                   "callbacks.pictures.every_n_epochs=1", "tune=lr", "tune.num_training=10")
+    cfg = make_cfg(
+        "logger=[csv,wandb]",
+        "dataset=moons",
+        "dataset.num_samples=100",
+        "trainer.max_epochs=2",
+        "callbacks.pictures.every_n_epochs=1",
+        "tune=lr",
+        "tune.num_training=10",
+    )
     train(cfg)
     (run,) = sorted((Path(cfg.paths.output_dir) / "wandb").rglob("offline-run-*"))
     media = sorted(path.name for path in (run / "files" / "media" / "images").rglob("*.png"))

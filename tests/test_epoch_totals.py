@@ -10,7 +10,10 @@ from dlbench.tasks.epoch_totals import EpochTotals, count_correct
 
 def test_means_are_weighted_by_examples_and_accuracy_by_predictions() -> None:
     torch.manual_seed(0)
-    totals, reference = EpochTotals(["loss", "penalty"], accuracy=True), MulticlassAccuracy(num_classes=4, average="micro")
+    totals, reference = (
+        EpochTotals(["loss", "penalty"], accuracy=True),
+        MulticlassAccuracy(num_classes=4, average="micro"),
+    )
     losses, sizes = [], []
     for size in (16, 16, 5):  # the last batch is short: a plain mean of batch means would be wrong
         outputs, targets = torch.randn(size, 7, 4), torch.randint(0, 4, (size, 7))  # 7 predictions per example
@@ -21,7 +24,7 @@ def test_means_are_weighted_by_examples_and_accuracy_by_predictions() -> None:
         losses.append(loss)
         sizes.append(size)
     row = totals.compute()
-    expected_loss = sum(float(loss) * size for loss, size in zip(losses, sizes)) / sum(sizes)
+    expected_loss = sum(float(loss) * size for loss, size in zip(losses, sizes, strict=False)) / sum(sizes)
     assert abs(float(row["loss"]) - expected_loss) < 1e-6
     assert abs(float(row["penalty"]) - expected_loss / 10) < 1e-6
     assert abs(float(row["acc"]) - float(reference.compute())) < 1e-6

@@ -114,7 +114,14 @@ def test_custom_backward_is_judged(activation, should_pass: bool) -> None:
 def test_command_line_prints_a_verdict_per_tensor() -> None:
     env_path = str(ROOT / "src")
     command = [sys.executable, "-m", "dlbench.gradcheck", "model=mlp", "dataset=iris", "model.hidden=[5]"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     for tensor in ("layers.1.weight", "layers.1.bias", "layers.3.weight", "layers.3.bias"):
@@ -122,7 +129,14 @@ def test_command_line_prints_a_verdict_per_tensor() -> None:
     assert "gradient check: PASS" in done.stdout
 
     # a tolerance no finite difference can meet: every tensor fails and the exit status says so
-    failing = subprocess.run([*command, "--tolerance", "0"], capture_output=True, text=True, timeout=300, cwd=ROOT, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+    failing = subprocess.run(
+        [*command, "--tolerance", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+    )
     assert failing.returncode == 1
     assert "gradient check: FAIL" in failing.stdout
 

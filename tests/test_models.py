@@ -47,19 +47,32 @@ def expected_output(name: str, spec: DataSpec, batch: int) -> tuple[int, ...]:
 
 
 COMPATIBLE = [
-    ("perceptron", TABLE), ("perceptron", MNIST),
-    ("mlp", TABLE), ("mlp", MNIST), ("mlp", SEQUENCES),
-    ("lenet", MNIST), ("lenet", CIFAR),
+    ("perceptron", TABLE),
+    ("perceptron", MNIST),
+    ("mlp", TABLE),
+    ("mlp", MNIST),
+    ("mlp", SEQUENCES),
+    ("lenet", MNIST),
+    ("lenet", CIFAR),
     ("alexnet", CIFAR, {"variant": "cifar"}),
-    ("autoencoder", TABLE), ("autoencoder", MNIST), ("sparse_autoencoder", TABLE), ("denoising_autoencoder", MNIST),
-    ("conv_autoencoder", MNIST), ("conv_autoencoder", CIFAR), ("conv_autoencoder", ODD_IMAGES),
+    ("autoencoder", TABLE),
+    ("autoencoder", MNIST),
+    ("sparse_autoencoder", TABLE),
+    ("denoising_autoencoder", MNIST),
+    ("conv_autoencoder", MNIST),
+    ("conv_autoencoder", CIFAR),
+    ("conv_autoencoder", ODD_IMAGES),
     *[(cell, spec) for cell in ("rnn", "lstm", "gru") for spec in (SEQUENCES, SEQ_MNIST, NEXT_STEP, MNIST, CIFAR)],
     ("lstm", SEQUENCES, {"bidirectional": True, "num_layers": 2, "dropout": 0.2}),
     ("gru", NEXT_STEP, {"bidirectional": True}),
 ]
 
 
-@pytest.mark.parametrize("case", COMPATIBLE, ids=lambda c: f"{c[0]}-{c[1].name}" + ("-" + "-".join(map(str, c[2].values())) if len(c) > 2 else ""))
+@pytest.mark.parametrize(
+    "case",
+    COMPATIBLE,
+    ids=lambda c: f"{c[0]}-{c[1].name}" + ("-" + "-".join(map(str, c[2].values())) if len(c) > 2 else ""),
+)
 def test_output_shape_on_every_compatible_kind_of_data(case) -> None:
     name, spec, options = (*case, {})[:3]
     model = build(name, spec, **options)
@@ -147,7 +160,14 @@ OVERFIT = [
     ("lstm", NEXT_STEP, {}, 0.01),
     ("gru", SMALL_IMAGES, {}, 0.01),
     # the cifar recipe on 16x16 (the smallest it reads) keeps this test to a few CPU minutes
-    pytest.param("alexnet", DataSpec("rgb16", (3, 16, 16), 10, "multiclass"), {"variant": "cifar", "dropout": 0.0}, 0.0003, marks=pytest.mark.slow, id="alexnet"),
+    pytest.param(
+        "alexnet",
+        DataSpec("rgb16", (3, 16, 16), 10, "multiclass"),
+        {"variant": "cifar", "dropout": 0.0},
+        0.0003,
+        marks=pytest.mark.slow,
+        id="alexnet",
+    ),
 ]
 
 
@@ -158,7 +178,9 @@ def test_each_model_overfits_one_small_batch(name: str, spec: DataSpec, options:
     model = build(name, spec, **options)
     task = Task(model, spec, optimizer=partial(torch.optim.Adam, lr=lr))
     loader = DataLoader(TensorDataset(*one_batch(spec)), batch_size=8)
-    trainer = pl.Trainer(max_epochs=150, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer = pl.Trainer(
+        max_epochs=150, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
     trainer.fit(task, train_dataloaders=loader)
     losses = [row["train/loss"] for row in task.history]
     assert min(losses[-5:]) <= 0.1 * losses[0], f"{name}: loss {losses[0]:.4f} -> {losses[-1]:.4f}"
@@ -189,16 +211,38 @@ REFUSALS = [
     ("alexnet", IRIS, {}, "alexnet needs image inputs (C x H x W); dataset iris gives 4 features; use model=mlp."),
     ("alexnet", CIFAR, {}, "alexnet (variant=imagenet) cannot read 3x32x32 images"),
     ("lenet", SMALL_IMAGES, {}, "lenet cannot read 1x8x8 images"),
-    ("conv_autoencoder", IRIS, {}, "conv_autoencoder needs image inputs (C x H x W); dataset iris gives 4 features; use model=autoencoder."),
-    ("lstm", IRIS, {}, "lstm needs sequences (time x features) or images read row by row; dataset iris gives 4 features; use model=mlp."),
+    (
+        "conv_autoencoder",
+        IRIS,
+        {},
+        "conv_autoencoder needs image inputs (C x H x W); dataset iris gives 4 features; use model=autoencoder.",
+    ),
+    (
+        "lstm",
+        IRIS,
+        {},
+        "lstm needs sequences (time x features) or images read row by row; dataset iris gives 4 features; "
+        "use model=mlp.",
+    ),
     ("rnn", SEQUENCES, {"dropout": 0.5}, "model.dropout=0.5 acts only between stacked layers"),
     ("autoencoder", IRIS, {"code_size": 0}, "model.code_size=0 is < 1"),
     ("conv_autoencoder", MNIST, {"code_size": 0}, "model.code_size=0 is < 1"),
     ("alexnet", CIFAR, {"variant": "tiny"}, "model.variant='tiny' is unknown"),
     ("lenet", MNIST, {"hidden": [10]}, "model.hidden does not apply to model lenet"),
-    ("mlp", NEXT_STEP, {}, "mlp gives one prediction per example, but dataset next wants one at every step of its sequences of 6 steps x 2 features; use model=lstm, model=gru or model=rnn."),
+    (
+        "mlp",
+        NEXT_STEP,
+        {},
+        "mlp gives one prediction per example, but dataset next wants one at every step of its sequences of "
+        "6 steps x 2 features; use model=lstm, model=gru or model=rnn.",
+    ),
     ("perceptron", NEXT_STEP, {}, "perceptron gives one prediction per example"),
-    ("lenet", NEXT_STEP, {}, "lenet needs image inputs (C x H x W); dataset next gives sequences of 6 steps x 2 features"),
+    (
+        "lenet",
+        NEXT_STEP,
+        {},
+        "lenet needs image inputs (C x H x W); dataset next gives sequences of 6 steps x 2 features",
+    ),
 ]
 
 
@@ -226,7 +270,10 @@ def test_the_command_line_says_why_lenet_cannot_read_iris(tmp_path: Path) -> Non
 
     result = run_cli("model=lenet", "dataset=iris", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
-    assert "error: lenet needs image inputs (C x H x W); dataset iris gives 4 features; use model=mlp." in result.stdout + result.stderr
+    assert (
+        "error: lenet needs image inputs (C x H x W); dataset iris gives 4 features; use model=mlp."
+        in result.stdout + result.stderr
+    )
 
 
 # -- the perceptron rule, end to end -------------------------------------------------------------
@@ -236,7 +283,13 @@ def test_perceptron_rule_learns_and_or_but_not_xor(make_cfg, gate: str, separabl
     converges on the linearly separable truth tables and cannot classify all four XOR points."""
     from dlbench.run import train
 
-    cfg = make_cfg("model=perceptron", "optimizer=perceptron_rule", f"dataset={gate}", "dataset.batch_size=1", "trainer.max_epochs=20")
+    cfg = make_cfg(
+        "model=perceptron",
+        "optimizer=perceptron_rule",
+        f"dataset={gate}",
+        "dataset.batch_size=1",
+        "trainer.max_epochs=20",
+    )
     train(cfg)
     summary = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
     accuracies = [row["train/acc"] for row in summary["history"]]
@@ -259,7 +312,14 @@ SEQ = ("dataset.num_samples=64", "dataset.length=8")
 RUNS = [
     ("model=lenet", "dataset=digits", "dataset.size=28"),
     ("model=perceptron", "dataset=breast_cancer"),
-    ("model=mlp", "model.hidden=[32,32]", "model.activation=maxout", "model.batch_norm=true", "model.dropout=0.2", "dataset=digits"),
+    (
+        "model=mlp",
+        "model.hidden=[32,32]",
+        "model.activation=maxout",
+        "model.batch_norm=true",
+        "model.dropout=0.2",
+        "dataset=digits",
+    ),
     ("model=lstm", "dataset=parity", *SEQ),
     ("model=gru", "dataset=sine", *SEQ),
     ("model=rnn", "dataset=adding", *SEQ),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
 from matplotlib.image import imread
 
+from conftest import ROOT, run_cli
 from dlbench.reporting.report import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -31,8 +31,12 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-job sweep over batch size (one of them full batch) and early-stopping patience."""
     directory = tmp_path_factory.mktemp("report") / "sweep"
     result = run_cli(
-        "-m", "dataset.batch_size=16,full", *EARLY_STOPPING, "+callbacks.early_stopping.patience=1,50",
-        "trainer.max_epochs=4", f"hydra.sweep.dir={directory}",
+        "-m",
+        "dataset.batch_size=16,full",
+        *EARLY_STOPPING,
+        "+callbacks.early_stopping.patience=1,50",
+        "trainer.max_epochs=4",
+        f"hydra.sweep.dir={directory}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return directory
@@ -77,13 +81,22 @@ def test_markdown_table_lists_the_same_jobs(sweep_dir: Path) -> None:
     table = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
     header = [cell.strip() for cell in table[0].strip("|").split("|")]
     assert header[:4] == ["job", "dataset.batch_size", "callbacks.early_stopping.patience", "status"]
-    assert [line.split("|")[1].strip() for line in table[1:]] == [row["job"] for row in read_csv(sweep_dir / "report.csv")]
+    assert [line.split("|")[1].strip() for line in table[1:]] == [
+        row["job"] for row in read_csv(sweep_dir / "report.csv")
+    ]
     assert "4 jobs; completed: 4" in markdown
 
 
 @pytest.mark.parametrize(
     "name",
-    ["val_curves.png", "final_vs_dataset_batch_size.png", "final_vs_callbacks_early_stopping_patience.png", "batch_size_timing.png", "early_stopping_curves.png", "generalization_gap.png"],
+    [
+        "val_curves.png",
+        "final_vs_dataset_batch_size.png",
+        "final_vs_callbacks_early_stopping_patience.png",
+        "batch_size_timing.png",
+        "early_stopping_curves.png",
+        "generalization_gap.png",
+    ],
 )
 def test_each_plot_is_a_non_blank_png(sweep_dir: Path, name: str) -> None:
     path = sweep_dir / name
@@ -99,11 +112,15 @@ def test_report_is_made_again_from_the_files(sweep_dir: Path, tmp_path: Path) ->
     shutil.copytree(sweep_dir, copy)
     for path in [*copy.glob("*.png"), *copy.glob("report.*")]:
         path.unlink()
-    result = subprocess.run([sys.executable, "-m", "dlbench.report", str(copy)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "dlbench.report", str(copy)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     written = {Path(line).name for line in result.stdout.split()}
     assert written == {path.name for path in [*sweep_dir.glob("*.png"), *sweep_dir.glob("report.*")]}
-    original = [{key: value for key, value in row.items() if key != "run_dir"} for row in read_csv(sweep_dir / "report.csv")]
+    original = [
+        {key: value for key, value in row.items() if key != "run_dir"} for row in read_csv(sweep_dir / "report.csv")
+    ]
     again = [{key: value for key, value in row.items() if key != "run_dir"} for row in read_csv(copy / "report.csv")]
     assert again == original
 
@@ -121,6 +138,8 @@ def test_a_job_without_a_summary_is_reported_as_failed(sweep_dir: Path, tmp_path
 
 
 def test_a_directory_without_jobs_is_refused_in_one_line(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "dlbench.report", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "dlbench.report", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1

@@ -40,7 +40,17 @@ def test_default_run_writes_the_run_directory(default_run) -> None:
     epoch_rows = [row for row in rows if row.get("train/loss")]
     assert len(epoch_rows) == summary["epochs_run"] == summary["config"]["trainer"]["max_epochs"]
     assert all(row["val/loss"] for row in epoch_rows), "train and validation share one row per epoch"
-    for key in ("status", "metrics", "best_epoch", "epochs_run", "wall_time_s", "parameters", "overrides", "versions", "seed"):
+    for key in (
+        "status",
+        "metrics",
+        "best_epoch",
+        "epochs_run",
+        "wall_time_s",
+        "parameters",
+        "overrides",
+        "versions",
+        "seed",
+    ):
         assert key in summary, key
     assert set(summary["metrics"]) == {"train", "val", "test"}
     assert summary["parameters"] == 4 * 16 + 16 + 16 * 3 + 3
@@ -70,7 +80,14 @@ def test_a_checkpoint_is_evaluated_without_training(make_cfg, tmp_path: Path) ->
     train(make_cfg("trainer.max_epochs=5", output_dir=tmp_path / "trained"))
     trained = json.loads((tmp_path / "trained" / "summary.json").read_text())
     # a different model on the command line: the checkpoint's own config wins
-    train(make_cfg("train=false", f"ckpt_path={trained['checkpoints']['best']}", "model.hidden=[3]", output_dir=tmp_path / "eval"))
+    train(
+        make_cfg(
+            "train=false",
+            f"ckpt_path={trained['checkpoints']['best']}",
+            "model.hidden=[3]",
+            output_dir=tmp_path / "eval",
+        )
+    )
     evaluated = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert evaluated["epochs_run"] == 0
     assert evaluated["metrics"]["test"]["acc"] == pytest.approx(trained["metrics"]["test"]["acc"])
@@ -92,8 +109,17 @@ def test_the_closing_table_prints_error_messages_and_directories_as_they_are() -
 
     console = Console(record=True, width=300)
     reason = "RuntimeError: [/__w/pytorch/third_party/gloo/transport/tcp/pair.cc:561] Connection closed by peer"
-    print_run_table({"status": "failed", "metrics": {}, "epochs_run": 1, "wall_time_s": 1.0, "stop_reason": reason,
-                     "run_dir": "/runs/regularizer=[l2,dropout]"}, console=console)
+    print_run_table(
+        {
+            "status": "failed",
+            "metrics": {},
+            "epochs_run": 1,
+            "wall_time_s": 1.0,
+            "stop_reason": reason,
+            "run_dir": "/runs/regularizer=[l2,dropout]",
+        },
+        console=console,
+    )
     text = console.export_text()
     assert "[/__w/pytorch/third_party/gloo/transport/tcp/pair.cc:561]" in text
     assert "run directory: /runs/regularizer=[l2,dropout]" in text

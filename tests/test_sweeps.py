@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, ROOT, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
+
+from conftest import CONFIGS, ROOT, run_cli
 
 FAST = ("trainer.max_epochs=2",)
 
@@ -65,7 +66,15 @@ def test_named_sweep_sweeps_what_its_comment_says(name: str) -> None:
     assert OmegaConf.to_container(cfg.hydra.sweeper.params) == NAMED_SWEEPS[name]
 
 
-JOBS = {"lr": 4, "batch_size": 5, "early_stopping": 4, "optimizer": 6, "activation": 5, "initializer": 5, "regularizer": 6}
+JOBS = {
+    "lr": 4,
+    "batch_size": 5,
+    "early_stopping": 4,
+    "optimizer": 6,
+    "activation": 5,
+    "initializer": 5,
+    "regularizer": 6,
+}
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_SWEEPS))
@@ -76,7 +85,7 @@ def test_every_job_of_a_named_sweep_builds(name: str, make_cfg, tmp_path: Path) 
 
     from dlbench.run import build
 
-    (key, values), = NAMED_SWEEPS[name].items()
+    ((key, values),) = NAMED_SWEEPS[name].items()
     jobs = list(OverridesParser.create().parse_override(f"{key}={values}").sweep_string_iterator())
     assert len(jobs) == JOBS[name]
     for number, value in enumerate(jobs):
@@ -135,7 +144,14 @@ def test_a_job_that_raises_is_reported_and_the_sweep_finishes(tmp_path: Path) ->
 @pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs_at_once_in_their_own_directories(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "joblib"
-    result = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optimizer.lr=0.1,0.01", *FAST, f"hydra.sweep.dir={sweep_dir}")
+    result = run_cli(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "optimizer.lr=0.1,0.01",
+        *FAST,
+        f"hydra.sweep.dir={sweep_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     found = summaries(sweep_dir)
@@ -148,7 +164,9 @@ def test_joblib_launcher_runs_two_jobs_at_once_in_their_own_directories(tmp_path
 @pytest.mark.slow
 def test_submitit_local_launcher_ends_with_the_report(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "submitit"
-    result = run_cli("-m", "hydra/launcher=submitit_local", "optimizer.lr=0.1,0.01", *FAST, f"hydra.sweep.dir={sweep_dir}")
+    result = run_cli(
+        "-m", "hydra/launcher=submitit_local", "optimizer.lr=0.1,0.01", *FAST, f"hydra.sweep.dir={sweep_dir}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (sweep_dir / ".submitit").is_dir()  # the jobs really went through submitit
     assert [row["status"] for row in report_rows(sweep_dir)] == ["completed", "completed"]
@@ -197,8 +215,12 @@ def test_optuna_search_goes_on_past_diverging_trials(tmp_path: Path) -> None:
 
     sweep_dir = tmp_path / "diverging"
     result = run_cli(
-        "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "optimizer.lr=interval(1e9,1e10)",
-        "trainer.max_epochs=1", f"hydra.sweep.dir={sweep_dir}",
+        "-m",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        "optimizer.lr=interval(1e9,1e10)",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert [trial.state for trial in _study(sweep_dir).trials] == [TrialState.FAIL, TrialState.FAIL]
@@ -218,6 +240,7 @@ def test_optuna_search_goes_on_past_diverging_trials(tmp_path: Path) -> None:
 )
 def test_search_space_is_read_in_hydras_sweep_syntax(line: str, expected: tuple[str, dict]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
+
     from hydra_plugins.dlbench_optuna_sweeper.optuna_sweeper import distribution
 
     found = distribution(OverridesParser.create().parse_override(line))
@@ -235,8 +258,12 @@ def test_early_stopping_is_named_as_the_stop_reason_when_the_best_epoch_came_ear
     # The early_stopping sweep's overfitting model, with Lightning's EarlyStopping at patience 3.
     cfg = make_cfg(
         "+callbacks.early_stopping._target_=pytorch_lightning.callbacks.EarlyStopping",
-        "+callbacks.early_stopping.monitor=val/loss", "+callbacks.early_stopping.patience=3",
-        "model.hidden=[256,256]", "dataset.val_fraction=0.4", "optimizer.lr=0.05", "trainer.max_epochs=60",
+        "+callbacks.early_stopping.monitor=val/loss",
+        "+callbacks.early_stopping.patience=3",
+        "model.hidden=[256,256]",
+        "dataset.val_fraction=0.4",
+        "optimizer.lr=0.05",
+        "trainer.max_epochs=60",
     )
     train(cfg)
     summary = read_summary(cfg.paths.output_dir)

@@ -104,7 +104,16 @@ def test_recurrent_weights_get_the_scheme_and_biases_start_at_zero(make_cfg):
     biases = [p for name, p in task.model.named_parameters() if "bias" in name]
     assert len(biases) >= 3 and all(torch.equal(b, torch.zeros_like(b)) for b in biases)
     # the option can keep PyTorch's biases instead
-    _, kept, _ = build(make_cfg(*QUICK, "dataset=sine", "model=lstm", "model.hidden_size=8", "initializer=orthogonal", "initializer.bias=null"))
+    _, kept, _ = build(
+        make_cfg(
+            *QUICK,
+            "dataset=sine",
+            "model=lstm",
+            "model.hidden_size=8",
+            "initializer=orthogonal",
+            "initializer.bias=null",
+        )
+    )
     assert kept.model.rnn.bias_hh_l0.abs().sum() > 0
 
 
@@ -112,7 +121,9 @@ def test_lsuv_gives_unit_output_variance_per_layer_on_its_batch(make_cfg):
     datamodule, task, _ = build(make_cfg(*QUICK, "initializer=lsuv", "model.hidden=[32,16]"))
     batch = training_inputs(datamodule, 256)
     outputs = []
-    hooks = [layer.register_forward_hook(lambda _m, _i, out: outputs.append(out.var().item())) for layer in linears(task)]
+    hooks = [
+        layer.register_forward_hook(lambda _m, _i, out: outputs.append(out.var().item())) for layer in linears(task)
+    ]
     task.model.eval()
     with torch.no_grad():
         task.model(batch)
@@ -209,7 +220,14 @@ def test_plateau_divides_the_rate_when_validation_loss_flattens(make_cfg):
     ],
 )
 def test_each_schedule_sets_the_rate_logged_every_epoch(make_cfg, overrides, expected):
-    cfg = make_cfg("logger=[csv]", "callbacks.model_summary=null", "callbacks.model_checkpoint=null", "callbacks.pictures=null", "trainer.max_epochs=4", *overrides)
+    cfg = make_cfg(
+        "logger=[csv]",
+        "callbacks.model_summary=null",
+        "callbacks.model_checkpoint=null",
+        "callbacks.pictures=null",
+        "trainer.max_epochs=4",
+        *overrides,
+    )
     datamodule, task, trainer = build(cfg)
     trainer.fit(task, datamodule=datamodule)
     with open(Path(cfg.paths.output_dir) / "metrics.csv") as file:
@@ -279,7 +297,9 @@ def test_dropout_is_active_in_training_and_off_in_evaluation(make_cfg):
 
 
 def test_batchnorm_gives_each_hidden_unit_zero_mean_unit_variance_on_a_batch(make_cfg):
-    datamodule, task, _ = build(make_cfg(*QUICK, "regularizer=[batchnorm]", "model.hidden=[32]", "initializer=normal", "initializer.std=1.0"))
+    datamodule, task, _ = build(
+        make_cfg(*QUICK, "regularizer=[batchnorm]", "model.hidden=[32]", "initializer=normal", "initializer.std=1.0")
+    )
     normalised = []
     norm = next(m for m in task.model.modules() if isinstance(m, nn.BatchNorm1d))
     hook = norm.register_forward_hook(lambda _m, _i, out: normalised.append(out.detach()))
@@ -291,7 +311,14 @@ def test_batchnorm_gives_each_hidden_unit_zero_mean_unit_variance_on_a_batch(mak
 
 
 def test_early_stopping_stops_patience_epochs_after_the_best(make_cfg):
-    cfg = make_cfg("callbacks.pictures=null", "regularizer=[early_stopping]", "callbacks.early_stopping.patience=2", "callbacks.early_stopping.min_delta=0.01", "optimizer.lr=1e-6", "trainer.max_epochs=20")
+    cfg = make_cfg(
+        "callbacks.pictures=null",
+        "regularizer=[early_stopping]",
+        "callbacks.early_stopping.patience=2",
+        "callbacks.early_stopping.min_delta=0.01",
+        "optimizer.lr=1e-6",
+        "trainer.max_epochs=20",
+    )
     train(cfg)
     summary = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
     assert summary["epochs_run"] == 3  # best at epoch 0, then 2 epochs without an improvement of 0.01
@@ -306,7 +333,10 @@ def test_augment_transforms_training_images(make_cfg):
     assert not torch.allclose(datamodule.augment(images, torch.Generator().manual_seed(0)), images)
 
 
-@pytest.mark.parametrize(("regularizer", "option"), [("input_noise", "task.input_noise=2.0"), ("weight_noise", "callbacks.weight_noise.std=0.5")])
+@pytest.mark.parametrize(
+    ("regularizer", "option"),
+    [("input_noise", "task.input_noise=2.0"), ("weight_noise", "callbacks.weight_noise.std=0.5")],
+)
 def test_noise_raises_the_training_loss_only_and_leaves_the_weights_clean(make_cfg, regularizer, option):
     # a rate so small the weights stay put: any difference is the noise itself
     overrides = ("optimizer.lr=1e-9", "trainer.max_epochs=1")
@@ -314,7 +344,7 @@ def test_noise_raises_the_training_loss_only_and_leaves_the_weights_clean(make_c
     noisy, _ = fit(make_cfg, f"regularizer=[{regularizer}]", option, *overrides)
     assert noisy.history[0]["train/loss"] > plain.history[0]["train/loss"] + 0.05
     assert noisy.history[0]["val/loss"] == pytest.approx(plain.history[0]["val/loss"], rel=1e-5)  # evaluation is clean
-    for clean, after in zip(linears(plain), linears(noisy)):
+    for clean, after in zip(linears(plain), linears(noisy), strict=False):
         torch.testing.assert_close(after.weight, clean.weight)  # the noise was taken away again
 
 
@@ -359,8 +389,11 @@ def test_gradient_clipping_by_value_bounds_every_step(make_cfg):
     before = [layer.weight.detach().clone() for layer in linears(start)]
     free, _ = fit(make_cfg, *overrides)
     clipped, _ = fit(make_cfg, "trainer.gradient_clip_algorithm=value", "trainer.gradient_clip_val=0.001", *overrides)
-    assert max(float((layer.weight - w).abs().max()) for layer, w in zip(linears(free), before)) > 0.01
-    assert max(float((layer.weight - w).abs().max()) for layer, w in zip(linears(clipped), before)) <= 0.001 + 1e-7
+    assert max(float((layer.weight - w).abs().max()) for layer, w in zip(linears(free), before, strict=False)) > 0.01
+    assert (
+        max(float((layer.weight - w).abs().max()) for layer, w in zip(linears(clipped), before, strict=False))
+        <= 0.001 + 1e-7
+    )
 
 
 # -- losses ---------------------------------------------------------------------------------------
@@ -386,7 +419,10 @@ def test_the_loss_follows_the_data_unless_named(make_cfg, overrides, loss):
         (("regularizer=[l2]", "penalty.l2=-0.1"), "penalty.l2=-0.1 is a lambda < 0"),
         (("optimizer=momentum", "optimizer.momentum=1.0"), "optimizer.momentum=1.0 is outside [0, 1)"),
         (("optimizer=nesterov", "optimizer.momentum=0"), "Nesterov momentum requires a momentum"),
-        (("optimizer=adam", "optimizer.weight_decay=-1"), "Adam refuses the optimizer.* settings (Invalid weight_decay value: -1)"),
+        (
+            ("optimizer=adam", "optimizer.weight_decay=-1"),
+            "Adam refuses the optimizer.* settings (Invalid weight_decay value: -1)",
+        ),
         (("regularizer=[early_stopping]", "callbacks.early_stopping.patience=0"), "patience=0 must be >= 1"),
         (("regularizer=[adversarial]", "task.adversarial_epsilon=-0.1"), "epsilon=-0.1 is an epsilon < 0"),
         (("regularizer=[activity_l1]", "model.hidden=[]"), "regularizer=activity_l1 needs hidden layers"),

@@ -30,14 +30,18 @@ def offline_runs(root: Path) -> list[Path]:
 
 def inspect_summary(run_dir: Path) -> dict[str, Any]:
     """State, config and summary of an offline run, as W&B's own client reads them."""
-    result = subprocess.run([WANDB, "leet", "inspect", "--summary", "--json", str(run_dir)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [WANDB, "leet", "inspect", "--summary", "--json", str(run_dir)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def run_record(run_dir: Path) -> dict[str, Any]:
     """The run record of the transaction log: it carries the group and job type."""
-    result = subprocess.run([WANDB, "leet", "inspect", "--json", str(run_dir)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [WANDB, "leet", "inspect", "--json", str(run_dir)], capture_output=True, text=True, timeout=60
+    )
     for line in result.stdout.splitlines():
         record = json.loads(line)
         if record.get("type") == "run":
@@ -72,7 +76,15 @@ def test_an_offline_run_holds_the_flat_config_metrics_and_best_value(make_cfg, t
 
 
 def test_the_best_value_of_a_maximised_metric_is_the_max(make_cfg, tmp_path: Path) -> None:
-    train(make_cfg("logger=[wandb]", "trainer.max_epochs=3", "monitor=val/acc", "monitor_mode=max", "callbacks.model_checkpoint.mode=max"))
+    train(
+        make_cfg(
+            "logger=[wandb]",
+            "trainer.max_epochs=3",
+            "monitor=val/acc",
+            "monitor_mode=max",
+            "callbacks.model_checkpoint.mode=max",
+        )
+    )
     (run,) = offline_runs(tmp_path / "run" / "wandb")
     history = json.loads((tmp_path / "run" / "summary.json").read_text())["history"]
     assert inspect_summary(run)["summary"]["val/acc"]["max"] == pytest.approx(max(row["val/acc"] for row in history))
@@ -86,7 +98,12 @@ class Explode(pl.Callback):
 
 
 def test_a_failed_job_is_a_failed_wandb_run_and_the_next_job_gets_its_own(make_cfg, tmp_path: Path) -> None:
-    cfg = make_cfg("logger=[wandb]", "trainer.max_epochs=2", f"+callbacks.explode._target_={__name__}.Explode", output_dir=tmp_path / "failed")
+    cfg = make_cfg(
+        "logger=[wandb]",
+        "trainer.max_epochs=2",
+        f"+callbacks.explode._target_={__name__}.Explode",
+        output_dir=tmp_path / "failed",
+    )
     with pytest.raises(RuntimeError, match="boom"):
         train(cfg)
     (failed,) = offline_runs(tmp_path / "failed")
@@ -102,7 +119,14 @@ def test_a_failed_job_is_a_failed_wandb_run_and_the_next_job_gets_its_own(make_c
 
 def test_a_multirun_gives_one_wandb_run_per_job_in_one_group(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "multirun" / "2026-01-01" / "12-00-00-lr"
-    result = run_cli("-m", "logger=[csv,wandb]", "optimizer.lr=0.1,0.01", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep_dir}", env={"WANDB_MODE": "offline"})
+    result = run_cli(
+        "-m",
+        "logger=[csv,wandb]",
+        "optimizer.lr=0.1,0.01",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep_dir}",
+        env={"WANDB_MODE": "offline"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(sweep_dir.glob("*/wandb/offline-run-*"))
     assert len(runs) == 2
@@ -162,7 +186,9 @@ def test_an_unreachable_server_means_offline_not_a_hang(monkeypatch: pytest.Monk
     assert mode == "offline" and "unreachable" in reason
 
 
-def test_wandb_mode_is_respected_and_disabled_writes_nothing(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wandb_mode_is_respected_and_disabled_writes_nothing(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert resolve_mode("auto") == ("disabled", None)
     assert resolve_mode("offline") == ("offline", None), "the config's explicit mode wins"
@@ -171,7 +197,9 @@ def test_wandb_mode_is_respected_and_disabled_writes_nothing(make_cfg, tmp_path:
     assert offline_runs(tmp_path) == []
 
 
-def test_without_the_wandb_package_the_run_goes_on(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_without_the_wandb_package_the_run_goes_on(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` now fails as if not installed
     train(make_cfg("logger=[csv,wandb]", "trainer.max_epochs=1"))
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"

@@ -27,14 +27,28 @@ COMMAND = ["${env}", "${interpreter}", "${program}", "logger=[csv,wandb]", "${ar
 
 
 def write_spec(path: Path, parameters: dict, method: str = "grid", **extra) -> Path:
-    spec = {"program": "train.py", "name": "test", "method": method, "metric": {"name": "val/loss", "goal": "minimize"}, "parameters": parameters, "command": COMMAND}
+    spec = {
+        "program": "train.py",
+        "name": "test",
+        "method": method,
+        "metric": {"name": "val/loss", "goal": "minimize"},
+        "parameters": parameters,
+        "command": COMMAND,
+    }
     spec.update(extra)
     path.write_text(yaml.safe_dump(spec))
     return path
 
 
 def run_sweep_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlbench.sweep", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "dlbench.sweep", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def test_a_grid_spec_over_two_learning_rates_runs_locally_and_writes_the_report(tmp_path: Path) -> None:
@@ -56,7 +70,9 @@ def test_a_grid_spec_over_two_learning_rates_runs_locally_and_writes_the_report(
     assert [record.get("job_type") for record in records] == ["train", "train", "report"]
     assert sorted(inspect_summary(run)["config"]["optimizer.lr"] for run in job_runs) == [0.01, 0.1]
     report_summary = inspect_summary(report_run)["summary"]
-    assert any(key.startswith("report/") and value.get("_type") == "image-file" for key, value in report_summary.items())
+    assert any(
+        key.startswith("report/") and value.get("_type") == "image-file" for key, value in report_summary.items()
+    )
     assert report_summary["report/report"]["_type"] == "table-file"
 
 
@@ -97,7 +113,13 @@ def test_the_shipped_specs_are_valid_and_name_real_keys(spec_path: Path) -> None
 
 @pytest.mark.slow
 def test_a_bayes_spec_feeds_results_back_and_stops_at_its_cap(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path / "bayes.yaml", {"optimizer.lr": {"distribution": "log_uniform_values", "min": 0.001, "max": 0.5}}, method="bayes", run_cap=3, command=["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"])
+    spec = write_spec(
+        tmp_path / "bayes.yaml",
+        {"optimizer.lr": {"distribution": "log_uniform_values", "min": 0.001, "max": 0.5}},
+        method="bayes",
+        run_cap=3,
+        command=["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"],
+    )
     sweep_dir = tmp_path / "sweep"
     result = run_sweep_cli(str(spec), "--sweep-dir", str(sweep_dir), "trainer.max_epochs=1")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -35,7 +35,8 @@ def compile_options(value: Any) -> dict[str, Any] | None:
         return {}
     require(
         isinstance(value, Mapping),
-        f"compile={value!r} is neither true/false nor a mapping of torch.compile options; use compile=true or compile={{mode:max-autotune}}.",
+        f"compile={value!r} is neither true/false nor a mapping of torch.compile options; use compile=true or "
+        f"compile={{mode:max-autotune}}.",
     )
     return dict(value)
 

@@ -126,8 +126,10 @@ def check_shared_run_dir(cfg: DictConfig) -> None:
     named = any(item.startswith("hydra.run.dir=") for item in hydra_cfg.overrides.hydra)
     require(
         named,
-        f"this process is rank {os.environ.get('RANK', os.environ.get('SLURM_PROCID', '?'))} of a job started by torchrun or srun, "
-        "and each rank would make its own outputs/<date>/<time>; add hydra.run.dir=<one path all machines see> to the command.",
+        f"this process is rank {os.environ.get('RANK', os.environ.get('SLURM_PROCID', '?'))} of a job started "
+        "by torchrun or srun, "
+        "and each rank would make its own outputs/<date>/<time>; add hydra.run.dir=<one path all machines "
+        "see> to the command.",
     )
 
 
@@ -154,7 +156,10 @@ def check_launcher(cfg: DictConfig) -> None:
     launcher = HydraConfig.get().runtime.choices.get("hydra/launcher") or "basic"
     require(
         launcher == "basic",
-        f"trainer.strategy={cfg.trainer.strategy} with trainer.devices={cfg.trainer.devices} starts its other processes by running "
-        f"train.py again, which a job of hydra/launcher={launcher} cannot do; leave hydra/launcher out (the basic launcher runs "
-        "DDP jobs one after another), or on SLURM set hydra.launcher.tasks_per_node to trainer.devices so SLURM starts every process.",
+        f"trainer.strategy={cfg.trainer.strategy} with trainer.devices={cfg.trainer.devices} starts its other "
+        "processes by running "
+        f"train.py again, which a job of hydra/launcher={launcher} cannot do; leave hydra/launcher out (the "
+        "basic launcher runs "
+        "DDP jobs one after another), or on SLURM set hydra.launcher.tasks_per_node to trainer.devices so "
+        "SLURM starts every process.",
     )

@@ -73,27 +73,31 @@ def check_devices(trainer: DictConfig, preset: str | None = None) -> None:
         found = torch.cuda.device_count() if torch.cuda.is_available() else 0
         require(
             found > 0,
-            f"{named} needs a GPU but none was found (torch.cuda.is_available() is False); use trainer=cpu or trainer=ddp_cpu to run here.",
+            f"{named} needs a GPU but none was found (torch.cuda.is_available() is False); use trainer=cpu or "
+            "trainer=ddp_cpu to run here.",
         )
         asked = _asked(devices, found)
         require(
             asked <= found,
-            f"trainer.devices={devices} asks for {_plural(asked, 'GPU')} but {found} {'was' if found == 1 else 'were'} found; use trainer.devices={found} or fewer.",
+            f"trainer.devices={devices} asks for {_plural(asked, 'GPU')} but {found} "
+            f"{'was' if found == 1 else 'were'} found; use trainer.devices={found} or fewer.",
         )
         if precision.startswith("bf16"):
             require(
                 torch.cuda.is_bf16_supported(),
-                f"trainer.precision={precision} needs a GPU with bfloat16 (Ampere or newer), but {torch.cuda.get_device_name(0)} has none; use trainer.precision=16-mixed or 32.",
+                f"trainer.precision={precision} needs a GPU with bfloat16 (Ampere or newer), but "
+                f"{torch.cuda.get_device_name(0)} has none; use trainer.precision=16-mixed or 32.",
             )
     elif accelerator == "mps":
         require(
             torch.backends.mps.is_available(),
-            f"trainer.accelerator=mps needs an Apple GPU but none was found; use trainer=cpu to run here.",
+            "trainer.accelerator=mps needs an Apple GPU but none was found; use trainer=cpu to run here.",
         )
     elif accelerator == "cpu":
         require(
             precision not in ("16-mixed", "16-true"),
-            f"trainer.precision={precision} needs a GPU (float16 autocast does not run on the CPU); use trainer.precision=bf16-mixed or 32 on the CPU.",
+            f"trainer.precision={precision} needs a GPU (float16 autocast does not run on the CPU); use "
+            "trainer.precision=bf16-mixed or 32 on the CPU.",
         )
         require(
             devices in ALL or _asked(devices, 1) >= 1,
@@ -103,5 +107,6 @@ def check_devices(trainer: DictConfig, preset: str | None = None) -> None:
     require(
         nodes == 1 or externally_launched(),
         f"trainer.num_nodes={nodes} needs one process per device on {nodes} machines, started by SLURM "
-        "(hydra/launcher=submitit_slurm) or torchrun (see the README's SLURM section); on one machine use trainer=ddp or trainer=ddp_cpu.",
+        "(hydra/launcher=submitit_slurm) or torchrun (see the README's SLURM section); on one machine use "
+        "trainer=ddp or trainer=ddp_cpu.",
     )

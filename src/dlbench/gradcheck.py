@@ -38,7 +38,6 @@ def compose(overrides: list[str]):  # -> DictConfig
 def gradcheck_config(cfg, batch_size: int = 4, **options):  # -> list[TensorCheck]
     """Build data, model and loss as a run of `cfg` would, and check the gradients on one batch."""
     import pytorch_lightning as pl
-    import torch
     from hydra.utils import instantiate
 
     from dlbench.diagnostics.gradcheck import check_gradients
@@ -68,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py: model=mlp dataset=iris")
     parser.add_argument("--batch-size", type=int, default=4, help="examples in the checked batch (default 4)")
     parser.add_argument("--eps", type=float, default=1e-5, help="finite-difference step (default 1e-5)")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest relative error that passes (default 1e-4)")
-    parser.add_argument("--entries", type=int, default=20, help="entries checked per tensor, sampled when larger (default 20)")
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-4, help="largest relative error that passes (default 1e-4)"
+    )
+    parser.add_argument(
+        "--entries", type=int, default=20, help="entries checked per tensor, sampled when larger (default 20)"
+    )
     args = parser.parse_args(argv)
 
     from hydra.errors import HydraException
@@ -79,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = compose(args.overrides)
-        results = gradcheck_config(cfg, args.batch_size, eps=args.eps, tolerance=args.tolerance, max_entries=args.entries)
+        results = gradcheck_config(
+            cfg, args.batch_size, eps=args.eps, tolerance=args.tolerance, max_entries=args.entries
+        )
     except Exception as error:  # noqa: BLE001 - user mistakes get one line, anything else its traceback
         mistake = find_config_error(error) or (error if isinstance(error, HydraException) else None)
         if mistake is None:

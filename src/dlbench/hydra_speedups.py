@@ -53,8 +53,13 @@ def remember_group_options() -> None:
         return
 
     @functools.wraps(original)
-    def get_group_options(self: ConfigLoaderImpl, group_name: str, results_filter: ObjectType | None = ObjectType.CONFIG, config_name: str | None = None,
-                          overrides: list[str] | None = None) -> list[str]:
+    def get_group_options(
+        self: ConfigLoaderImpl,
+        group_name: str,
+        results_filter: ObjectType | None = ObjectType.CONFIG,
+        config_name: str | None = None,
+        overrides: list[str] | None = None,
+    ) -> list[str]:
         key = (group_name, results_filter, config_name, tuple(overrides or ()))
         answers = self.__dict__.setdefault("_dlbench_group_options", {})
         if key not in answers:

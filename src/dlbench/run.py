@@ -118,7 +118,11 @@ def train(cfg: DictConfig) -> float | None:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
             stop_reason = _stop_reason(trainer)  # now: test() below restores callback state from the best checkpoint
         if cfg.test:
-            checkpoint = cfg.ckpt_path if not cfg.train else ("best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None)
+            checkpoint = (
+                cfg.ckpt_path
+                if not cfg.train
+                else ("best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None)
+            )
             results = trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
             test_metrics = {key.split("/", 1)[1]: float(value) for key, value in results[0].items()} if results else {}
     except TrainingDiverged as error:
@@ -163,7 +167,10 @@ def _finish(
     """Write `summary.json` (rank 0 only) and print the closing table."""
     history = task.history
     last = history[-1] if history else {}
-    by_split = {split: {key.split("/", 1)[1]: value for key, value in last.items() if key.startswith(split + "/")} for split in ("train", "val")}
+    by_split = {
+        split: {key.split("/", 1)[1]: value for key, value in last.items() if key.startswith(split + "/")}
+        for split in ("train", "val")
+    }
     best_row = best_epoch(history, cfg.monitor, cfg.monitor_mode)
     epoch_times = [row["time/epoch_s"] for row in history if "time/epoch_s" in row]
     world = trainer.world_size
@@ -174,7 +181,9 @@ def _finish(
         "stop_reason": stop_reason if stop_reason else (_stop_reason(trainer) if cfg.train else "evaluation only"),
         "diverged": diverged,
         "metrics": {**by_split, "test": test_metrics},
-        "best": {"epoch": int(best_row["epoch"]), "metric": cfg.monitor, "value": best_row[cfg.monitor]} if best_row else None,
+        "best": {"epoch": int(best_row["epoch"]), "metric": cfg.monitor, "value": best_row[cfg.monitor]}
+        if best_row
+        else None,
         "best_epoch": int(best_row["epoch"]) if best_row else None,
         "epochs_run": len(history),
         "wall_time_s": time.perf_counter() - started,
@@ -182,8 +191,19 @@ def _finish(
         "samples_per_s": datamodule.train_size / (sum(epoch_times) / len(epoch_times)) if epoch_times else None,
         "parameters": count_parameters(task.model),
         "flops_per_example": forward_flops(task.model, task.spec.input_shape),
-        "data": {"name": task.spec.name, "input_shape": list(task.spec.input_shape), "num_outputs": task.spec.num_outputs, "kind": task.spec.kind, "train_size": datamodule.train_size},
-        "devices": {"accelerator": type(trainer.accelerator).__name__, "world_size": world, "precision": str(trainer.precision), "config_hash_per_rank": rank_config_hashes(trainer) or [config_hash(cfg)]},
+        "data": {
+            "name": task.spec.name,
+            "input_shape": list(task.spec.input_shape),
+            "num_outputs": task.spec.num_outputs,
+            "kind": task.spec.kind,
+            "train_size": datamodule.train_size,
+        },
+        "devices": {
+            "accelerator": type(trainer.accelerator).__name__,
+            "world_size": world,
+            "precision": str(trainer.precision),
+            "config_hash_per_rank": rank_config_hashes(trainer) or [config_hash(cfg)],
+        },
         "effective_batch_size": effective_batch,
         "lr": getattr(task, "lr", cfg.optimizer.get("lr")),
         "seed": cfg.seed,

@@ -30,7 +30,16 @@ from dlbench.errors import ConfigError
 
 # The project root: where `python -m dlbench.sweep` is run from, or this checkout's root.
 ROOT = Path.cwd() if (Path.cwd() / "configs" / "train.yaml").exists() else Path(__file__).resolve().parents[2]
-AGENT_MACROS = {"${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_no_boolean_flags}", "${args_json}", "${args_json_file}"}
+AGENT_MACROS = {
+    "${env}",
+    "${interpreter}",
+    "${program}",
+    "${args}",
+    "${args_no_hyphens}",
+    "${args_no_boolean_flags}",
+    "${args_json}",
+    "${args_json_file}",
+}
 
 
 def _sweeps() -> Any:
@@ -49,7 +58,11 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     try:
         spec = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {str(error).splitlines()[0]} ({getattr(error, 'problem_mark', '')}).".replace("\n", " ")) from None
+        raise ConfigError(
+            f"{path} is not valid YAML: {str(error).splitlines()[0]} ({getattr(error, 'problem_mark', '')}).".replace(
+                "\n", " "
+            )
+        ) from None
     from jsonschema import ValidationError
 
     sweeps = _sweeps()
@@ -57,7 +70,10 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     try:
         sweeps.SweepConfig(spec)
     except ValidationError as error:
-        raise ConfigError(f"{path} is not a valid W&B sweep spec: {error.message}; see https://docs.wandb.ai/guides/sweeps/sweep-config-keys.") from None
+        raise ConfigError(
+            f"{path} is not a valid W&B sweep spec: {error.message}; see "
+            "https://docs.wandb.ai/guides/sweeps/sweep-config-keys."
+        ) from None
     return spec
 
 
@@ -68,7 +84,12 @@ def fixed_arguments(spec: Mapping[str, Any]) -> list[str]:
     fixed = []
     for item in command:
         item = str(item)
-        if item in AGENT_MACROS or item == program or item.endswith(".py") or Path(item).name.startswith(("python", "env")):
+        if (
+            item in AGENT_MACROS
+            or item == program
+            or item.endswith(".py")
+            or Path(item).name.startswith(("python", "env"))
+        ):
             continue
         fixed.append(item)
     return fixed
@@ -110,12 +131,21 @@ def check_parameters(spec: Mapping[str, Any], fixed: list[str], configs: Path = 
             available = sorted(path.stem for path in (configs / name).glob("*.yaml"))
             for value in values:
                 if str(value) not in available:
-                    raise ConfigError(f"sweep parameter {name}={value} names no config in configs/{name}/; choose from {', '.join(available)}.")
+                    raise ConfigError(
+                        f"sweep parameter {name}={value} names no config in configs/{name}/; choose from "
+                        f"{', '.join(available)}."
+                    )
             continue
         if name not in valid:
             nearest = difflib.get_close_matches(name, valid + groups, n=3, cutoff=0.5)
-            hint = f"nearest valid keys: {', '.join(nearest)}" if nearest else "see `python train.py --cfg job` for the keys"
-            raise ConfigError(f"sweep parameter {name!r} is not a key of the config; {hint} (or write '+{name}' to add a new key).")
+            hint = (
+                f"nearest valid keys: {', '.join(nearest)}"
+                if nearest
+                else "see `python train.py --cfg job` for the keys"
+            )
+            raise ConfigError(
+                f"sweep parameter {name!r} is not a key of the config; {hint} (or write '+{name}' to add a new key)."
+            )
     return cfg
 
 
@@ -148,7 +178,9 @@ def sweep_directory(spec: Mapping[str, Any], spec_path: Path) -> Path:
     return ROOT / "multirun" / now.strftime("%Y-%m-%d") / f"{now.strftime('%H-%M-%S-%f')}-wandb-{name}"
 
 
-def run_sweep(spec_path: str | Path, count: int | None = None, sweep_dir: str | Path | None = None, extra: list[str] | None = None) -> Path:
+def run_sweep(
+    spec_path: str | Path, count: int | None = None, sweep_dir: str | Path | None = None, extra: list[str] | None = None
+) -> Path:
     """Run the spec's jobs one after another; write the comparison report; return the sweep dir."""
     from dlbench.reporting.wandb_logger import sweep_group
 
@@ -161,17 +193,26 @@ def run_sweep(spec_path: str | Path, count: int | None = None, sweep_dir: str | 
     if spec.get("early_terminate"):
         # hyperband reads each job's epochs as they come: metrics.csv must be written every epoch
         if "csv" not in (cfg.get("logger") or {}):
-            raise ConfigError(f"early_terminate in {spec_path} reads metrics.csv while a job runs; keep logger=csv in the spec's command (e.g. logger=[csv,wandb]).")
+            raise ConfigError(
+                f"early_terminate in {spec_path} reads metrics.csv while a job runs; keep logger=csv in the "
+                "spec's command (e.g. logger=[csv,wandb])."
+            )
         fixed.append("++logger.csv.flush_logs_every_n_steps=1")
     limit = count or spec.get("run_cap")
     if spec["method"] != "grid" and not limit:
-        raise ConfigError(f"a {spec['method']} sweep never runs out of suggestions; set run_cap in {spec_path} or pass --count N.")
+        raise ConfigError(
+            f"a {spec['method']} sweep never runs out of suggestions; set run_cap in {spec_path} or pass --count N."
+        )
     directory = Path(sweep_dir) if sweep_dir else sweep_directory(spec, spec_path)
     directory.mkdir(parents=True, exist_ok=True)
     program = Path(spec.get("program", "train.py"))
     program = program if program.is_absolute() else ROOT / program
     metric = (spec.get("metric") or {}).get("name")
-    environment = {**os.environ, "WANDB_RUN_GROUP": os.environ.get("WANDB_RUN_GROUP") or sweep_group(directory), "PYTHONUNBUFFERED": "1"}
+    environment = {
+        **os.environ,
+        "WANDB_RUN_GROUP": os.environ.get("WANDB_RUN_GROUP") or sweep_group(directory),
+        "PYTHONUNBUFFERED": "1",
+    }
     environment.pop("WANDB_SWEEP_ID", None)
     print(f"sweep {spec_path} ({spec['method']}): jobs in {directory}", flush=True)
 
@@ -248,7 +289,9 @@ def _report(directory: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlbench.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", help="a W&B sweep spec, e.g. sweeps/wandb/lr.yaml")
-    parser.add_argument("--count", type=int, help="run at most this many jobs (default: the spec's run_cap; a grid ends by itself)")
+    parser.add_argument(
+        "--count", type=int, help="run at most this many jobs (default: the spec's run_cap; a grid ends by itself)"
+    )
     parser.add_argument("--sweep-dir", help="where the jobs go (default multirun/<date>/<time>-wandb-<name>)")
     parser.add_argument("overrides", nargs="*", help="extra overrides for every job, e.g. trainer.max_epochs=3")
     args = parser.parse_intermixed_args(argv)

@@ -38,10 +38,20 @@ class Augment:
     noise_std: float = 0.0
 
     def __post_init__(self) -> None:
-        require(int(self.crop_padding) == self.crop_padding and self.crop_padding >= 0, f"dataset.augment.crop_padding={self.crop_padding} must be a whole number of pixels >= 0.")
+        require(
+            int(self.crop_padding) == self.crop_padding and self.crop_padding >= 0,
+            f"dataset.augment.crop_padding={self.crop_padding} must be a whole number of pixels >= 0.",
+        )
         for key in ("degrees", "translate", "scale", "noise_std"):
-            require(getattr(self, key) >= 0, f"dataset.augment.{key}={getattr(self, key)} must be >= 0; use 0 to turn it off.")
-        require(self.translate < 1 and self.scale < 1, f"dataset.augment.translate={self.translate} and scale={self.scale} must be below 1 (fractions of the image).")
+            require(
+                getattr(self, key) >= 0,
+                f"dataset.augment.{key}={getattr(self, key)} must be >= 0; use 0 to turn it off.",
+            )
+        require(
+            self.translate < 1 and self.scale < 1,
+            f"dataset.augment.translate={self.translate} and scale={self.scale} must be below 1 (fractions of "
+            "the image).",
+        )
 
     @property
     def active(self) -> bool:
@@ -53,7 +63,9 @@ class Augment:
         `fill` is the per-channel value of a black pixel after normalisation: what the padding of
         a crop and the corners uncovered by a rotation show, as when augmenting before normalising.
         """
-        fill = torch.zeros(images.shape[1], device=images.device, dtype=images.dtype) if fill is None else fill.to(images)
+        fill = (
+            torch.zeros(images.shape[1], device=images.device, dtype=images.dtype) if fill is None else fill.to(images)
+        )
         fill = fill.reshape(1, -1, 1, 1)
         images = images - fill  # black is 0 while padding and warping
         if self.crop_padding:
@@ -81,7 +93,9 @@ def random_crop(images: Tensor, padding: int, generator: torch.Generator | None 
     return padded[index, torch.arange(channels, device=images.device)[None, :, None, None], rows, cols]
 
 
-def random_affine(images: Tensor, degrees: float, translate: float, scale: float, generator: torch.Generator | None = None) -> Tensor:
+def random_affine(
+    images: Tensor, degrees: float, translate: float, scale: float, generator: torch.Generator | None = None
+) -> Tensor:
     """Rotate, shift and zoom each image by its own small random amount (bilinear, zero fill)."""
     batch = len(images)
     device = images.device

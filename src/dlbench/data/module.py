@@ -47,7 +47,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         if batch_size != "full":
             require(
                 isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1,
-                f"dataset.batch_size={batch_size!r} is invalid; use a whole number >= 1, or 'full' for full-batch gradient descent.",
+                f"dataset.batch_size={batch_size!r} is invalid; use a whole number >= 1, or 'full' for "
+                "full-batch gradient descent.",
             )
         self.batch_size = batch_size
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
@@ -89,7 +90,9 @@ class InMemoryDataModule(pl.LightningDataModule):
             train, val = train, train
         else:
             if "test" not in parts:
-                train, parts["test"] = split(*train, self.test_fraction, self.seed, self.stratify, "test_fraction", self.name)
+                train, parts["test"] = split(
+                    *train, self.test_fraction, self.seed, self.stratify, "test_fraction", self.name
+                )
             train, val = split(*train, self.val_fraction, self.seed + 1, self.stratify, "val_fraction", self.name)
             test = parts["test"]
         stats = self.normalize(train[0])
@@ -107,7 +110,9 @@ class InMemoryDataModule(pl.LightningDataModule):
     def _check_augment(self, inputs: Tensor) -> None:
         require(
             not self.augment.active or (inputs.dim() == 4 and not self.sequence),
-            f"dataset.augment is set for dataset {self.name}, which has no images; augmentation applies to digits, mnist, fashion_mnist and cifar10 (set dataset.augment to its defaults or pick an image dataset).",
+            f"dataset.augment is set for dataset {self.name}, which has no images; augmentation applies to "
+            "digits, mnist, fashion_mnist and cifar10 (set dataset.augment to its defaults or pick an image "
+            "dataset).",
         )
 
     def augment_fill(self) -> Tensor | None:
@@ -121,7 +126,9 @@ class InMemoryDataModule(pl.LightningDataModule):
             return batch  # (a bare tensor is Lightning's example input for the model summary)
         inputs, targets = batch
         if self._generator is None or self._generator.device != inputs.device:
-            self._generator = torch.Generator(device=inputs.device).manual_seed(self.seed + 7919 * (trainer.global_rank + 1))
+            self._generator = torch.Generator(device=inputs.device).manual_seed(
+                self.seed + 7919 * (trainer.global_rank + 1)
+            )
         return self.augment(inputs, self._generator, self.augment_fill()), targets
 
     def make_spec(self, inputs: Tensor, targets: Tensor) -> DataSpec:

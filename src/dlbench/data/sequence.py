@@ -21,13 +21,17 @@ from dlbench.errors import require
 def _check_length(length: int, dataset: str, minimum: int = 1) -> int:
     require(
         float(length).is_integer() and length >= minimum,
-        f"dataset.length={length} is invalid for dataset {dataset}; the sequence length must be a whole number >= {minimum}.",
+        f"dataset.length={length} is invalid for dataset {dataset}; the sequence length must be a whole "
+        f"number >= {minimum}.",
     )
     return int(length)
 
 
 def _check_size(num_samples: int, dataset: str) -> int:
-    require(float(num_samples).is_integer() and num_samples >= 4, f"dataset.num_samples={num_samples} is invalid for dataset {dataset}; use a whole number >= 4.")
+    require(
+        float(num_samples).is_integer() and num_samples >= 4,
+        f"dataset.num_samples={num_samples} is invalid for dataset {dataset}; use a whole number >= 4.",
+    )
     return int(num_samples)
 
 
@@ -56,7 +60,10 @@ class Sine(SequenceDataModule):
 
     def __init__(self, noise: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        require(noise >= 0, f"dataset.noise={noise} is invalid for dataset sine; use a standard deviation >= 0 (0 for none).")
+        require(
+            noise >= 0,
+            f"dataset.noise={noise} is invalid for dataset sine; use a standard deviation >= 0 (0 for none).",
+        )
         self.noise = noise
 
     def load(self) -> dict[str, Pair]:

@@ -6,14 +6,20 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 
-from dlbench.errors import require
+from dlbench.errors import ConfigError, require
 
 
 def _count(fraction_or_size: float, total: int, key: str) -> int:
     if fraction_or_size >= 1:
-        require(float(fraction_or_size).is_integer(), f"dataset.{key}={fraction_or_size} must be a fraction in (0, 1) or a whole number of examples.")
+        require(
+            float(fraction_or_size).is_integer(),
+            f"dataset.{key}={fraction_or_size} must be a fraction in (0, 1) or a whole number of examples.",
+        )
         return int(fraction_or_size)
-    require(0 < fraction_or_size < 1, f"dataset.{key}={fraction_or_size} is outside (0, 1); use a fraction such as 0.2 or a number of examples.")
+    require(
+        0 < fraction_or_size < 1,
+        f"dataset.{key}={fraction_or_size} is outside (0, 1); use a fraction such as 0.2 or a number of examples.",
+    )
     return max(1, round(fraction_or_size * total))
 
 
@@ -33,17 +39,25 @@ def split(
     """
     total = len(inputs)
     count = _count(size, total, key)
-    require(0 < count < total, f"dataset.{key}={size} leaves no examples on one side of the split of {total}; choose a smaller value.")
+    require(
+        0 < count < total,
+        f"dataset.{key}={size} leaves no examples on one side of the split of {total}; choose a smaller value.",
+    )
     labels = targets.reshape(total, -1)[:, 0].numpy() if stratify else None
     if stratify:
         classes = torch.unique(torch.as_tensor(labels))
         require(
             count >= len(classes) and total - count >= len(classes),
-            f"dataset.{key}={size} gives {count} of {total} examples of dataset {dataset}, too few for all {len(classes)} classes; choose a value that leaves each class at least one example on both sides.",
+            f"dataset.{key}={size} gives {count} of {total} examples of dataset {dataset}, too few for all "
+            f"{len(classes)} classes; choose a value that leaves each class at least one example on both "
+            "sides.",
         )
     try:
         keep, held = train_test_split(torch.arange(total).numpy(), test_size=count, random_state=seed, stratify=labels)
     except ValueError as error:  # e.g. a class with a single member
-        raise require(False, f"dataset.{key}={size} cannot split dataset {dataset} with every class on both sides ({error}); choose another value or set dataset.stratify=false.")  # type: ignore[func-returns-value]
+        raise ConfigError(
+            f"dataset.{key}={size} cannot split dataset {dataset} with every class on both sides ({error}); "
+            "choose another value or set dataset.stratify=false."
+        ) from None
     keep, held = torch.as_tensor(keep), torch.as_tensor(held)
     return (inputs[keep], targets[keep]), (inputs[held], targets[held])

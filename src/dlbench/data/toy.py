@@ -27,7 +27,10 @@ def _positive(value: float, key: str, dataset: str, whole: bool = False, minimum
 
 
 def _noise(value: float, dataset: str) -> None:
-    require(value >= 0, f"dataset.noise={value} is invalid for dataset {dataset}; use a standard deviation >= 0 (0 for none).")
+    require(
+        value >= 0,
+        f"dataset.noise={value} is invalid for dataset {dataset}; use a standard deviation >= 0 (0 for none).",
+    )
 
 
 class ToyDataModule(InMemoryDataModule):
@@ -116,7 +119,10 @@ class Circles(_Cloud):
 
     def __init__(self, factor: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        require(0 < factor < 1, f"dataset.factor={factor} is outside (0, 1); it is the inner circle's radius over the outer's, e.g. 0.5.")
+        require(
+            0 < factor < 1,
+            f"dataset.factor={factor} is outside (0, 1); it is the inner circle's radius over the outer's, e.g. 0.5.",
+        )
         self.factor = factor
 
     def load(self) -> dict[str, Pair]:
@@ -158,5 +164,11 @@ class Blobs(_Cloud):
         self.num_classes = int(num_classes)
 
     def load(self) -> dict[str, Pair]:
-        x, y = datasets.make_blobs(self.num_samples, n_features=2, centers=self.num_classes, cluster_std=max(self.noise, 1e-6), random_state=self.seed)
+        x, y = datasets.make_blobs(
+            self.num_samples,
+            n_features=2,
+            centers=self.num_classes,
+            cluster_std=max(self.noise, 1e-6),
+            random_state=self.seed,
+        )
         return {"train": self.pair(x, y, binary=False)}

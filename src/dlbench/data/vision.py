@@ -54,7 +54,8 @@ class Digits(ImageDataModule):
         super().__init__(**kwargs)
         require(
             float(size).is_integer() and size >= 8,
-            f"dataset.size={size} is invalid for dataset digits; use a whole number of pixels >= 8 (8 is the original, 28 lets model=lenet read them).",
+            f"dataset.size={size} is invalid for dataset digits; use a whole number of pixels >= 8 (8 is the "
+            "original, 28 lets model=lenet read them).",
         )
         self.size = int(size)
 
@@ -62,7 +63,9 @@ class Digits(ImageDataModule):
         bunch = sklearn_datasets.load_digits()
         images = torch.as_tensor(bunch.images, dtype=torch.float32).div_(16).unsqueeze(1)
         if self.size != 8:  # bilinear upsampling, so convolutional models made for MNIST can read them
-            images = torch.nn.functional.interpolate(images, size=(self.size, self.size), mode="bilinear", align_corners=False)
+            images = torch.nn.functional.interpolate(
+                images, size=(self.size, self.size), mode="bilinear", align_corners=False
+            )
         return {"train": (images, torch.as_tensor(bunch.target, dtype=torch.long))}
 
 
@@ -85,11 +88,15 @@ class TorchvisionImages(ImageDataModule):
             return self.source(self.data_dir, train=train, download=self.download)
         except (RuntimeError, URLError, OSError) as error:
             folder, files = self.expected_files()
-            tried = "could not be downloaded (no network?)" if self.download else "are missing and dataset.download=false"
+            tried = (
+                "could not be downloaded (no network?)" if self.download else "are missing and dataset.download=false"
+            )
             raise DatasetUnavailable(
                 f"dataset {self.name}: its files {tried}; looked in {folder.resolve()} for {', '.join(files)}. "
-                f"Fix: connect to the network and run again with dataset.download=true, or place those files in that directory "
-                f"(dataset.data_dir={self.data_dir} is the root above it). [{type(error).__name__}: {str(error).splitlines()[0]}]"
+                "Fix: connect to the network and run again with dataset.download=true, or place those files "
+                "in that directory "
+                f"(dataset.data_dir={self.data_dir} is the root above it). [{type(error).__name__}: "
+                f"{str(error).splitlines()[0]}]"
             ) from None
 
     def images(self, dataset: Any) -> Pair:

@@ -49,7 +49,7 @@ def training_curves(history: Sequence[dict[str, float]], title: str = "") -> Fig
         for split, style in (("train", "-"), ("val", "--")):
             points = [(row["epoch"], row[f"{split}/{quantity}"]) for row in history if f"{split}/{quantity}" in row]
             if points:
-                epochs, values = zip(*points)
+                epochs, values = zip(*points, strict=False)
                 axes.plot(epochs, values, style, marker="o" if len(points) < 30 else None, label=split)
         axes.set_xlabel("epoch")
         axes.set_ylabel(quantity)
@@ -61,7 +61,9 @@ def training_curves(history: Sequence[dict[str, float]], title: str = "") -> Fig
     return figure
 
 
-def decision_surface(predict, points: Tensor, targets: Tensor, kind: str, num_outputs: int, resolution: int = 200, title: str = "") -> Figure:
+def decision_surface(
+    predict, points: Tensor, targets: Tensor, kind: str, num_outputs: int, resolution: int = 200, title: str = ""
+) -> Figure:
     """What the model predicts at every point of the plane, with the training points on top.
 
     `predict(grid)` maps (n, 2) inputs to the model's outputs (n, k).
@@ -81,18 +83,31 @@ def decision_surface(predict, points: Tensor, targets: Tensor, kind: str, num_ou
         colors = ListedColormap([f"C{i % 10}" for i in range(num_outputs)])
         surface = outputs.argmax(dim=1).reshape(resolution, resolution)
         axes.contourf(grid_x, grid_y, surface, levels=np.arange(num_outputs + 1) - 0.5, cmap=colors, alpha=0.35)
-        axes.scatter(points[:, 0], points[:, 1], c=targets.reshape(-1), cmap=colors, vmin=-0.5, vmax=num_outputs - 0.5, edgecolors="k", s=18)
+        axes.scatter(
+            points[:, 0],
+            points[:, 1],
+            c=targets.reshape(-1),
+            cmap=colors,
+            vmin=-0.5,
+            vmax=num_outputs - 0.5,
+            edgecolors="k",
+            s=18,
+        )
     elif kind == "binary":
         surface = torch.sigmoid(outputs[:, 0]).reshape(resolution, resolution)
         filled = axes.contourf(grid_x, grid_y, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.5)
         axes.contour(grid_x, grid_y, surface, levels=[0.5], colors="k", linewidths=1)
         figure.colorbar(filled, ax=axes, label="P(class 1)")
-        axes.scatter(points[:, 0], points[:, 1], c=targets.reshape(-1), cmap="RdBu_r", vmin=0, vmax=1, edgecolors="k", s=18)
+        axes.scatter(
+            points[:, 0], points[:, 1], c=targets.reshape(-1), cmap="RdBu_r", vmin=0, vmax=1, edgecolors="k", s=18
+        )
     else:
         surface = outputs[:, 0].reshape(resolution, resolution)
         filled = axes.contourf(grid_x, grid_y, surface, levels=20, cmap="viridis", alpha=0.6)
         figure.colorbar(filled, ax=axes, label="prediction")
-        axes.scatter(points[:, 0], points[:, 1], c=targets.reshape(len(targets), -1)[:, 0], cmap="viridis", edgecolors="k", s=18)
+        axes.scatter(
+            points[:, 0], points[:, 1], c=targets.reshape(len(targets), -1)[:, 0], cmap="viridis", edgecolors="k", s=18
+        )
     axes.set_xlim(float(low[0]), float(high[0]))
     axes.set_ylim(float(low[1]), float(high[1]))
     axes.set_xlabel("x1 (standardised)")

@@ -97,10 +97,14 @@ def check_gradients(
                 above_all[position], below_all[position] = above, below
         chosen = analytic.view(-1)[entries].cpu()
         errors = relative_error(chosen, (above_all - below_all) / (2 * eps), floor)
-        kinks = (errors > tolerance) & crossed_kink(chosen, (above_all - centre) / eps, (centre - below_all) / eps, floor)
+        kinks = (errors > tolerance) & crossed_kink(
+            chosen, (above_all - centre) / eps, (centre - below_all) / eps, floor
+        )
         judged = errors[~kinks]
         worst = float(judged.max()) if len(judged) else 0.0
-        results.append(TensorCheck(name, tuple(parameter.shape), len(entries), worst, worst <= tolerance, int(kinks.sum())))
+        results.append(
+            TensorCheck(name, tuple(parameter.shape), len(entries), worst, worst <= tolerance, int(kinks.sum()))
+        )
     return results
 
 
@@ -110,10 +114,15 @@ def format_table(results: list[TensorCheck], tolerance: float) -> str:
     lines = [f"{'parameter':<{width}}  {'shape':<18} {'checked':>7}  {'kinks':>5}  {'worst rel. error':>16}  result"]
     for r in results:
         shape = "x".join(map(str, r.shape)) or "scalar"
-        lines.append(f"{r.name:<{width}}  {shape:<18} {r.checked:>7}  {r.kinks:>5}  {r.worst_error:>16.3e}  {'PASS' if r.passed else 'FAIL'}")
+        lines.append(
+            f"{r.name:<{width}}  {shape:<18} {r.checked:>7}  {r.kinks:>5}  {r.worst_error:>16.3e}  "
+            f"{'PASS' if r.passed else 'FAIL'}"
+        )
     failed = [r.name for r in results if not r.passed]
     verdict = "PASS" if not failed else f"FAIL ({len(failed)} of {len(results)} tensors)"
-    lines.append(f"gradient check: {verdict}; tolerance {tolerance:g} on the relative error, float64, centred differences")
+    lines.append(
+        f"gradient check: {verdict}; tolerance {tolerance:g} on the relative error, float64, centred differences"
+    )
     kinks = sum(r.kinks for r in results)
     if kinks:
         lines.append(f"{kinks} checked entries crossed a kink (ReLU, max-pooling) within the step and were not judged")

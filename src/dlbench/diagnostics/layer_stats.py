@@ -33,7 +33,9 @@ def find_activations(model: nn.Module) -> dict[str, nn.Module]:
 
 def find_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Modules that own parameters directly (Linear, Conv, LSTM, BatchNorm, ...)."""
-    return {name: module for name, module in model.named_modules() if any(True for _ in module.parameters(recurse=False))}
+    return {
+        name: module for name, module in model.named_modules() if any(True for _ in module.parameters(recurse=False))
+    }
 
 
 def saturated_mask(module: nn.Module, outputs: Tensor, threshold: float) -> Tensor:
@@ -63,7 +65,11 @@ class _Accumulator:
         self.count += outputs.numel()
         if isinstance(module, RELUS):
             active = (outputs > 0).any(dim=0) if outputs.dim() > 1 else outputs > 0
-            self.ever_active = active if self.ever_active is None or self.ever_active.shape != active.shape else self.ever_active | active
+            self.ever_active = (
+                active
+                if self.ever_active is None or self.ever_active.shape != active.shape
+                else self.ever_active | active
+            )
         if isinstance(module, SATURATING):
             self.saturated = self.saturated + saturated_mask(module, outputs, threshold).sum()
 
@@ -92,8 +98,14 @@ class LayerStatistics(pl.Callback):
     """
 
     def __init__(self, enabled: bool = False, every_n_batches: int = 1, saturation: float = 0.99) -> None:
-        require(every_n_batches >= 1, f"callbacks.layer_stats.every_n_batches={every_n_batches} must be >= 1; 1 measures every batch.")
-        require(0.5 < saturation < 1.0, f"callbacks.layer_stats.saturation={saturation} must lie in (0.5, 1); 0.99 is usual.")
+        require(
+            every_n_batches >= 1,
+            f"callbacks.layer_stats.every_n_batches={every_n_batches} must be >= 1; 1 measures every batch.",
+        )
+        require(
+            0.5 < saturation < 1.0,
+            f"callbacks.layer_stats.saturation={saturation} must lie in (0.5, 1); 0.99 is usual.",
+        )
         self.enabled = enabled
         self.every_n_batches = every_n_batches
         self.saturation = saturation
@@ -133,7 +145,9 @@ class LayerStatistics(pl.Callback):
         self._grad_sums = {name: 0.0 for name in self._layers}
         self._grad_steps = 0
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         self._measuring = self.enabled and batch_idx % self.every_n_batches == 0
 
     def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -146,7 +160,9 @@ class LayerStatistics(pl.Callback):
                 self._grad_sums[name] = self._grad_sums[name] + norm
         self._grad_steps += 1
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._measuring = False
 
     def epoch_statistics(self) -> dict[str, float]:
@@ -160,7 +176,9 @@ class LayerStatistics(pl.Callback):
                 row[f"grad_norm/{name}"] = float(self._grad_sums[name]) / self._grad_steps
             weight = getattr(layer, "weight", None)
             tensors = [weight] if isinstance(weight, Tensor) else list(layer.parameters(recurse=False))
-            row[f"weight_norm/{name}"] = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.detach()) for t in tensors])))
+            row[f"weight_norm/{name}"] = float(
+                torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.detach()) for t in tensors]))
+            )
         return row
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

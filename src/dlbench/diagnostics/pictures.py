@@ -77,8 +77,14 @@ class Pictures(pl.Callback):
         explicit = draw != "auto"
         names = list(PICTURES) if not explicit else [draw] if isinstance(draw, str) else list(draw)
         unknown = [name for name in names if name not in PICTURES]
-        require(not unknown, f"callbacks.pictures.draw has unknown picture(s) {unknown}; choose 'auto' or a list from {list(PICTURES)}.")
-        require(every_n_epochs >= 0, f"callbacks.pictures.every_n_epochs={every_n_epochs} must be >= 0; 0 draws at the end only.")
+        require(
+            not unknown,
+            f"callbacks.pictures.draw has unknown picture(s) {unknown}; choose 'auto' or a list from {list(PICTURES)}.",
+        )
+        require(
+            every_n_epochs >= 0,
+            f"callbacks.pictures.every_n_epochs={every_n_epochs} must be >= 0; 0 draws at the end only.",
+        )
         self.dirpath = Path(dirpath)
         self.names, self.explicit = names, explicit
         self.every_n_epochs = every_n_epochs
@@ -97,13 +103,17 @@ class Pictures(pl.Callback):
         if name == "decision_surface":
             shape = tuple(spec.input_shape) if spec is not None else None
             if shape != (2,):
-                return f"a decision surface needs 2-D inputs, but this data has input shape {shape}; use a 2-D dataset such as dataset=moons"
+                return (
+                    f"a decision surface needs 2-D inputs, but this data has input shape {shape}; "
+                    "use a 2-D dataset such as dataset=moons"
+                )
         if name == "filters" and first_conv(model) is None:
             return f"model {type(model).__name__} has no nn.Conv2d layer, so it has no filters to show"
         if name == "activations" and not find_activations(model):
             return f"model {type(model).__name__} has no activation modules (nn.ReLU, nn.Tanh, ...) to record"
         if name == "reconstructions" and not getattr(model, "reconstructs", False):
-            return f"model {type(model).__name__} is not an autoencoder (reconstructs=True), so there is nothing to reconstruct"
+            name = type(model).__name__
+            return f"model {name} is not an autoencoder (reconstructs=True), so there is nothing to reconstruct"
         return None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -135,7 +145,9 @@ class Pictures(pl.Callback):
         self.draw_all(trainer, pl_module, done)
 
     # -- drawing ------------------------------------------------------------------------------
-    def draw_all(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epochs_done: int, suffix: str = "") -> list[Path]:
+    def draw_all(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, epochs_done: int, suffix: str = ""
+    ) -> list[Path]:
         if not trainer.is_global_zero or not self.active:
             return []
         painters: dict[str, Callable[[pl.Trainer, pl.LightningModule], Figure | None]] = {
@@ -170,7 +182,9 @@ class Pictures(pl.Callback):
             if isinstance(logger, WandbLogger):
                 logger.log_image(key=f"pictures/{name}", images=[str(path)], step=max(epoch, 0))
 
-    def _examples(self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str, limit: int) -> tuple[Tensor, Tensor] | None:
+    def _examples(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str, limit: int
+    ) -> tuple[Tensor, Tensor] | None:
         datamodule = trainer.datamodule
         if datamodule is None:
             return None
@@ -183,7 +197,9 @@ class Pictures(pl.Callback):
         if not history:
             return None
         spec = getattr(pl_module, "spec", None)
-        return drawing.training_curves(history, f"training curves: {type(network_of(pl_module)).__name__} on {getattr(spec, 'name', 'data')}")
+        return drawing.training_curves(
+            history, f"training curves: {type(network_of(pl_module)).__name__} on {getattr(spec, 'name', 'data')}"
+        )
 
     def decision_surface(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Figure | None:
         examples = self._examples(trainer, pl_module, "train", 2000)
@@ -197,7 +213,9 @@ class Pictures(pl.Callback):
             return torch.cat([model(part.to(pl_module.device, dtype)) for part in grid.split(8192)])
 
         title = f"decision surface: {type(model).__name__} on {spec.name} after {self._epochs_done} epochs"
-        return drawing.decision_surface(predict, examples[0], examples[1], spec.kind, spec.num_outputs, self.resolution, title)
+        return drawing.decision_surface(
+            predict, examples[0], examples[1], spec.kind, spec.num_outputs, self.resolution, title
+        )
 
     def filters(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Figure | None:
         name, conv = first_conv(network_of(pl_module))  # type: ignore[misc]
@@ -210,7 +228,9 @@ class Pictures(pl.Callback):
         model = network_of(pl_module)
         recorded: dict[str, Tensor] = {}
         handles = [
-            module.register_forward_hook(lambda m, i, o, name=name: recorded.setdefault(name, o) if isinstance(o, Tensor) else None)
+            module.register_forward_hook(
+                lambda m, i, o, name=name: recorded.setdefault(name, o) if isinstance(o, Tensor) else None
+            )
             for name, module in find_activations(model).items()
         ]
         try:

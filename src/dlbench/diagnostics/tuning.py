@@ -78,19 +78,30 @@ def lr_plot(finder: Any, suggestion: float | None, path: Path) -> Path:
         axes.plot(suggestion, finder.results["loss"][finder._optimal_idx], marker="o", markersize=10, color="red")
         axes.axvline(suggestion, color="red", linestyle="--", linewidth=1)
         right_half = finder.results["lr"].index(suggestion) > len(finder.results["lr"]) / 2
-        axes.annotate(f" suggested lr = {suggestion:.3g} ", xy=(suggestion, 0.95), xycoords=("data", "axes fraction"), color="red",
-                      ha="right" if right_half else "left")
+        axes.annotate(
+            f" suggested lr = {suggestion:.3g} ",
+            xy=(suggestion, 0.95),
+            xycoords=("data", "axes fraction"),
+            color="red",
+            ha="right" if right_half else "left",
+        )
     axes.set_title("learning-rate finder: training loss while the learning rate grows")
     axes.grid(alpha=0.3, which="both")
     return drawing.save(figure, path)
 
 
-def tune(cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamodule: pl.LightningDataModule) -> dict[str, Any] | None:
+def tune(
+    cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamodule: pl.LightningDataModule
+) -> dict[str, Any] | None:
     """Run the finders `cfg.tune` asks for; returns what goes into summary.json as "tuning"."""
     options = cfg.tune
     if not (options.lr_find or options.batch_size):
         return None
-    require(0 < options.min_lr < options.max_lr, f"tune.min_lr={options.min_lr} and tune.max_lr={options.max_lr} must satisfy 0 < min_lr < max_lr; e.g. 1e-6 and 1.")
+    require(
+        0 < options.min_lr < options.max_lr,
+        f"tune.min_lr={options.min_lr} and tune.max_lr={options.max_lr} must satisfy 0 < min_lr < max_lr; "
+        "e.g. 1e-6 and 1.",
+    )
     tuner = Tuner(trainer)
     results: dict[str, Any] = {}
     output_dir = Path(cfg.paths.output_dir)
@@ -104,14 +115,25 @@ def tune(cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamod
     return results
 
 
-def _find(cfg: DictConfig, options: DictConfig, tuner: Tuner, trainer: pl.Trainer, task: pl.LightningModule, datamodule: Any, output_dir: Path, results: dict[str, Any]) -> None:
+def _find(
+    cfg: DictConfig,
+    options: DictConfig,
+    tuner: Tuner,
+    trainer: pl.Trainer,
+    task: pl.LightningModule,
+    datamodule: Any,
+    output_dir: Path,
+    results: dict[str, Any],
+) -> None:
 
     if options.batch_size:
         start = getattr(datamodule, "batch_size", None)
         if not isinstance(start, int):
             log.warning("Skipping the batch-size finder: dataset.batch_size=%r is not a number of examples.", start)
         else:
-            found = tuner.scale_batch_size(task, datamodule=datamodule, mode=options.batch_size_mode, max_trials=options.max_trials, init_val=2)
+            found = tuner.scale_batch_size(
+                task, datamodule=datamodule, mode=options.batch_size_mode, max_trials=options.max_trials, init_val=2
+            )
             _forget_trial_steps(task)
             size = getattr(datamodule, "train_size", None)
             if found and isinstance(size, int) and found > size:
@@ -127,13 +149,23 @@ def _find(cfg: DictConfig, options: DictConfig, tuner: Tuner, trainer: pl.Traine
 
     if options.lr_find:
         finder = tuner.lr_find(
-            task, datamodule=datamodule, min_lr=options.min_lr, max_lr=options.max_lr, num_training=options.num_training, update_attr=False
+            task,
+            datamodule=datamodule,
+            min_lr=options.min_lr,
+            max_lr=options.max_lr,
+            num_training=options.num_training,
+            update_attr=False,
         )
         _forget_trial_steps(task)
         if finder is not None:
             fix_smoothing(finder)
         suggestion = suggest_lr(finder) if finder is not None else None
-        entry: dict[str, Any] = {"suggestion": suggestion, "min_lr": options.min_lr, "max_lr": options.max_lr, "applied": False}
+        entry: dict[str, Any] = {
+            "suggestion": suggestion,
+            "min_lr": options.min_lr,
+            "max_lr": options.max_lr,
+            "applied": False,
+        }
         if finder is not None and trainer.is_global_zero:
             entry["plot"] = str(lr_plot(finder, suggestion, output_dir / "lr_find.png"))
             _log_image(trainer, entry["plot"])
@@ -145,7 +177,10 @@ def _find(cfg: DictConfig, options: DictConfig, tuner: Tuner, trainer: pl.Traine
                 cfg.optimizer.lr = float(suggestion) * _lr_scale(cfg, trainer, datamodule)
             entry["applied"] = True
         elif suggestion is None:
-            log.warning("The learning-rate finder found no clear descent of the loss; training keeps optimizer.lr=%s.", cfg.optimizer.get("lr"))
+            log.warning(
+                "The learning-rate finder found no clear descent of the loss; training keeps optimizer.lr=%s.",
+                cfg.optimizer.get("lr"),
+            )
         results["lr_find"] = entry
 
 

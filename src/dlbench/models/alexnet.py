@@ -14,7 +14,13 @@ from dlbench.models.checks import flat_size, require_images
 # hidden widths of the fully connected part.
 VARIANTS: dict[str, tuple[list[tuple[int, int, int, int, bool]], int]] = {
     "imagenet": (
-        [(96, 11, 4, 2, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False), (384, 3, 1, 1, False), (256, 3, 1, 1, True)],
+        [
+            (96, 11, 4, 2, True),
+            (256, 5, 1, 2, True),
+            (384, 3, 1, 1, False),
+            (384, 3, 1, 1, False),
+            (256, 3, 1, 1, True),
+        ],
         4096,
     ),
     "cifar": (

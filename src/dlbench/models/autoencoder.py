@@ -32,9 +32,14 @@ class _Reconstruction(nn.Module):
 
     def __init__(self, code_size: int, sparsity: float, noise_std: float) -> None:
         super().__init__()
-        require(code_size >= 1, f"model.code_size={code_size} is < 1; the code needs at least 1 unit, e.g. model.code_size=32.")
+        require(
+            code_size >= 1,
+            f"model.code_size={code_size} is < 1; the code needs at least 1 unit, e.g. model.code_size=32.",
+        )
         require(sparsity >= 0, f"model.sparsity={sparsity} is negative; use 0 (off) or a small weight such as 1e-3.")
-        require(noise_std >= 0, f"model.noise_std={noise_std} is negative; use 0 (off) or a standard deviation such as 0.3.")
+        require(
+            noise_std >= 0, f"model.noise_std={noise_std} is negative; use 0 (off) or a standard deviation such as 0.3."
+        )
         self.code_size, self.sparsity, self.noise_std = code_size, sparsity, noise_std
         self.code: Tensor | None = None
 
@@ -81,7 +86,10 @@ class Autoencoder(_Reconstruction):
     ) -> None:
         super().__init__(code_size, sparsity, noise_std)
         for width in hidden:
-            require(width >= 1, f"model.hidden={list(hidden)} has a width {width} < 1; every hidden layer needs at least 1 unit.")
+            require(
+                width >= 1,
+                f"model.hidden={list(hidden)} has a width {width} < 1; every hidden layer needs at least 1 unit.",
+            )
         self.input_shape = tuple(input_shape)
         features = 1
         for dim in input_shape:
@@ -90,12 +98,17 @@ class Autoencoder(_Reconstruction):
 
         def stack(widths: list[int]) -> list[nn.Module]:
             layers: list[nn.Module] = []
-            for width_in, width_out in zip(widths[:-2], widths[1:-1]):
-                layers += [nn.Linear(width_in, width_out * k), make_activation(activation, negative_slope, maxout_pieces)]
+            for width_in, width_out in zip(widths[:-2], widths[1:-1], strict=False):
+                layers += [
+                    nn.Linear(width_in, width_out * k),
+                    make_activation(activation, negative_slope, maxout_pieces),
+                ]
             return [*layers, nn.Linear(widths[-2], widths[-1])]
 
         self.encoder = nn.Sequential(nn.Flatten(), *stack([features, *hidden, code_size]))
-        self.decoder = nn.Sequential(*stack([code_size, *reversed(hidden), features]), nn.Unflatten(1, self.input_shape))
+        self.decoder = nn.Sequential(
+            *stack([code_size, *reversed(hidden), features]), nn.Unflatten(1, self.input_shape)
+        )
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)
@@ -123,15 +136,23 @@ class ConvAutoencoder(_Reconstruction):
         negative_slope: float = 0.01,
     ) -> None:
         super().__init__(code_size, sparsity, noise_std)
-        require(len(channels) >= 1 and all(c >= 1 for c in channels), f"model.channels={list(channels)} needs at least one layer of at least 1 channel, e.g. [16, 32].")
-        require(activation != "maxout", "model.activation=maxout is not available in conv_autoencoder; choose relu, tanh, elu or another of the shared set.")
+        require(
+            len(channels) >= 1 and all(c >= 1 for c in channels),
+            f"model.channels={list(channels)} needs at least one layer of at least 1 channel, e.g. [16, 32].",
+        )
+        require(
+            activation != "maxout",
+            "model.activation=maxout is not available in conv_autoencoder; choose relu, tanh, elu or another "
+            "of the shared set.",
+        )
+
         def act() -> nn.Module:
             return make_activation(activation, negative_slope)
 
         depth, height, width = input_shape
         sizes = [(height, width)]
         encoder: list[nn.Module] = []
-        for channels_in, channels_out in zip([depth, *channels[:-1]], channels):
+        for channels_in, channels_out in zip([depth, *channels[:-1]], channels, strict=False):
             encoder += [nn.Conv2d(channels_in, channels_out, 3, stride=2, padding=1), act()]
             height, width = (height + 1) // 2, (width + 1) // 2
             sizes.append((height, width))
@@ -141,10 +162,12 @@ class ConvAutoencoder(_Reconstruction):
         decoder: list[nn.Module] = [nn.Linear(code_size, flat), nn.Unflatten(1, grid), act()]
         outs = [*reversed(channels[:-1]), depth]
         ins = list(reversed(channels))
-        for index, (channels_in, channels_out) in enumerate(zip(ins, outs)):
+        for index, (channels_in, channels_out) in enumerate(zip(ins, outs, strict=False)):
             (h_in, w_in), (h_out, w_out) = sizes[-1 - index], sizes[-2 - index]
             padding = (h_out - (2 * h_in - 1), w_out - (2 * w_in - 1))
-            decoder.append(nn.ConvTranspose2d(channels_in, channels_out, 3, stride=2, padding=1, output_padding=padding))
+            decoder.append(
+                nn.ConvTranspose2d(channels_in, channels_out, 3, stride=2, padding=1, output_padding=padding)
+            )
             if index < len(outs) - 1:
                 decoder.append(act())
         self.decoder = nn.Sequential(*decoder)

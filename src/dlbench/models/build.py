@@ -37,7 +37,9 @@ def build_model(model_cfg: DictConfig, spec: DataSpec) -> nn.Module:
     options = set(parameters) - set(from_data)
     for key in model_cfg:
         if key not in options and key not in ("_target_", "name"):
-            raise ConfigError(f"model.{key} does not apply to model {name}; its options are: {', '.join(sorted(options))}.")
+            raise ConfigError(
+                f"model.{key} does not apply to model {name}; its options are: {', '.join(sorted(options))}."
+            )
     kwargs = {key: value for key, value in from_data.items() if key in parameters}
     config = {key: value for key, value in model_cfg.items() if key != "name"}
     try:

@@ -13,14 +13,17 @@ from dlbench.errors import ConfigError, require
 
 def require_images(spec: DataSpec, name: str, fix: str = "use model=mlp") -> None:
     """Convolutional models need C x H x W inputs; a table or a sequence gets a pointer elsewhere."""
-    require(spec.is_image, f"{name} needs image inputs (C x H x W); dataset {spec.name} gives {spec.describe()}; {fix}.")
+    require(
+        spec.is_image, f"{name} needs image inputs (C x H x W); dataset {spec.name} gives {spec.describe()}; {fix}."
+    )
 
 
 def require_whole_examples(spec: DataSpec, name: str) -> None:
     """Feed-forward classifiers give one prediction per example, not one per time step."""
     require(
         not spec.per_step,
-        f"{name} gives one prediction per example, but dataset {spec.name} wants one at every step of its {spec.describe()}; use model=lstm, model=gru or model=rnn.",
+        f"{name} gives one prediction per example, but dataset {spec.name} wants one at every step of its "
+        f"{spec.describe()}; use model=lstm, model=gru or model=rnn.",
     )
 
 

@@ -53,7 +53,12 @@ class LeNet(nn.Module):
             act(),
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
-        flat = flat_size(self.features, input_shape, "lenet", "use images of at least 16x16 (dataset=digits takes dataset.size=28) or model=mlp")
+        flat = flat_size(
+            self.features,
+            input_shape,
+            "lenet",
+            "use images of at least 16x16 (dataset=digits takes dataset.size=28) or model=mlp",
+        )
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(flat, 500 * k),

@@ -7,7 +7,20 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def _lstm_flops(input_shape, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, *args, out_shape=None, **kwargs) -> int:
+def _lstm_flops(
+    input_shape,
+    hx,
+    params,
+    has_biases,
+    num_layers,
+    dropout,
+    train,
+    bidirectional,
+    batch_first,
+    *args,
+    out_shape=None,
+    **kwargs,
+) -> int:
     """aten::lstm runs as one fused kernel on the CPU, which FlopCounterMode does not see into.
 
     Every weight matrix (4H x inputs, 4H x H) is multiplied with one vector per example and step.

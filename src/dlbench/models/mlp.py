@@ -32,7 +32,10 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         for width in hidden:
-            require(width >= 1, f"model.hidden={list(hidden)} has a width {width} < 1; every hidden layer needs at least 1 unit.")
+            require(
+                width >= 1,
+                f"model.hidden={list(hidden)} has a width {width} < 1; every hidden layer needs at least 1 unit.",
+            )
         require(0.0 <= dropout < 1.0, f"model.dropout={dropout} is outside [0, 1); use a probability such as 0.5.")
         factor = width_factor(activation, maxout_pieces)
         layers: list[nn.Module] = [nn.Flatten()]

@@ -49,14 +49,28 @@ class Recurrent(nn.Module):
         require(cell in CELLS, f"model.cell={cell!r} is unknown; choose one of {', '.join(CELLS)}.")
         require(hidden_size >= 1, f"model.hidden_size={hidden_size} is < 1; use at least 1 unit, e.g. 64.")
         require(num_layers >= 1, f"model.num_layers={num_layers} is < 1; use at least 1 layer.")
-        require(0.0 <= dropout < 1.0, f"model.dropout={dropout} is outside [0, 1); it is applied between stacked layers.")
-        require(dropout == 0 or num_layers > 1, f"model.dropout={dropout} acts only between stacked layers, and model.num_layers=1; set model.num_layers=2 or more.")
-        require(nonlinearity in ("tanh", "relu"), f"model.nonlinearity={nonlinearity!r} is not available; the RNN cell takes tanh or relu.")
-        require(cell == "rnn" or nonlinearity == "tanh", f"model.nonlinearity={nonlinearity!r} applies only to model=rnn; LSTM and GRU gates are fixed.")
+        require(
+            0.0 <= dropout < 1.0, f"model.dropout={dropout} is outside [0, 1); it is applied between stacked layers."
+        )
+        require(
+            dropout == 0 or num_layers > 1,
+            f"model.dropout={dropout} acts only between stacked layers, and model.num_layers=1; set "
+            "model.num_layers=2 or more.",
+        )
+        require(
+            nonlinearity in ("tanh", "relu"),
+            f"model.nonlinearity={nonlinearity!r} is not available; the RNN cell takes tanh or relu.",
+        )
+        require(
+            cell == "rnn" or nonlinearity == "tanh",
+            f"model.nonlinearity={nonlinearity!r} applies only to model=rnn; LSTM and GRU gates are fixed.",
+        )
         self.image_rows = len(input_shape) == 3
         features = input_shape[0] * input_shape[2] if self.image_rows else input_shape[-1]
         options = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
-        self.rnn = CELLS[cell](features, hidden_size, num_layers, batch_first=True, dropout=dropout, bidirectional=bidirectional, **options)
+        self.rnn = CELLS[cell](
+            features, hidden_size, num_layers, batch_first=True, dropout=dropout, bidirectional=bidirectional, **options
+        )
         self.per_step = per_step
         self.directions = 2 if bidirectional else 1
         self.head = nn.Linear(hidden_size * self.directions, num_outputs)
@@ -65,9 +79,13 @@ class Recurrent(nn.Module):
     def check_data(spec: DataSpec, name: str) -> None:
         require(
             spec.sequence or spec.is_image,
-            f"{name} needs sequences (time x features) or images read row by row; dataset {spec.name} gives {spec.describe()}; use model=mlp.",
+            f"{name} needs sequences (time x features) or images read row by row; dataset {spec.name} gives "
+            f"{spec.describe()}; use model=mlp.",
         )
-        require(not spec.per_step or spec.sequence, f"{name} predicts at every step only on sequence data, but dataset {spec.name} gives {spec.describe()}.")
+        require(
+            not spec.per_step or spec.sequence,
+            f"{name} predicts at every step only on sequence data, but dataset {spec.name} gives {spec.describe()}.",
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.image_rows:  # (B, C, H, W) -> (B, H, C*W): one row of pixels per step

@@ -52,10 +52,12 @@ def _finite(value: float) -> bool:
 
 def validation_curves(sweep_dir: Path, jobs: list[Job], keys: list[str]) -> Path:
     """Every job's validation metrics per epoch, overlaid: the first thing to look at."""
-    names = sorted({name for job in jobs for row in job.history for name in row if name.startswith("val/")}) or [_monitor(jobs)]
+    names = sorted({name for job in jobs for row in job.history for name in row if name.startswith("val/")}) or [
+        _monitor(jobs)
+    ]
     figure, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
     marker = "." if max(len(job.history) for job in jobs) < 30 else None
-    for axis, name in zip(axes[0], names):
+    for axis, name in zip(axes[0], names, strict=False):
         for job in jobs:
             epochs, values = _series(job, name)
             if epochs:
@@ -96,12 +98,15 @@ def final_metric(sweep_dir: Path, jobs: list[Job], key: str) -> Path:
     raw = [job.overrides.get(key, "") for job in jobs]
     numbers = _numeric(raw)
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    for axis, panel in zip(axes[0], panels):
+    for axis, panel in zip(axes[0], panels, strict=False):
         if panel == monitor:
             ys = [float((job.summary.get("best") or {}).get("value", math.nan) or math.nan) for job in jobs]
             title = f"best {monitor}"
         else:
-            ys = [float(((job.summary.get("metrics") or {}).get("test") or {}).get(panel.split("/", 1)[1], math.nan)) for job in jobs]
+            ys = [
+                float(((job.summary.get("metrics") or {}).get("test") or {}).get(panel.split("/", 1)[1], math.nan))
+                for job in jobs
+            ]
             title = panel
         if numbers is not None:
             order = sorted(range(len(jobs)), key=lambda index: numbers[index])
@@ -114,7 +119,12 @@ def final_metric(sweep_dir: Path, jobs: list[Job], key: str) -> Path:
         for index, job in enumerate(jobs):
             if job.status != "completed":
                 x = numbers[index] if numbers is not None else index
-                axis.annotate(job.status, (x, ys[index] if _finite(ys[index]) else axis.get_ylim()[0]), fontsize="small", color="red")
+                axis.annotate(
+                    job.status,
+                    (x, ys[index] if _finite(ys[index]) else axis.get_ylim()[0]),
+                    fontsize="small",
+                    color="red",
+                )
         axis.set_xlabel(key)
         axis.set_ylabel(title)
         axis.set_title(f"{title} vs {key}")
@@ -125,7 +135,11 @@ def final_metric(sweep_dir: Path, jobs: list[Job], key: str) -> Path:
 def batch_size_timing(sweep_dir: Path, jobs: list[Job]) -> Path:
     """Time per epoch and samples per second against the effective batch size ('full' included)."""
     points = sorted(
-        (float(job.summary["effective_batch_size"]), float(job.summary.get("time_per_epoch_s") or math.nan), float(job.summary.get("samples_per_s") or math.nan))
+        (
+            float(job.summary["effective_batch_size"]),
+            float(job.summary.get("time_per_epoch_s") or math.nan),
+            float(job.summary.get("samples_per_s") or math.nan),
+        )
         for job in jobs
         if job.summary.get("effective_batch_size")
     )
@@ -150,9 +164,9 @@ def early_stopping_curves(sweep_dir: Path, jobs: list[Job], keys: list[str]) -> 
     columns = min(3, len(jobs))
     rows = -(-len(jobs) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.8 * rows), squeeze=False)
-    for axis in axes.flat[len(jobs):]:
+    for axis in axes.flat[len(jobs) :]:
         axis.set_visible(False)
-    for axis, job in zip(axes.flat, jobs):
+    for axis, job in zip(axes.flat, jobs, strict=False):
         for metric, style in (("train/loss", "--"), ("val/loss", "-")):
             epochs, values = _series(job, metric)
             axis.plot(epochs, values, style, label=metric)
@@ -172,7 +186,11 @@ def early_stopping_curves(sweep_dir: Path, jobs: list[Job], keys: list[str]) -> 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for job in jobs:
         rows_with_both = [row for row in job.history if "train/loss" in row and "val/loss" in row]
-        axis.plot([row["epoch"] for row in rows_with_both], [row["val/loss"] - row["train/loss"] for row in rows_with_both], label=job.label(keys))
+        axis.plot(
+            [row["epoch"] for row in rows_with_both],
+            [row["val/loss"] - row["train/loss"] for row in rows_with_both],
+            label=job.label(keys),
+        )
     axis.axhline(0.0, color="black", linewidth=0.8)
     axis.set_xlabel("epoch")
     axis.set_ylabel("val/loss - train/loss")
@@ -185,7 +203,12 @@ def early_stopping_curves(sweep_dir: Path, jobs: list[Job], keys: list[str]) -> 
 def _is_early_stopping_sweep(jobs: list[Job], keys: list[str]) -> bool:
     if any("early_stopping" in key or "patience" in key for key in keys):
         return True
-    if any("early_stopping" in value for key in keys if key == "regularizer" for value in (job.overrides.get(key, "") for job in jobs)):
+    if any(
+        "early_stopping" in value
+        for key in keys
+        if key == "regularizer"
+        for value in (job.overrides.get(key, "") for job in jobs)
+    ):
         return True
     return any(str(job.summary.get("stop_reason") or "").startswith("early stopping") for job in jobs)
 

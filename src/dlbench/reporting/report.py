@@ -73,7 +73,9 @@ def find_jobs(sweep_dir: str | Path) -> list[Job]:
     run_dirs = {path.parent for path in sweep_dir.glob(f"*/{SUMMARY_FILE}")}
     run_dirs |= {path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")}
     jobs = []
-    for run_dir in sorted(run_dirs, key=lambda path: (not path.name.isdigit(), int(path.name) if path.name.isdigit() else 0, path.name)):
+    for run_dir in sorted(
+        run_dirs, key=lambda path: (not path.name.isdigit(), int(path.name) if path.name.isdigit() else 0, path.name)
+    ):
         summary_path = run_dir / SUMMARY_FILE
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
         if summary.get("overrides") is not None:
@@ -81,7 +83,10 @@ def find_jobs(sweep_dir: str | Path) -> list[Job]:
         else:
             overrides = _read_hydra_overrides(run_dir)
         if not summary:
-            summary = {"status": "failed", "stop_reason": "no summary.json: the job ended before training started (see its log)"}
+            summary = {
+                "status": "failed",
+                "stop_reason": "no summary.json: the job ended before training started (see its log)",
+            }
         jobs.append(Job(_job_number(run_dir), run_dir, parse_overrides(overrides), summary))
     return jobs
 
@@ -117,7 +122,22 @@ def table_rows(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
     """The report's columns and one row per job: swept values, metrics, timing, status."""
     keys = swept_keys(jobs)
     metrics = _metric_columns(jobs)
-    columns = ["job", *keys, "status", "stop_reason", "epochs_run", "best_epoch", "best_metric", "best_value", *metrics, "wall_time_s", "time_per_epoch_s", "samples_per_s", "effective_batch_size", "run_dir"]
+    columns = [
+        "job",
+        *keys,
+        "status",
+        "stop_reason",
+        "epochs_run",
+        "best_epoch",
+        "best_metric",
+        "best_value",
+        *metrics,
+        "wall_time_s",
+        "time_per_epoch_s",
+        "samples_per_s",
+        "effective_batch_size",
+        "run_dir",
+    ]
     rows = []
     for job in jobs:
         summary = job.summary
@@ -159,7 +179,11 @@ def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
     lines = [
         f"# Sweep report: {sweep_dir}",
         "",
-        f"{len(rows)} jobs; " + ", ".join(f"{status}: {sum(row['status'] == status for row in rows)}" for status in sorted({row["status"] for row in rows})),
+        f"{len(rows)} jobs; "
+        + ", ".join(
+            f"{status}: {sum(row['status'] == status for row in rows)}"
+            for status in sorted({row["status"] for row in rows})
+        ),
         "",
         "| " + " | ".join(shown) + " |",
         "| " + " | ".join("---" for _ in shown) + " |",
@@ -179,7 +203,10 @@ def write_report(sweep_dir: str | Path) -> list[Path]:
     sweep_dir = Path(sweep_dir)
     jobs = find_jobs(sweep_dir)
     if not jobs:
-        raise FileNotFoundError(f"{sweep_dir} holds no job directories with a {SUMMARY_FILE}; give the sweep directory of a multirun (multirun/<date>/<time>).")
+        raise FileNotFoundError(
+            f"{sweep_dir} holds no job directories with a {SUMMARY_FILE}; give the sweep directory of a "
+            "multirun (multirun/<date>/<time>)."
+        )
     columns, rows = table_rows(jobs)
     written = write_tables(sweep_dir, columns, rows)
     written += write_plots(sweep_dir, jobs, swept_keys(jobs))

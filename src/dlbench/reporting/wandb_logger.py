@@ -184,7 +184,11 @@ class DlbenchWandbLogger(WandbLogger):
         self._save_dir, self._project, self._name, self._id, self._checkpoint_name = save_dir, None, None, "none", None
         self._logged_model_time, self._checkpoint_callbacks = {}, {}
         if rank_zero_only.rank == 0:
-            print("W&B: off for this run, the wandb package is not installed (pip install wandb); metrics are in metrics.csv", flush=True)
+            print(
+                "W&B: off for this run, the wandb package is not installed (pip install wandb); metrics are "
+                "in metrics.csv",
+                flush=True,
+            )
 
     def start(self, config: Mapping[str, Any]) -> None:
         """Open the W&B run with the flat resolved config, before training starts."""
@@ -229,7 +233,9 @@ class DlbenchWandbLogger(WandbLogger):
             return
         reason = f" ({self.offline_reason})" if self.offline_reason else ""
         sync_dir = run.settings.sync_dir
-        print(f"W&B: offline{reason}; run{group} saved in {sync_dir}; upload it with: wandb sync {sync_dir}", flush=True)
+        print(
+            f"W&B: offline{reason}; run{group} saved in {sync_dir}; upload it with: wandb sync {sync_dir}", flush=True
+        )
 
     def pictures(self) -> list[Path]:
         """Every PNG the run left in its directory (e.g. `pictures/`), W&B's own files aside."""

@@ -75,7 +75,11 @@ def log_report_to_wandb(sweep_dir: str | Path, files: Iterable[str | Path]) -> s
         print(f"W&B: comparison report in group {group}: {location}", flush=True)
     else:
         why = f" ({reason})" if reason else ""
-        print(f"W&B: offline{why}; comparison report of group {group} saved in {location}; upload the sweep with: wandb sync {sweep_dir}/*/wandb/offline-run-* {location}", flush=True)
+        print(
+            f"W&B: offline{why}; comparison report of group {group} saved in {location}; upload the sweep "
+            f"with: wandb sync {sweep_dir}/*/wandb/offline-run-* {location}",
+            flush=True,
+        )
     return str(location)
 
 

@@ -31,11 +31,19 @@ def make_loss(name: str, spec: DataSpec, reconstruct: bool, label_smoothing: flo
     if name not in LOSSES:
         raise ConfigError(f"loss={name!r} is unknown; choose auto or one of {', '.join(LOSSES)}.")
     if reconstruct and name == "cross_entropy":
-        raise ConfigError("loss=cross_entropy is a classification loss and cannot train a reconstruction; use loss=mse or loss=bce.")
+        raise ConfigError(
+            "loss=cross_entropy is a classification loss and cannot train a reconstruction; use loss=mse or loss=bce."
+        )
     if not reconstruct and name == "cross_entropy" and spec.kind != "multiclass":
-        raise ConfigError(f"loss=cross_entropy needs class labels, but dataset {spec.name} is {spec.kind}; use loss=auto ({default_loss(spec, reconstruct)}).")
+        raise ConfigError(
+            f"loss=cross_entropy needs class labels, but dataset {spec.name} is {spec.kind}; use loss=auto "
+            f"({default_loss(spec, reconstruct)})."
+        )
     if not reconstruct and name != "cross_entropy" and spec.kind == "multiclass":
-        raise ConfigError(f"loss={name} compares one output with one target, but dataset {spec.name} has {spec.num_outputs} classes as labels; use loss=auto (cross_entropy).")
+        raise ConfigError(
+            f"loss={name} compares one output with one target, but dataset {spec.name} has {spec.num_outputs} "
+            "classes as labels; use loss=auto (cross_entropy)."
+        )
     if name == "cross_entropy":
         return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     return LOSSES[name]()

@@ -110,7 +110,9 @@ class Task(pl.LightningModule):
             self._stop_if_diverged(loss)
         metrics = self.metrics[f"{stage}_metrics"]
         values = torch.stack([loss, data_loss, penalty]) if penalty is not None else loss.reshape(1)
-        correct, predictions = count_correct(outputs.detach(), targets, self.spec.kind) if metrics.accuracy else (None, 0)
+        correct, predictions = (
+            count_correct(outputs.detach(), targets, self.spec.kind) if metrics.accuracy else (None, 0)
+        )
         metrics.update(values, inputs.shape[0], correct, predictions)
         return loss
 
@@ -140,7 +142,10 @@ class Task(pl.LightningModule):
         # The first bad step (-1: none yet) and its loss, made on the device by fills, never copied
         # from the host; int64 and float32, which every accelerator has (Apple's MPS has no float64).
         if self._first_nonfinite is None or self._first_nonfinite[0].device != value.device:
-            self._first_nonfinite = (torch.full((), -1, dtype=torch.long, device=value.device), torch.zeros((), device=value.device))
+            self._first_nonfinite = (
+                torch.full((), -1, dtype=torch.long, device=value.device),
+                torch.zeros((), device=value.device),
+            )
         first_step, first_loss = self._first_nonfinite
         take = ~torch.isfinite(value) & (first_step < 0)
         step = torch.full((), self.global_step, dtype=torch.long, device=value.device)
@@ -218,4 +223,7 @@ class Task(pl.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch"},
+        }

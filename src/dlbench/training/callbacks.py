@@ -20,7 +20,9 @@ class MaxNorm(pl.Callback):
     """
 
     def __init__(self, max_norm: float = 3.0) -> None:
-        require(max_norm > 0, f"callbacks.max_norm.max_norm={max_norm} must be > 0; Srivastava et al. (2014) used 3 to 4.")
+        require(
+            max_norm > 0, f"callbacks.max_norm.max_norm={max_norm} must be > 0; Srivastava et al. (2014) used 3 to 4."
+        )
         self.max_norm = max_norm
 
     @torch.no_grad()
@@ -29,7 +31,9 @@ class MaxNorm(pl.Callback):
             if is_weight(name, parameter):
                 parameter.copy_(parameter.renorm(2, 0, self.max_norm))
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self.apply(pl_module)
 
 
@@ -47,7 +51,9 @@ class WeightNoise(pl.Callback):
         self._noise: list[tuple[Tensor, Tensor]] = []
 
     @torch.no_grad()
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         self._noise = []
         for name, parameter in pl_module.named_parameters():
             if is_weight(name, parameter):
@@ -56,11 +62,15 @@ class WeightNoise(pl.Callback):
                 self._noise.append((parameter, noise))
 
     @torch.no_grad()
-    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer) -> None:
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
         self._remove()
 
     @torch.no_grad()
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._remove()  # a skipped step (e.g. a non-finite loss) still restores the weights
 
     def _remove(self) -> None:

@@ -68,8 +68,13 @@ def initialize(
         elif "bias" in name and bias is not None:
             nn.init.constant_(parameter, bias)
     if scheme == "lsuv":
-        require(datamodule is not None, "initializer=lsuv needs a batch of training data, but no data module was given.")
-        require(lsuv_batch >= 2 and max_iter >= 1 and tol > 0, f"initializer=lsuv needs lsuv_batch >= 2, max_iter >= 1 and tol > 0 (got {lsuv_batch}, {max_iter}, {tol}).")
+        require(
+            datamodule is not None, "initializer=lsuv needs a batch of training data, but no data module was given."
+        )
+        require(
+            lsuv_batch >= 2 and max_iter >= 1 and tol > 0,
+            f"initializer=lsuv needs lsuv_batch >= 2, max_iter >= 1 and tol > 0 (got {lsuv_batch}, {max_iter}, {tol}).",
+        )
         lsuv(model, training_inputs(datamodule, lsuv_batch), tol, max_iter)
     return model
 

@@ -30,7 +30,9 @@ def check_optimizer(factory: OptimizerFactory, target: str) -> None:
         factory([torch.zeros(1, requires_grad=True)])
     except (ValueError, TypeError) as error:
         detail = str(error).rstrip(".").replace(".__init__()", "()")
-        raise ConfigError(f"{target.rsplit('.', 1)[-1]} refuses the optimizer.* settings ({detail}); fix the value it names.") from None
+        raise ConfigError(
+            f"{target.rsplit('.', 1)[-1]} refuses the optimizer.* settings ({detail}); fix the value it names."
+        ) from None
 
 
 def scaled_lr(optimizer_cfg: DictConfig, batch_size: int) -> float | None:
@@ -43,7 +45,10 @@ def scaled_lr(optimizer_cfg: DictConfig, batch_size: int) -> float | None:
     if lr is None or not optimizer_cfg.get("scale_lr_with_batch", False):
         return lr
     reference = optimizer_cfg.get("reference_batch", 256)
-    require(isinstance(reference, int) and reference >= 1, f"optimizer.reference_batch={reference!r} must be a whole number >= 1, e.g. 256.")
+    require(
+        isinstance(reference, int) and reference >= 1,
+        f"optimizer.reference_batch={reference!r} must be a whole number >= 1, e.g. 256.",
+    )
     return float(lr) * batch_size / reference
 
 

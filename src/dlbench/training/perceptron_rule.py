@@ -39,10 +39,13 @@ class PerceptronRule(torch.optim.SGD):
         name = type(model).__name__.lower()
         require(
             len(linear) == 1 and not any(isinstance(m, (nn.Conv2d, nn.RNNBase)) for m in model.modules()),
-            f"optimizer=perceptron_rule trains a single linear layer, but model {name} has {len(linear)} linear layers; use model=perceptron.",
+            f"optimizer=perceptron_rule trains a single linear layer, but model {name} has {len(linear)} "
+            "linear layers; use model=perceptron.",
         )
         require(
             spec.kind == "binary",
-            f"optimizer=perceptron_rule needs two classes (one output, labels 0/1), but dataset {spec.name} is {spec.kind} with {spec.num_outputs} outputs; use a binary dataset such as dataset=logic_and or dataset=xor.",
+            f"optimizer=perceptron_rule needs two classes (one output, labels 0/1), but dataset {spec.name} "
+            f"is {spec.kind} with {spec.num_outputs} outputs; use a binary dataset such as dataset=logic_and "
+            "or dataset=xor.",
         )
         return PerceptronCriterion()

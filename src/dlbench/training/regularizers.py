@@ -27,7 +27,16 @@ Penalty = Callable[[nn.Module], Tensor]
 PENALTIES = ("l1", "l2", "activity_l1")
 # Modules whose outputs are a network's hidden representation (after the nonlinearity).
 ACTIVATION_MODULES = (
-    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.SiLU, Maxout,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.SiLU,
+    Maxout,
 )
 
 
@@ -56,7 +65,10 @@ class ActivityL1:
     def __init__(self, model: nn.Module, lam: float, name: str = "model") -> None:
         modules = [module for module in model.modules() if isinstance(module, ACTIVATION_MODULES)]
         if not modules:
-            raise ConfigError(f"regularizer=activity_l1 needs hidden layers with an activation, but {name} has none; use a model with hidden units, e.g. model=mlp.")
+            raise ConfigError(
+                f"regularizer=activity_l1 needs hidden layers with an activation, but {name} has none; use a "
+                "model with hidden units, e.g. model=mlp."
+            )
         self.lam = lam
         self.activity: dict[int, Tensor] = {}
         for index, module in enumerate(modules):
@@ -72,13 +84,18 @@ class ActivityL1:
         return self.lam * sum(self.activity.values())
 
 
-def make_penalties(penalty_cfg: DictConfig | dict | None, model: nn.Module, model_name: str = "model") -> list[tuple[str, Penalty]]:
+def make_penalties(
+    penalty_cfg: DictConfig | dict | None, model: nn.Module, model_name: str = "model"
+) -> list[tuple[str, Penalty]]:
     """The loss terms named in `penalty` (e.g. `{l1: 1e-4}`), in the order given."""
     terms: list[tuple[str, Penalty]] = []
     for name, lam in (penalty_cfg or {}).items():
         if name not in PENALTIES:
             raise ConfigError(f"penalty.{name} is unknown; the loss terms are {', '.join(PENALTIES)}.")
-        require(isinstance(lam, (int, float)) and lam >= 0, f"penalty.{name}={lam} is a lambda < 0; a penalty weight must be >= 0, e.g. 1e-4.")
+        require(
+            isinstance(lam, (int, float)) and lam >= 0,
+            f"penalty.{name}={lam} is a lambda < 0; a penalty weight must be >= 0, e.g. 1e-4.",
+        )
         if name == "l1":
             terms.append((name, l1_penalty(float(lam))))
         elif name == "l2":
@@ -130,29 +147,66 @@ def _takes(target: str, option: str) -> bool:
 def check_regularizers(cfg: DictConfig, spec: DataSpec | None = None) -> None:
     """Refuse, in one sentence each, regularizer settings that are out of range or cannot apply."""
     model_name = str(cfg.model.get("name") or cfg.model._target_.rsplit(".", 1)[-1].lower())
-    for key, regularizer, what in (("dropout", "dropout", "dropout layer"), ("batch_norm", "batchnorm", "batch-norm layer")):
+    for key, regularizer, what in (
+        ("dropout", "dropout", "dropout layer"),
+        ("batch_norm", "batchnorm", "batch-norm layer"),
+    ):
         if key in cfg.model and not _takes(cfg.model._target_, key):
-            raise ConfigError(f"regularizer={regularizer} cannot apply to model {model_name}, which has no {what} (model.{key}); use a model that has one, e.g. model=mlp.")
+            raise ConfigError(
+                f"regularizer={regularizer} cannot apply to model {model_name}, which has no {what} "
+                f"(model.{key}); use a model that has one, e.g. model=mlp."
+            )
     # regularizer=augment on a dataset without images: the data module refuses it in setup()
     options = task_options(cfg)
-    require(options["input_noise"] >= 0, f"task.input_noise={options['input_noise']} is a standard deviation < 0; use e.g. 0.1.")
-    require(options["adversarial_epsilon"] >= 0, f"task.adversarial_epsilon={options['adversarial_epsilon']} is an epsilon < 0; use e.g. 0.1.")
-    require(0 <= options["label_smoothing"] < 1, f"task.label_smoothing={options['label_smoothing']} is outside [0, 1); use e.g. 0.1.")
+    require(
+        options["input_noise"] >= 0,
+        f"task.input_noise={options['input_noise']} is a standard deviation < 0; use e.g. 0.1.",
+    )
+    require(
+        options["adversarial_epsilon"] >= 0,
+        f"task.adversarial_epsilon={options['adversarial_epsilon']} is an epsilon < 0; use e.g. 0.1.",
+    )
+    require(
+        0 <= options["label_smoothing"] < 1,
+        f"task.label_smoothing={options['label_smoothing']} is outside [0, 1); use e.g. 0.1.",
+    )
     if options["label_smoothing"] > 0 and spec is not None:
-        require(spec.kind == "multiclass" and cfg.get("loss", "auto") in ("auto", "cross_entropy"), f"regularizer=label_smoothing needs a cross-entropy loss over classes, but dataset {spec.name} is {spec.kind}; drop label_smoothing or pick a classification dataset.")
+        require(
+            spec.kind == "multiclass" and cfg.get("loss", "auto") in ("auto", "cross_entropy"),
+            f"regularizer=label_smoothing needs a cross-entropy loss over classes, but dataset {spec.name} is "
+            f"{spec.kind}; drop label_smoothing or pick a classification dataset.",
+        )
     for name, lam in (cfg.get("penalty") or {}).items():
-        require(not isinstance(lam, (int, float)) or lam >= 0, f"penalty.{name}={lam} is a lambda < 0; a penalty weight must be >= 0, e.g. 1e-4.")
+        require(
+            not isinstance(lam, (int, float)) or lam >= 0,
+            f"penalty.{name}={lam} is a lambda < 0; a penalty weight must be >= 0, e.g. 1e-4.",
+        )
     callbacks = cfg.get("callbacks") or {}
     stopping = callbacks.get("early_stopping")
     if stopping:
-        require(stopping.get("patience", 3) >= 1, f"callbacks.early_stopping.patience={stopping.get('patience')} must be >= 1 epoch; try 10.")
-        require(stopping.get("min_delta", 0.0) >= 0, f"callbacks.early_stopping.min_delta={stopping.get('min_delta')} must be >= 0.")
-        require(stopping.get("mode", "min") in ("min", "max"), f"callbacks.early_stopping.mode={stopping.get('mode')!r} must be 'min' or 'max'.")
+        require(
+            stopping.get("patience", 3) >= 1,
+            f"callbacks.early_stopping.patience={stopping.get('patience')} must be >= 1 epoch; try 10.",
+        )
+        require(
+            stopping.get("min_delta", 0.0) >= 0,
+            f"callbacks.early_stopping.min_delta={stopping.get('min_delta')} must be >= 0.",
+        )
+        require(
+            stopping.get("mode", "min") in ("min", "max"),
+            f"callbacks.early_stopping.mode={stopping.get('mode')!r} must be 'min' or 'max'.",
+        )
     if callbacks.get("max_norm"):
         bound = callbacks.max_norm.get("max_norm")
-        require(bound is not None and bound > 0, f"callbacks.max_norm.max_norm={bound} must be > 0; Srivastava et al. (2014) used 3 to 4.")
+        require(
+            bound is not None and bound > 0,
+            f"callbacks.max_norm.max_norm={bound} must be > 0; Srivastava et al. (2014) used 3 to 4.",
+        )
     if callbacks.get("weight_noise"):
         std = callbacks.weight_noise.get("std")
-        require(std is not None and std >= 0, f"callbacks.weight_noise.std={std} is a standard deviation < 0; use e.g. 0.01.")
+        require(
+            std is not None and std >= 0,
+            f"callbacks.weight_noise.std={std} is a standard deviation < 0; use e.g. 0.01.",
+        )
     clip = cfg.trainer.get("gradient_clip_val")
     require(clip is None or clip >= 0, f"trainer.gradient_clip_val={clip} must be >= 0 (or null for no clipping).")

@@ -28,6 +28,10 @@ def warmup(
     if after == "constant":
         hold = ConstantLR(optimizer, factor=1.0, total_iters=0)
     else:
-        require(total_epochs is not None and total_epochs > warmup_epochs, f"scheduler.total_epochs={total_epochs} must exceed warmup_epochs={warmup_epochs} for a cosine decay after the warm-up.")
+        require(
+            total_epochs is not None and total_epochs > warmup_epochs,
+            f"scheduler.total_epochs={total_epochs} must exceed warmup_epochs={warmup_epochs} for a cosine "
+            "decay after the warm-up.",
+        )
         hold = CosineAnnealingLR(optimizer, T_max=total_epochs - warmup_epochs, eta_min=eta_min)
     return SequentialLR(optimizer, [rise, hold], milestones=[warmup_epochs])

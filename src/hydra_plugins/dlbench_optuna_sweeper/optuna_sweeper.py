@@ -48,7 +48,10 @@ def distribution(override: Override) -> Any:
         return IntDistribution(values[0], values[-1], step=sweep.step, log=log_scale and sweep.step == 1)
     if isinstance(sweep, (ChoiceSweep, RangeSweep)):
         return CategoricalDistribution(list(override.sweep_string_iterator()))
-    raise ValueError(f"hydra.sweeper.params: cannot search over '{override.input_line}'; use interval(a, b), range(a, b), choice(a, b, ...) or a,b,c.")
+    raise ValueError(
+        f"hydra.sweeper.params: cannot search over '{override.input_line}'; use interval(a, b), range(a, b), "
+        "choice(a, b, ...) or a,b,c."
+    )
 
 
 class OptunaSweeper(Sweeper):
@@ -74,7 +77,9 @@ class OptunaSweeper(Sweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
-        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function, config=config)
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def _parse(self, arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
         """Search space from the sweep overrides; every other override is passed to each trial."""
@@ -91,7 +96,7 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         if self.storage and str(self.storage).startswith("sqlite:///"):
-            Path(str(self.storage)[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(str(self.storage)[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         return optuna.create_study(
             study_name=self.study_name,
             storage=self.storage,
@@ -111,9 +116,15 @@ class OptunaSweeper(Sweeper):
             study.tell(trial.number, state=TrialState.FAIL)
             study.set_user_attr(f"interrupted_{trial.number}", True)
         interrupted = {int(key.split("_", 1)[1]) for key in study.user_attrs if key.startswith("interrupted_")}
-        done = sum(1 for trial in study.get_trials(deepcopy=False) if trial.state.is_finished() and trial.number not in interrupted)
+        done = sum(
+            1
+            for trial in study.get_trials(deepcopy=False)
+            if trial.state.is_finished() and trial.number not in interrupted
+        )
         to_go = max(0, self.n_trials - done)
-        log.info("Optuna study '%s' in %s: %d trials done, %d to go", study.study_name, self.storage or "memory", done, to_go)
+        log.info(
+            "Optuna study '%s' in %s: %d trials done, %d to go", study.study_name, self.storage or "memory", done, to_go
+        )
 
         while to_go > 0:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, to_go))]
@@ -121,11 +132,15 @@ class OptunaSweeper(Sweeper):
             # Job numbers continue after earlier runs of the study, so a resumed search never
             # writes into the run directory of an earlier trial.
             returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
-            for trial, job in zip(trials, returns):
+            for trial, job in zip(trials, returns, strict=False):
                 value = self._value(job)
                 if value is None:
                     study.tell(trial, state=TrialState.FAIL)
-                    log.warning("Trial %d failed (no finite %s); the search goes on", trial.number, self.config.get("monitor", "value"))
+                    log.warning(
+                        "Trial %d failed (no finite %s); the search goes on",
+                        trial.number,
+                        self.config.get("monitor", "value"),
+                    )
                 else:
                     study.tell(trial, value)
             to_go -= len(trials)
@@ -135,7 +150,17 @@ class OptunaSweeper(Sweeper):
             log.warning("No trial of study '%s' completed; there is no best value.", study.study_name)
             return None
         best = study.best_trial
-        results = {"name": "optuna", "study_name": study.study_name, "storage": self.storage, "direction": self.direction, "best_params": best.params, "best_value": best.value, "best_trial": best.number, "n_trials": len(study.trials), "n_completed": len(completed)}
+        results = {
+            "name": "optuna",
+            "study_name": study.study_name,
+            "storage": self.storage,
+            "direction": self.direction,
+            "best_params": best.params,
+            "best_value": best.value,
+            "best_trial": best.number,
+            "n_trials": len(study.trials),
+            "n_completed": len(completed),
+        }
         OmegaConf.save(OmegaConf.create(results), Path(self.config.hydra.sweep.dir) / RESULTS_FILE)
         log.info("Best parameters: %s", best.params)
         log.info("Best value: %s", best.value)
