@@ -11,7 +11,7 @@ import gc
 import hydra
 from omegaconf import DictConfig
 
-from dlbench.hydra_speedups import speed_up_hydra
+from dlbench.runtime.hydra import speed_up_hydra
 
 speed_up_hydra()  # --help and multirun jobs: skip work Hydra repeats (see the module)
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from conftest import ROOT, run_cli
-from dlbench.compiling import cpu_compiler
 from dlbench.run import train
+from dlbench.run.compiling import cpu_compiler
 
 
 @pytest.mark.slow
@@ -245,7 +245,7 @@ def test_the_kept_best_score_is_not_changed_by_a_metric_updated_in_place() -> No
 
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from dlbench.checkpointing import BufferedCheckpoint
+    from dlbench.callbacks.checkpoint import BufferedCheckpoint
 
     metrics = {"val/loss": torch.tensor(0.5), "train/loss": torch.tensor(0.7), "epoch": torch.tensor(3.0)}
     trainer = SimpleNamespace(callback_metrics=metrics, current_epoch=3, global_step=12)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from conftest import run_cli
-from dlbench.compiling import cpu_compiler
 from dlbench.errors import ConfigError
 from dlbench.run import build, train
+from dlbench.run.compiling import cpu_compiler
 
 NO_GPU = not torch.cuda.is_available()
 

@@ -16,8 +16,8 @@ from hydra.utils import instantiate
 from PIL import Image
 from torch import nn
 
+from dlbench.callbacks.pictures import Pictures
 from dlbench.diagnostics.drawing import SIZE
-from dlbench.diagnostics.pictures import Pictures
 from dlbench.reporting.summary import read_summary
 from dlbench.run import build, train
 from dlbench.tasks import Task
@@ -114,9 +114,9 @@ def test_pictures_of_a_2d_run(make_cfg) -> None:
 
 def test_picture_that_does_not_apply_is_one_sentence_and_the_run_goes_on(make_cfg, caplog) -> None:
     cfg = make_cfg("trainer.max_epochs=1", "callbacks.pictures.draw=[decision_surface,filters,curves]")
-    with caplog.at_level(logging.WARNING, logger="dlbench.diagnostics.pictures"):
+    with caplog.at_level(logging.WARNING, logger="dlbench.callbacks.pictures"):
         train(cfg)
-    messages = [record.getMessage() for record in caplog.records if record.name == "dlbench.diagnostics.pictures"]
+    messages = [record.getMessage() for record in caplog.records if record.name == "dlbench.callbacks.pictures"]
     assert len(messages) == 2
     assert (
         "decision surface needs 2-D inputs" in messages[0] and "(4,)" in messages[0] and "dataset=moons" in messages[0]

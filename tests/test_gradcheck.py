@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from dlbench.data.spec import DataSpec
-from dlbench.diagnostics.gradcheck import check_gradients, format_table
+from dlbench.diagnostics.gradients import check_gradients, format_table
 from dlbench.errors import find_config_error
 from dlbench.models import build_model
 

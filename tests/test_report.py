@@ -14,7 +14,7 @@ import pytest
 from matplotlib.image import imread
 
 from conftest import ROOT, run_cli
-from dlbench.reporting.report import write_report
+from dlbench.reporting.comparison import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Early stopping as Lightning's own callback, added from the command line: patience 1 with a

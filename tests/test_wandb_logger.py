@@ -13,7 +13,7 @@ import pytest
 import pytorch_lightning as pl
 
 from conftest import run_cli
-from dlbench.reporting.wandb_logger import resolve_mode, sweep_group
+from dlbench.loggers.wandb_logger import resolve_mode, sweep_group
 from dlbench.run import train
 
 WANDB = str(Path(sys.executable).parent / "wandb")

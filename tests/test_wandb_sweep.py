@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlbench.reporting.wandb_logger import sweep_group
+from dlbench.loggers.wandb_logger import sweep_group
 from dlbench.sweep import ROOT, check_parameters, fixed_arguments, load_spec, main
 from test_wandb_logger import inspect_summary, offline_runs, run_record
 

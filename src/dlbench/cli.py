@@ -23,8 +23,8 @@ def run_job(cfg: DictConfig) -> float | None:
     """Run one job. A ConfigError ends a single run with exit status 2 and one line on stderr;
     inside a sweep it is reported and the sweep goes on with the next job."""
     try:
-        from dlbench.ddp import job_command_line
         from dlbench.run import train
+        from dlbench.runtime.ddp import job_command_line
 
         with job_command_line():  # DDP children run this job, not the command line's sweep
             return train(cfg)

@@ -40,7 +40,7 @@ def gradcheck_config(cfg, batch_size: int = 4, **options):  # -> list[TensorChec
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
-    from dlbench.diagnostics.gradcheck import check_gradients
+    from dlbench.diagnostics.gradients import check_gradients
     from dlbench.models import build_model
     from dlbench.tasks.losses import make_loss
     from dlbench.training.initializers import initialize
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hydra.errors import HydraException
 
-    from dlbench.diagnostics.gradcheck import format_table
+    from dlbench.diagnostics.gradients import format_table
     from dlbench.errors import find_config_error
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dlbench.reporting.report import write_report
+from dlbench.reporting.comparison import write_report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -182,7 +182,7 @@ def run_sweep(
     spec_path: str | Path, count: int | None = None, sweep_dir: str | Path | None = None, extra: list[str] | None = None
 ) -> Path:
     """Run the spec's jobs one after another; write the comparison report; return the sweep dir."""
-    from dlbench.reporting.wandb_logger import sweep_group
+    from dlbench.loggers.wandb_logger import sweep_group
 
     sweeps = _sweeps()
 
@@ -274,8 +274,8 @@ def _wait(process: subprocess.Popen, spec: Mapping[str, Any], runs: list[Any], c
 
 
 def _report(directory: Path) -> None:
-    from dlbench.reporting.report import write_report
-    from dlbench.reporting.wandb_report import safely_log_report
+    from dlbench.loggers.wandb_report import safely_log_report
+    from dlbench.reporting.comparison import write_report
 
     try:
         written = write_report(directory)

@@ -19,7 +19,7 @@ class ComparisonReport(Callback):
     """`on_multirun_end`: write report.csv, report.md and the plots into the sweep directory."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from dlbench.reporting.report import write_report
+        from dlbench.reporting.comparison import write_report
 
         sweep_dir = config.hydra.sweep.dir
         try:
@@ -29,6 +29,6 @@ class ComparisonReport(Callback):
             print(f"warning: no comparison report for {sweep_dir}: {error}")
             return
         print(f"comparison report: {sweep_dir}/report.md ({len(written)} files)")
-        from dlbench.reporting.wandb_report import safely_log_report
+        from dlbench.loggers.wandb_report import safely_log_report
 
         safely_log_report(sweep_dir, written)  # into the sweep's W&B group, when its jobs used logger=wandb

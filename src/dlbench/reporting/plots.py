@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 if TYPE_CHECKING:
-    from dlbench.reporting.report import Job
+    from dlbench.reporting.comparison import Job
 
 
 def _save(figure: Figure, path: Path) -> Path:

@@ -116,7 +116,7 @@ def rank_config_hashes(trainer: pl.Trainer) -> list[str] | None:
 
 def check_shared_run_dir(cfg: DictConfig) -> None:
     """Under torchrun or srun every rank runs train.py itself: they must be told one run directory."""
-    from dlbench.devices import externally_launched
+    from dlbench.config.devices import externally_launched
 
     if not externally_launched() or not HydraConfig.initialized():
         return
@@ -135,7 +135,7 @@ def check_shared_run_dir(cfg: DictConfig) -> None:
 
 def _starts_children(trainer: DictConfig) -> bool:
     """True when Lightning will start ranks 1..N-1 itself by running the script again (strategy `ddp`)."""
-    from dlbench.devices import ALL, externally_launched
+    from dlbench.config.devices import ALL, externally_launched
 
     strategy = str(trainer.get("strategy", "auto"))
     if not strategy.startswith("ddp") or any(word in strategy for word in ("spawn", "fork", "notebook")):

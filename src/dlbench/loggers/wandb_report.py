@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from dlbench.loggers.wandb_logger import resolve_mode, sweep_group, wandb_installed
 from dlbench.reporting.summary import SUMMARY_FILE
-from dlbench.reporting.wandb_logger import resolve_mode, sweep_group, wandb_installed
 
 
 def wandb_settings_of_sweep(sweep_dir: Path) -> dict[str, Any] | None:

@@ -19,8 +19,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from dlbench.callbacks.layer_stats import find_activations
 from dlbench.diagnostics import drawing
-from dlbench.diagnostics.layer_stats import find_activations
 from dlbench.errors import require
 
 log = logging.getLogger(__name__)

@@ -18,16 +18,22 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from dlbench.callbacks import RunGuard
-from dlbench.checks import check_config
-from dlbench.compiling import compile_network
-from dlbench.ddp import SameConfigOnAllRanks, check_launcher, check_shared_run_dir, config_hash, rank_config_hashes
-from dlbench.devices import check_devices
+from dlbench.callbacks.run_guard import RunGuard
+from dlbench.config.checks import check_config
+from dlbench.config.devices import check_devices
+from dlbench.loggers.wandb_logger import finish_loggers, start_loggers
 from dlbench.models import build_model
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import best_epoch, git_commit, package_versions, write_summary
-from dlbench.reporting.wandb_logger import finish_loggers, start_loggers
+from dlbench.run.compiling import compile_network
+from dlbench.runtime.ddp import (
+    SameConfigOnAllRanks,
+    check_launcher,
+    check_shared_run_dir,
+    config_hash,
+    rank_config_hashes,
+)
 from dlbench.tasks import Task, TrainingDiverged
 from dlbench.training.initializers import initialize
 from dlbench.training.optim import make_optimizer, scale_learning_rate
