@@ -89,7 +89,7 @@ class BufferedCheckpoint(ModelCheckpoint):
         *args: Any,
         flush_every_s: float = 60.0,
         buffer_mb: float = 256.0,
-        unchanging: tuple[str, ...] = ("dlbench_config",),
+        unchanging: tuple[str, ...] = ("dlbench_config", "dlbench_overrides", "dlbench_choices"),
         **kwargs: Any,
     ) -> None:
         """`unchanging`: top-level checkpoint entries nothing alters during training (the run's

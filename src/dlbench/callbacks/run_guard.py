@@ -8,23 +8,49 @@ from typing import Any
 import pytorch_lightning as pl
 
 
+def _overrides_and_choices() -> tuple[list[str], dict[str, str]]:
+    """The command line's overrides and the option picked in each config group (`model: lenet`)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # not running under Hydra
+        return [], {}
+    choices = {str(group): str(option) for group, option in hydra_cfg.runtime.choices.items() if "/" not in group}
+    return [str(item) for item in hydra_cfg.overrides.task], choices
+
+
 class RunGuard(pl.Callback):
     """Keeps a run recoverable.
 
-    - Stores the resolved config inside every checkpoint, so `train=false ckpt_path=...` rebuilds
-      the same model and data without the original command line.
-    - On Ctrl-C or SIGTERM writes `last.ckpt`, which `ckpt_path=` resumes from. (Lightning's own
-      `save_on_exception` would overwrite the best checkpoint, and fire on divergence too.)
+    - Stores the resolved config (plain containers), the command-line overrides and the option of
+      each config group inside every checkpoint, so `train=false ckpt_path=...` rebuilds the same
+      model and data without the original command line, and a refused resume can say which
+      overrides would fit.
+    - Makes every checkpoint Lightning reads for this Trainer (resume, test on the best
+      checkpoint, the finders' restores) go through `dlbench.run.checkpoints`: weights-only,
+      with one sentence for every mistake.
+    - On Ctrl-C or SIGTERM writes `last.ckpt`, which `ckpt_path=` resumes from.
     """
 
     def __init__(self, config: dict[str, Any], checkpoint_dir: str | Path) -> None:
         self.config = config
+        self.overrides, self.choices = _overrides_and_choices()
         self.checkpoint_dir = Path(checkpoint_dir)
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        from dlbench.run.checkpoints import SafeCheckpointIO
+
+        # Lightning restores a checkpoint after the setup hooks, so this covers fit, test and the finders
+        if not isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO):
+            trainer.strategy.checkpoint_io = SafeCheckpointIO()
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint["dlbench_config"] = self.config
+        checkpoint["dlbench_overrides"] = self.overrides
+        checkpoint["dlbench_choices"] = self.choices
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, (KeyboardInterrupt, SystemExit)) and trainer.state.fn == "fit":

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +25,7 @@ from dlbench.models import build_model
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import best_epoch, git_commit, package_versions, write_summary
+from dlbench.run.checkpoints import check_checkpoint_fits, config_for_evaluation, read_for_lightning
 from dlbench.run.compiling import compile_network
 from dlbench.runtime.ddp import (
     SameConfigOnAllRanks,
@@ -59,12 +59,8 @@ def _plain(value: Any) -> Any:
 
 def _config_for_evaluation(cfg: DictConfig) -> DictConfig:
     """With train=false, take the data and model the checkpoint was trained with."""
-    checkpoint = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False)
-    stored = checkpoint.get("dlbench_config")
-    if stored is None:
-        return cfg
-    merged = OmegaConf.merge(cfg, {key: stored[key] for key in ("dataset", "model") if key in stored})
-    return merged  # type: ignore[return-value]
+    checkpoint = read_for_lightning(cfg.ckpt_path, evaluating=True)  # trust: weights-only, one sentence per mistake
+    return config_for_evaluation(cfg, checkpoint, _overrides())
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
@@ -113,6 +109,7 @@ def train(cfg: DictConfig) -> float | None:
         cfg = _config_for_evaluation(cfg)
     started = time.perf_counter()
     datamodule, task, trainer = build(cfg)
+    check_checkpoint_fits(cfg, task)  # trust: a ckpt_path this run cannot restore is refused in one sentence
     status, stop_reason, diverged = "completed", None, None
     test_metrics: dict[str, float] = {}
     try:

@@ -1,0 +1,235 @@
+"""Reading a checkpoint: the one door every checkpoint comes in by.
+
+A checkpoint is data: weights, optimizer state, loop counters, the run's record and config as
+plain containers. `torch.load(weights_only=True)` unpickles exactly that (tensors, dicts, lists,
+tuples, numbers, strings) and refuses a pickle that would import or call anything, so a crafted
+`.ckpt` cannot run code. Every reader goes through `load_checkpoint`: evaluation
+(`train=false`), the resume check, and Lightning's own restores (`fit(ckpt_path=...)`,
+`test(ckpt_path="best")`, the finders), which `RunGuard` routes here with `SafeCheckpointIO`.
+
+Each way a checkpoint can be wrong (no path, an empty `ckpt_path=`, a directory, an empty or
+corrupt file, a pickle that holds code, a checkpoint of another network) becomes one
+`CheckpointError` sentence naming the path and what to do; `train.py` prints it and exits 2.
+The advice is never to load the file with `weights_only=False`: that is the unsafe path.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from dlbench.errors import ConfigError
+
+# Checkpoints already read and checked, waiting for Lightning to ask for them (see `take`):
+# path -> (file identity, checkpoint). One read per checkpoint even when it is checked first.
+_READ: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be used, said in one sentence with the path and the fix."""
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _unsafe_global(message: str) -> str | None:
+    """The import a weights-only load refused (e.g. 'posix.system'), or None for other errors."""
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    return found.group(1) if found else None
+
+
+def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False) -> dict[str, Any]:
+    """The checkpoint at `path`, read weights-only onto the CPU; `CheckpointError` otherwise.
+
+    `key` is the config key the path came from, so the sentence names what the user typed;
+    `evaluating`: the path was asked for by `train=false`, which cannot go without one.
+    """
+    text = "" if path is None else str(path)
+    if not text.strip():
+        if evaluating and path is None:
+            raise CheckpointError(
+                "train=false evaluates a checkpoint, but ckpt_path is not set; add "
+                "ckpt_path=<run dir>/checkpoints/best.ckpt."
+            )
+        raise CheckpointError(
+            f"{key}= is empty; give a checkpoint file, e.g. {key}=<run dir>/checkpoints/last.ckpt to resume "
+            f"or .../best.ckpt to evaluate, or leave {key} out to start afresh."
+        )
+    file = Path(text).expanduser()
+    if not file.exists():
+        raise CheckpointError(
+            f"{key}={text} does not exist; give the path of a .ckpt file, e.g. <run dir>/checkpoints/last.ckpt."
+        )
+    if file.is_dir():
+        found = sorted(str(found) for found in [*file.glob("*.ckpt"), *file.glob("checkpoints/*.ckpt")])
+        hint = f"e.g. {key}={found[-1]}" if found else f"e.g. {key}={file}/checkpoints/last.ckpt"
+        raise CheckpointError(f"{key}={text} is a directory, not a checkpoint file; give a .ckpt file in it, {hint}.")
+    if file.stat().st_size == 0:
+        raise CheckpointError(
+            f"{key}={text} is an empty file (written by a run that was killed while saving it?); "
+            "use the other checkpoint of that run (best.ckpt or last.ckpt)."
+        )
+    damaged = _damaged_member(file)
+    if damaged:
+        raise _corrupt(key, text, f"{damaged} fails its checksum")
+    try:
+        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        unsafe = _unsafe_global(str(error))
+        if unsafe is None:
+            raise _corrupt(key, text, "its pickle is damaged") from None
+        raise CheckpointError(
+            f"{key}={text} was not loaded: it asks to import {unsafe}, and a checkpoint may hold only tensors and "
+            "plain values (loading it could run code); use a checkpoint written by dlbench."
+        ) from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
+        first_line = str(error).split(".")[0].strip() or type(error).__name__
+        raise _corrupt(key, text, first_line) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"{key}={text} is not a Lightning checkpoint (it has no state_dict); give a .ckpt written by a dlbench "
+            "run, e.g. <run dir>/checkpoints/last.ckpt."
+        )
+    return checkpoint
+
+
+def _damaged_member(file: Path) -> str | None:
+    """The first entry of the checkpoint's zip archive whose CRC-32 does not match, else None.
+
+    `torch.load` does not check the checksums `torch.save` writes, so damaged weights would load
+    as other numbers; reading the file once more to check them costs about a second per GB.
+    A file that is not a zip archive (a legacy pickle, or junk) is left to `torch.load`.
+    """
+    try:
+        with zipfile.ZipFile(file) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+
+
+def _corrupt(key: str, text: str, reason: str) -> CheckpointError:
+    return CheckpointError(
+        f"{key}={text} is not a readable checkpoint ({reason}): it is truncated, damaged or not a .ckpt file; "
+        "use the other checkpoint of that run (best.ckpt or last.ckpt)."
+    )
+
+
+def read_for_lightning(path: Any, key: str = "ckpt_path", evaluating: bool = False) -> dict[str, Any]:
+    """`load_checkpoint`, and keep the result for Lightning's own load of the same file (`take`)."""
+    if path is not None and str(path).strip():
+        file = Path(str(path)).expanduser().resolve()
+        kept = _READ.get(str(file))
+        if kept is not None and file.is_file() and kept[0] == _identity(file):
+            return kept[1]
+    checkpoint = load_checkpoint(path, key, evaluating)
+    file = Path(str(path)).expanduser().resolve()
+    _READ.clear()  # only the checkpoint of the run at hand is kept
+    _READ[str(file)] = (_identity(file), checkpoint)
+    return checkpoint
+
+
+def take(path: Any) -> dict[str, Any]:
+    """The checkpoint at `path`: the one `read_for_lightning` kept if the file is unchanged, else read now.
+
+    Handed out once: Lightning may change the dictionary it restores from.
+    """
+    file = Path(str(path)).expanduser().resolve()
+    kept = _READ.pop(str(file), None)
+    if kept is not None and file.exists() and kept[0] == _identity(file):
+        return kept[1]
+    return load_checkpoint(path)
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO, reading through `take`: weights-only, and one sentence for every mistake."""
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return take(path)
+
+
+# -- what a checkpoint holds ------------------------------------------------------------------
+def _current_choices() -> dict[str, str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return {str(group): str(option) for group, option in HydraConfig.get().runtime.choices.items()}
+    except ValueError:  # not running under Hydra
+        return {}
+
+
+def _named(group: str, choices: dict[str, Any], section: Any) -> str:
+    """`model=lenet` when the option is known, else the class name (`LeNet`)."""
+    if choices.get(group):
+        return f"{group}={choices[group]}"
+    return str((section or {}).get("_target_", "?")).rsplit(".", 1)[-1]
+
+
+def check_checkpoint_fits(cfg: DictConfig, task: torch.nn.Module) -> None:
+    """Refuse, before training, a `ckpt_path` this run cannot restore: unreadable, or another network.
+
+    Reads the file once (Lightning's restore then takes the same dictionary, see `take`).
+    """
+    if cfg.get("ckpt_path") is None:
+        return
+    checkpoint = read_for_lightning(cfg.ckpt_path)
+    stored = checkpoint.get("dlbench_config") or {}
+    path = cfg.ckpt_path
+    trained_with = " ".join(checkpoint.get("dlbench_overrides") or [])
+    again = f" ({trained_with})" if trained_with else ""
+    theirs, ours = stored.get("model"), OmegaConf.to_container(cfg.model, resolve=True)
+    if isinstance(theirs, dict) and isinstance(ours, dict) and theirs.get("_target_") != ours.get("_target_"):
+        choices = checkpoint.get("dlbench_choices") or {}
+        raise CheckpointError(
+            f"ckpt_path={path} holds {_named('model', choices, theirs)} trained on "
+            f"{_named('dataset', choices, stored.get('dataset'))}, but this run builds "
+            f"{_named('model', _current_choices(), ours)}; resume it with the overrides it was trained with{again}, "
+            "or evaluate it with train=false."
+        )
+    expected = {name: tuple(value.shape) for name, value in task.state_dict().items()}
+    found = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items() if hasattr(value, "shape")}
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    resized = sorted(name for name in set(expected) & set(found) if expected[name] != found[name])
+    if missing or unexpected or resized:
+        what = (
+            f"{resized[0]} is {list(found[resized[0]])} there and {list(expected[resized[0]])} here"
+            if resized
+            else f"{len(missing)} of this network's tensors are not in it (e.g. {missing[0]})"
+            if missing
+            else f"it has {len(unexpected)} tensors this network lacks (e.g. {unexpected[0]})"
+        )
+        raise CheckpointError(
+            f"ckpt_path={path} does not fit the network this run builds: {what}; use the model and dataset "
+            f"overrides it was trained with{again}."
+        )
+
+
+def config_for_evaluation(cfg: DictConfig, checkpoint: dict[str, Any], overrides: list[str]) -> DictConfig:
+    """The run config with the data, model and loss the checkpoint was trained with (train=false).
+
+    The checkpoint's sections replace the command line's whole (a merge would fail on keys one
+    dataset has and another lacks, e.g. mnist's data_dir on iris); only where the data lives
+    (`dataset.data_dir`, `download`, `on_device`, `in_memory`) is still taken from the command line.
+    """
+    stored = checkpoint.get("dlbench_config")
+    if not isinstance(stored, dict):
+        return cfg
+    merged = cfg.copy()
+    with open_dict(merged):
+        for section in ("dataset", "model", "loss", "penalty", "task"):
+            if section in stored:
+                merged[section] = stored[section]
+        for override in overrides:
+            key, _, value = override.lstrip("+~").partition("=")
+            if key in ("dataset.data_dir", "dataset.download", "dataset.on_device", "dataset.in_memory"):
+                OmegaConf.update(merged, key, cfg.dataset.get(key.split(".", 1)[1], value), merge=False)
+    return merged
