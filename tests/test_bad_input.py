@@ -156,9 +156,15 @@ def test_an_interrupted_run_keeps_its_last_checkpoint_and_resumes(tmp_path: Path
     last = run_dir / "checkpoints" / "last.ckpt"
     assert last.exists()
     done = summary["epochs_run"]
+    # last.ckpt holds the moment it stopped: after the last step, or after the end of the epoch
+    position = summary["last_checkpoint"]
+    assert done == position["epoch"] + (1 if position["end_of_epoch"] else 0)
+    assert torch.load(last, weights_only=True)["global_step"] == position["step"]
     resumed_dir = tmp_path / "resumed"
     result = run_cli(f"hydra.run.dir={resumed_dir}", f"ckpt_path={last}", f"trainer.max_epochs={done + 3}")
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = json.loads((resumed_dir / "summary.json").read_text())
     assert resumed["status"] == "completed"
-    assert resumed["history"][0]["epoch"] >= done - 1, "training continued where it stopped"
+    epochs = [row["epoch"] for row in resumed["history"]]
+    assert epochs == list(range(done + 3)), "the whole run's rows, each epoch once, none lost or run twice"
+    assert resumed["history"][: done - 1] == summary["history"][: done - 1]

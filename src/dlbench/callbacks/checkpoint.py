@@ -1,12 +1,13 @@
-"""Best and last checkpoints that cost a tiny model almost nothing per epoch.
+"""Best and last checkpoints that cost a tiny model almost nothing per epoch, and the one owner
+of `last.ckpt`.
 
-Lightning's `ModelCheckpoint` writes `best.ckpt` whenever the monitored metric improves and
-`last.ckpt` after every epoch. On Iris that is one or two `torch.save` + fsync + rename per epoch,
-about 10 ms: more than the epoch's arithmetic, and paid hundreds of times in a sweep.
+Lightning's `ModelCheckpoint` writes `best.ckpt` whenever the monitored metric improves. On Iris
+that is a `torch.save` + fsync + rename per epoch, about 10 ms: more than the epoch's arithmetic,
+and paid hundreds of times in a sweep.
 
-`BufferedCheckpoint` decides *what* to save exactly as `ModelCheckpoint` does (same files, same
-`best_model_path`, `last_model_path`, same checkpoint contents), but keeps a snapshot in memory
-and writes it to disk:
+`BufferedCheckpoint` decides what goes into `best.ckpt` exactly as `ModelCheckpoint` does (same
+files, same `best_model_path`, same checkpoint contents), but keeps a snapshot in memory and
+writes it to disk:
 
 - at once the first time each file is saved (so `best.ckpt` exists early in every run),
 - whenever `flush_every_s` seconds have passed since the last write (a crash loses at most that),
@@ -14,14 +15,25 @@ and writes it to disk:
 
 A checkpoint larger than `buffer_mb` is written through at once, as `ModelCheckpoint` would,
 so big models never hold a second copy of their weights in memory.
+
+`last.ckpt` is this callback's alone, and means one thing: the latest state training can go on
+from. It is taken at the end of every epoch (Lightning 2.6 takes it only in the epochs where
+`best.ckpt` is taken too) and, when Ctrl-C or SIGTERM stops training between two steps (see
+`graceful_stop`), from the state at that moment, written at once. A divergence or an error
+leaves the end of the last completed epoch. (Before, a second callback wrote `last.ckpt` on an
+interrupt and this one then flushed its older copy over it: an interrupted run's `last.ckpt`
+was an epoch where the best value had last improved.) `positions` says which epoch and step
+each file holds, for `summary.json`.
 """
 
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from weakref import proxy
 
@@ -81,6 +93,55 @@ def _snapshot(obj: Any, memo: dict[int, Any]) -> Any:
     return copied
 
 
+def _entry(checkpoint: dict[str, Any], dotted: str) -> Any:
+    """`checkpoint["a"]["b"]` for "a.b", or None."""
+    value: Any = checkpoint
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def position(trainer: pl.Trainer) -> dict[str, Any]:
+    """Where training stands, as a checkpoint taken now holds it: the epoch it is inside or at the
+    end of (its row's `epoch` in metrics.csv), the global step, and whether the epoch is done."""
+    fit = trainer.fit_loop
+    epochs = fit.epoch_progress.current
+    batches = fit.epoch_loop.batch_progress.current.completed
+    per_epoch = trainer.num_training_batches
+    end_of_epoch = per_epoch not in (0, float("inf")) and batches >= per_epoch
+    finished = end_of_epoch and epochs.completed == epochs.ready  # its end hooks ran, the next has not begun
+    return {
+        "epoch": int(epochs.completed - 1 if finished else epochs.completed),
+        "step": int(trainer.global_step),
+        "end_of_epoch": bool(end_of_epoch),
+    }
+
+
+def _moved_paths(state: dict[str, Any], old: Path, new: Path) -> dict[str, Any] | None:
+    """`ModelCheckpoint`'s state with its files copied from `old` into `new`; None if the best is gone."""
+    best = state.get("best_model_path") or ""
+    if not best or not Path(best).is_file():
+        return None
+
+    def move(path: str) -> str:
+        path_ = Path(path)
+        return str(new / path_.relative_to(old)) if path and path_.is_relative_to(old) else path
+
+    new.mkdir(parents=True, exist_ok=True)
+    for path in {best, *state.get("best_k_models", {})}:
+        if Path(path).is_file() and not Path(move(path)).exists():
+            shutil.copy2(path, move(path))
+    moved = dict(state)
+    moved["dirpath"] = str(new)
+    moved["best_model_path"] = move(best)
+    moved["kth_best_model_path"] = move(state.get("kth_best_model_path") or "")
+    moved["last_model_path"] = move(state.get("last_model_path") or "")
+    moved["best_k_models"] = {move(path): score for path, score in (state.get("best_k_models") or {}).items()}
+    return moved
+
+
 class BufferedCheckpoint(ModelCheckpoint):
     """`ModelCheckpoint` whose writes are batched in time; see the module docstring."""
 
@@ -89,13 +150,21 @@ class BufferedCheckpoint(ModelCheckpoint):
         *args: Any,
         flush_every_s: float = 60.0,
         buffer_mb: float = 256.0,
-        unchanging: tuple[str, ...] = ("dlbench_config", "dlbench_overrides", "dlbench_choices"),
+        unchanging: tuple[str, ...] = (
+            "dlbench_config",
+            "dlbench_overrides",
+            "dlbench_choices",
+            "dlbench_task.history",
+        ),
         **kwargs: Any,
     ) -> None:
-        """`unchanging`: top-level checkpoint entries nothing alters during training (the run's
-        config), held by reference instead of copied every epoch."""
+        """`unchanging`: checkpoint entries (dotted for nested ones) that nothing alters once they
+        are in a checkpoint (the run's config; the list of the epochs' rows, made anew for each
+        checkpoint from rows that are never changed), held by reference instead of copied."""
         super().__init__(*args, **kwargs)
         self.unchanging = tuple(unchanging)
+        self.positions: dict[str, dict[str, Any]] = {}  # file -> the epoch and step it holds
+        self._last_step_of_last = -1  # the step last.ckpt was last taken at
         self.flush_every_s = flush_every_s
         self.buffer_bytes = buffer_mb * 2**20
         self._pending: dict[str, dict[str, Any]] = {}
@@ -118,10 +187,26 @@ class BufferedCheckpoint(ModelCheckpoint):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         with self._one_saving_hook():
             super().on_train_epoch_end(trainer, pl_module)
+            if self._should_save_on_train_epoch_end(trainer):
+                self._save_last_every_epoch(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         with self._one_saving_hook():
             super().on_validation_end(trainer, pl_module)
+            if not self._should_save_on_train_epoch_end(trainer):
+                self._save_last_every_epoch(trainer)
+
+    def _save_last_every_epoch(self, trainer: pl.Trainer) -> None:
+        """`last.ckpt` at the end of every epoch, whether or not `best.ckpt` was taken."""
+        if (
+            not self.save_last
+            or trainer.fast_dev_run
+            or trainer.state.fn != "fit"
+            or trainer.sanity_checking
+            or self._last_step_of_last == trainer.global_step
+        ):
+            return
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, Tensor]:
         """`ModelCheckpoint`'s candidates, without deep-copying every callback metric each epoch.
@@ -152,6 +237,9 @@ class BufferedCheckpoint(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         checkpoint = self._dump(trainer)
+        self.positions[filepath] = position(trainer)
+        if filepath == self.last_model_path:
+            self._last_step_of_last = trainer.global_step
         write_now = (
             filepath not in self._written
             or time.monotonic() - self._last_flush >= self.flush_every_s
@@ -168,7 +256,10 @@ class BufferedCheckpoint(ModelCheckpoint):
             # the state dicts hold live tensors that the next step changes in place: copy them
             # (one copy of each tensor serves both checkpoints of one hook)
             memo = self._this_save["memo"] if self._this_save is not None else {}
-            memo.update({id(checkpoint[key]): checkpoint[key] for key in self.unchanging if key in checkpoint})
+            for key in self.unchanging:
+                held = _entry(checkpoint, key)
+                if held is not None:
+                    memo[id(held)] = held
             self._pending[filepath] = _snapshot(checkpoint, memo)
 
     def _write(self, trainer: pl.Trainer, filepath: str, checkpoint: dict[str, Any]) -> None:
@@ -190,9 +281,55 @@ class BufferedCheckpoint(ModelCheckpoint):
         self.flush(trainer)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """Ctrl-C or SIGTERM (`SystemExit`: Lightning's `SIGTERMException`, raised between two
+        steps, or after an epoch's end): `last.ckpt` from the state now, written with the rest.
+        A bare KeyboardInterrupt (a second Ctrl-C) may come inside a step, and a divergence or an
+        error leaves weights not worth going on from: `last.ckpt` stays the last epoch's end.
+        Under DDP only the epoch's end is kept (each process's epoch sums are its own)."""
         super().on_exception(trainer, pl_module, exception)
+        if (
+            isinstance(exception, SystemExit)
+            and self.save_last
+            and trainer.state.fn == "fit"
+            and not trainer.sanity_checking
+            and not trainer.fast_dev_run
+            and trainer.world_size == 1
+            and trainer.global_step > 0
+        ):
+            self._this_save = {"memo": {}}
+            try:
+                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            finally:
+                self._this_save = None
         self.flush(trainer)
 
     def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         self._pending.pop(filepath, None)
+        self.positions.pop(filepath, None)
         super()._remove_checkpoint(trainer, filepath)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resuming from another run directory's checkpoint: that run's best so far comes along.
+
+        `ModelCheckpoint` would keep only `best_model_path`, pointing into the other directory (the
+        test at the end could then load the other run's best.ckpt), and warn that the directory
+        changed. Here the best checkpoint is copied into this run's directory and every path is
+        moved with it, so the resumed run's directory holds the whole run's best, and only a better
+        epoch replaces it. If the other run's best.ckpt is gone, the best so far starts afresh.
+        """
+        theirs = state_dict.get("dirpath")
+        if not theirs or self.dirpath is None or Path(theirs) == Path(self.dirpath):
+            super().load_state_dict(state_dict)
+            return
+        moved = _moved_paths(state_dict, Path(theirs), Path(self.dirpath))
+        if moved is None:
+            return  # nothing to carry over: the best so far starts afresh here
+        super().load_state_dict(moved)
+
+
+def last_checkpoint(callback: Any) -> dict[str, Any] | None:
+    """`{"path", "epoch", "step", "end_of_epoch"}` of the `last.ckpt` a run leaves, for summary.json."""
+    path = getattr(callback, "last_model_path", None)
+    if not path:
+        return None
+    return {"path": path, **(getattr(callback, "positions", {}).get(path) or {})}

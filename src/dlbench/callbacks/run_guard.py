@@ -30,7 +30,9 @@ class RunGuard(pl.Callback):
     - Makes every checkpoint Lightning reads for this Trainer (resume, test on the best
       checkpoint, the finders' restores) go through `dlbench.run.checkpoints`: weights-only,
       with one sentence for every mistake.
-    - On Ctrl-C or SIGTERM writes `last.ckpt`, which `ckpt_path=` resumes from.
+
+    `last.ckpt`, also on Ctrl-C or SIGTERM, is `BufferedCheckpoint`'s alone (one owner: two
+    writers of one file were how an interrupted run came to leave an older `last.ckpt`).
     """
 
     def __init__(self, config: dict[str, Any], checkpoint_dir: str | Path) -> None:
@@ -52,6 +54,12 @@ class RunGuard(pl.Callback):
         checkpoint["dlbench_overrides"] = self.overrides
         checkpoint["dlbench_choices"] = self.choices
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, (KeyboardInterrupt, SystemExit)) and trainer.state.fn == "fit":
-            trainer.save_checkpoint(self.checkpoint_dir / "last.ckpt")
+
+def guard_callbacks(config: dict[str, Any], output_dir: str | Path) -> list[pl.Callback]:
+    """The callbacks every run gets, whatever `callbacks=` says: the ones a trustworthy record
+    rests on (config in every checkpoint and safe loading; stopping between steps; the random
+    state in every checkpoint for an exact resume)."""
+    from dlbench.callbacks.graceful_stop import StopBetweenSteps
+    from dlbench.callbacks.resume import ExactResume
+
+    return [RunGuard(config, Path(output_dir) / "checkpoints"), StopBetweenSteps(), ExactResume()]

@@ -40,8 +40,11 @@ class TensorBatches:
     """An iterable of `(inputs, targets)` batches over tensors, reshuffled each epoch.
 
     The epoch counts up on each pass and starts where the trainer is (`set_epoch`), so a resumed
-    run continues the same sequence of orders. (No `.sampler` attribute: Lightning would then
-    treat this as a DataLoader and look for the rest of one.)
+    run continues the same sequence of orders. `state_dict` says where the pass under way stands
+    (its epoch and the batches handed out); Lightning keeps that in a checkpoint taken inside an
+    epoch and gives it back through `load_state_dict` on resume, and the next pass then continues
+    that epoch's order from the next batch, as the run that was never stopped did. (No `.sampler`
+    attribute: Lightning would then treat this as a DataLoader and look for the rest of one.)
     """
 
     def __init__(
@@ -59,10 +62,18 @@ class TensorBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.rank, self.world_size = rank, world_size
-        self.epoch = 0
+        self.epoch = 0  # of the next pass
+        self._skip = 0  # batches the next pass leaves out (already trained on before a resume)
+        self._pass_epoch, self._handed_out = 0, 0  # the pass under way
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self._pass_epoch, "batches": self._handed_out}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self._skip = int(state["epoch"]), int(state["batches"])
 
     @property
     def num_examples(self) -> int:
@@ -79,17 +90,24 @@ class TensorBatches:
         return epoch_order(len(self.inputs), self.shuffle, self.seed, epoch, self.rank, self.world_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        order = self.indices(self.epoch)
-        self.epoch += 1
+        # A pass begins at its first batch, not at iter(): Lightning calls iter() once only to check
+        # that this is iterable, and debug=overfit turns shuffling off when the epoch starts, which
+        # is after Lightning has made the first epoch's iterator.
+        epoch, skip = self.epoch, self._skip
+        self.epoch, self._skip = epoch + 1, 0
+        self._pass_epoch, self._handed_out = epoch, skip
+        order = self.indices(epoch)
         size = self.batch_size
         if order is None:  # contiguous slices are views: no copy at all
-            for start in range(0, len(self.inputs), size):
+            for start in range(skip * size, len(self.inputs), size):
+                self._handed_out += 1
                 yield self.inputs[start : start + size], self.targets[start : start + size]
             return
         if order.device != self.inputs.device:
             order = order.to(self.inputs.device)
-        for start in range(0, len(order), size):
+        for start in range(skip * size, len(order), size):
             index = order[start : start + size]
+            self._handed_out += 1
             yield self.inputs[index], self.targets[index]
 
 
@@ -97,7 +115,8 @@ class EpochSampler(DistributedSampler):
     """`epoch_order` as a sampler, for the reference `DataLoader` path.
 
     A `DistributedSampler` subclass so that Lightning neither wraps it in another one under DDP
-    (it already shards by rank) nor forgets to call `set_epoch`.
+    (it already shards by rank) nor forgets to call `set_epoch`. `skip` examples of the next pass
+    are left out (a resumed epoch's batches already trained on).
     """
 
     def __init__(self, total: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1) -> None:
@@ -108,14 +127,42 @@ class EpochSampler(DistributedSampler):
         self.drop_last = False
         self.dataset = None  # DistributedSampler's attribute; examples come from the DataLoader's dataset
         self.epoch = 0
+        self.skip = 0
 
     def __iter__(self) -> Iterator[int]:
         order = epoch_order(self.total, self.shuffle, self.seed, self.epoch, self.rank, self.num_replicas)
         self.epoch += 1
-        return iter(order.tolist())
+        skip, self.skip = self.skip, 0
+        return iter(order[skip:].tolist())
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader that says, like `TensorBatches`, where its pass stands, and resumes there.
+
+    Its own generator draws the seed each iterator takes, so making an iterator does not move
+    the global random state (dropout masks) as a plain DataLoader's does.
+    """
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": getattr(self, "_pass_epoch", 0), "batches": getattr(self, "_handed_out", 0)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        sampler = self.sampler
+        sampler.epoch, sampler.skip = int(state["epoch"]), int(state["batches"]) * int(self.batch_size or 1)
+
+    def __iter__(self) -> Iterator:  # type: ignore[override]
+        return self._batches()
+
+    def _batches(self) -> Iterator:
+        sampler = self.sampler
+        self._pass_epoch = sampler.epoch
+        self._handed_out = sampler.skip // int(self.batch_size or 1)
+        for batch in super().__iter__():
+            self._handed_out += 1
+            yield batch
 
 
 def reference_loader(
@@ -123,4 +170,5 @@ def reference_loader(
 ) -> DataLoader:
     """The textbook path: `TensorDataset` + per-example `__getitem__` + default collate."""
     sampler = EpochSampler(len(inputs), shuffle, seed, rank, world_size)
-    return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, sampler=sampler)
+    generator = torch.Generator().manual_seed(seed)
+    return ResumableLoader(TensorDataset(inputs, targets), batch_size=batch_size, sampler=sampler, generator=generator)

@@ -60,6 +60,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.holdout = holdout
         self.augment = Augment(**(augment or {}))
         self._generator: torch.Generator | None = None
+        self._restored_generator_state: torch.Tensor | None = None
         self.splits: dict[str, Pair] = {}
         self.spec: DataSpec | None = None
 
@@ -129,7 +130,20 @@ class InMemoryDataModule(pl.LightningDataModule):
             self._generator = torch.Generator(device=inputs.device).manual_seed(
                 self.seed + 7919 * (trainer.global_rank + 1)
             )
+            if self._restored_generator_state is not None:  # a resumed run draws on from where it stopped
+                self._generator.set_state(self._restored_generator_state)
+                self._restored_generator_state = None
         return self.augment(inputs, self._generator, self.augment_fill()), targets
+
+    # -- resuming: the augmentation draws go on where the checkpoint left them ------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"augment_generator": self._generator.get_state()} if self._generator is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self.trainer is not None and self.trainer.state.fn != "fit":
+            return  # the best checkpoint restored for testing: nothing is augmented there
+        self._restored_generator_state = state_dict.get("augment_generator")
+        self._generator = None
 
     def make_spec(self, inputs: Tensor, targets: Tensor) -> DataSpec:
         """Input shape of one example and the number of model outputs the targets need.
@@ -169,7 +183,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         make = TensorBatches if self.in_memory else reference_loader
         batches = make(inputs, targets, int(size), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world)
         if trainer is not None:  # a resumed run continues the sequence of epoch orders
-            (batches if self.in_memory else batches.sampler).set_epoch(trainer.current_epoch)
+            # epochs whose training is done (Lightning's own sampler epoch): a checkpoint taken in an
+            # epoch's end hooks is resumed with the next epoch, although `current_epoch` still says this one
+            epoch = trainer.fit_loop.epoch_progress.current.processed
+            (batches if self.in_memory else batches.sampler).set_epoch(epoch)
         return batches
 
     @property

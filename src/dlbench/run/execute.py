@@ -17,7 +17,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from dlbench.callbacks.run_guard import RunGuard
+from dlbench.callbacks.checkpoint import last_checkpoint
+from dlbench.callbacks.run_guard import guard_callbacks
 from dlbench.config.checks import check_config
 from dlbench.config.devices import check_devices
 from dlbench.loggers.wandb_logger import finish_loggers, start_loggers
@@ -93,7 +94,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     # a switched-off callback (`enabled: false`) is left out: Lightning calls every hook of every
     # callback each step and epoch, which a tiny model pays for
     callbacks = [callback for callback in callbacks if getattr(callback, "enabled", True)]
-    callbacks.append(RunGuard(OmegaConf.to_container(cfg, resolve=True), output_dir / "checkpoints"))  # type: ignore[arg-type]
+    callbacks += guard_callbacks(OmegaConf.to_container(cfg, resolve=True), output_dir)  # type: ignore[arg-type]  # trust
     loggers = [instantiate(logger) for logger in (cfg.get("logger") or {}).values() if logger]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.world_size > 1:  # only several processes can disagree; one more callback costs every step
@@ -214,6 +215,7 @@ def _finish(
             "best": getattr(checkpoint, "best_model_path", None) or None,
             "last": getattr(checkpoint, "last_model_path", None) or None,
         },
+        "last_checkpoint": last_checkpoint(checkpoint),  # trust: the epoch and step last.ckpt holds
         "tuning": getattr(task, "tuning", None),
         "history": history,
         "overrides": _overrides(),

@@ -41,6 +41,12 @@ class EpochTotals(Metric):
             counts = self._counts[key] = sums.new_tensor((examples, predictions))
         self.totals += torch.cat([sums, hits, counts])
 
+    def restore(self, totals: Tensor) -> None:
+        """Continue from `totals` (an epoch in progress, from a checkpoint), as if its updates had run here."""
+        self.totals = totals.detach().to(self.totals.device, self.totals.dtype).clone()
+        self._update_count = 1 if bool(totals.any()) else 0  # torchmetrics warns on compute() before any update
+        self._computed = None
+
     def compute(self) -> dict[str, Tensor]:  # type: ignore[override]
         totals = self.totals
         correct, examples, predictions = totals[-3], totals[-2].clamp(min=1), totals[-1].clamp(min=1)

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from dlbench.data.spec import DataSpec
+from dlbench.tasks import resume_state
 from dlbench.tasks.epoch_totals import EpochTotals, count_correct
 from dlbench.tasks.losses import make_loss
 from dlbench.tasks.publish import publish
@@ -216,6 +217,14 @@ class Task(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self._compute("test"))
+
+    # -- resuming (what a checkpoint holds of the task: see dlbench.tasks.resume_state) ---------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[resume_state.KEY] = resume_state.task_state(self)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._trainer is not None and self.trainer.state.fn == "fit":  # not the best checkpoint restored to test
+            resume_state.restore_task_state(self, checkpoint.get(resume_state.KEY))
 
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
