@@ -119,7 +119,10 @@ def test_diverged_and_failed_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "bad"
     # lr=1e10 diverges; batch_size=0 is refused before training: each is one job of four.
     result = run_cli("-m", "optimizer.lr=0.1,1e10", "dataset.batch_size=16,0", *FAST, f"hydra.sweep.dir={sweep_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, "a sweep with failed jobs exits non-zero; " + result.stderr[-3000:]
+    assert "2 of 4 jobs failed" in result.stderr
+    table = result.stdout[result.stdout.index("sweep done: 4 jobs") :]  # the sweep's last word: its table
+    assert all(status in table for status in ("completed", "diverged", "failed"))
     rows = {(float(row["optimizer.lr"]), row["dataset.batch_size"]): row for row in report_rows(sweep_dir)}
     assert rows[(0.1, "16")]["status"] == "completed"
     assert rows[(1e10, "16")]["status"] == "diverged"
@@ -134,7 +137,7 @@ def test_a_job_that_raises_is_reported_and_the_sweep_finishes(tmp_path: Path) ->
     sweep_dir = tmp_path / "raises"
     # The Trainer has no such argument: each job raises while it is built, past the config checks.
     result = run_cli("-m", "+trainer.no_such_argument=1,2", f"hydra.sweep.dir={sweep_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]
     rows = report_rows(sweep_dir)
     assert [row["status"] for row in rows] == ["failed", "failed"]
     assert all("no_such_argument" in row["stop_reason"] for row in rows)

@@ -24,10 +24,14 @@ def run_job(cfg: DictConfig) -> float | None:
     inside a sweep it is reported and the sweep goes on with the next job."""
     try:
         from dlbench.run import train
+        from dlbench.run.jobs import start_job
         from dlbench.runtime.ddp import job_command_line
 
+        start = start_job(cfg)  # trust: a sweep's job claims its directory; in a sweep run again, skip or resume
+        if start.skip:
+            return start.value
         with job_command_line():  # DDP children run this job, not the command line's sweep
-            return train(cfg)
+            return train(start.cfg)
     except Exception as exception:
         error = find_config_error(exception)
         if error is None:

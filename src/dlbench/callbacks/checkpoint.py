@@ -163,7 +163,8 @@ class BufferedCheckpoint(ModelCheckpoint):
         checkpoint from rows that are never changed), held by reference instead of copied."""
         super().__init__(*args, **kwargs)
         self.unchanging = tuple(unchanging)
-        self.positions: dict[str, dict[str, Any]] = {}  # file -> the epoch and step it holds
+        self.positions: dict[str, dict[str, Any]] = {}  # file -> the epoch and step its latest copy holds
+        self.on_disk: dict[str, dict[str, Any]] = {}  # file -> the epoch and step the file on disk holds
         self._last_step_of_last = -1  # the step last.ckpt was last taken at
         self.flush_every_s = flush_every_s
         self.buffer_bytes = buffer_mb * 2**20
@@ -265,6 +266,8 @@ class BufferedCheckpoint(ModelCheckpoint):
     def _write(self, trainer: pl.Trainer, filepath: str, checkpoint: dict[str, Any]) -> None:
         trainer.strategy.save_checkpoint(checkpoint, filepath)
         self._written.add(filepath)
+        if filepath in self.positions:
+            self.on_disk[filepath] = self.positions[filepath]
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
@@ -306,6 +309,7 @@ class BufferedCheckpoint(ModelCheckpoint):
     def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         self._pending.pop(filepath, None)
         self.positions.pop(filepath, None)
+        self.on_disk.pop(filepath, None)
         super()._remove_checkpoint(trainer, filepath)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -328,8 +332,10 @@ class BufferedCheckpoint(ModelCheckpoint):
 
 
 def last_checkpoint(callback: Any) -> dict[str, Any] | None:
-    """`{"path", "epoch", "step", "end_of_epoch"}` of the `last.ckpt` a run leaves, for summary.json."""
+    """`{"path", "epoch", "step", "end_of_epoch"}` of the `last.ckpt` on disk now, for summary.json
+    (while a run goes on, the file a kill would leave; at its end, every copy is written)."""
     path = getattr(callback, "last_model_path", None)
-    if not path:
+    position = (getattr(callback, "on_disk", {}) or {}).get(path) if path else None
+    if not position:
         return None
-    return {"path": path, **(getattr(callback, "positions", {}).get(path) or {})}
+    return {"path": path, **position}

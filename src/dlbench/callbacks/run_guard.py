@@ -58,8 +58,22 @@ class RunGuard(pl.Callback):
 def guard_callbacks(config: dict[str, Any], output_dir: str | Path) -> list[pl.Callback]:
     """The callbacks every run gets, whatever `callbacks=` says: the ones a trustworthy record
     rests on (config in every checkpoint and safe loading; stopping between steps; the random
-    state in every checkpoint for an exact resume)."""
+    state in every checkpoint for an exact resume; the record on disk after every epoch).
+
+    The per-epoch record is left out where the trainer has checkpointing turned off
+    (`trainer.enable_checkpointing=false`), which Lightning refuses to combine with a `Checkpoint`
+    callback; that run's record is written at its end only."""
     from dlbench.callbacks.graceful_stop import StopBetweenSteps
     from dlbench.callbacks.resume import ExactResume
+    from dlbench.callbacks.run_record import RunRecord
+    from dlbench.runtime.lightning_noise import quiet_lightning
 
-    return [RunGuard(config, Path(output_dir) / "checkpoints"), StopBetweenSteps(), ExactResume()]
+    quiet_lightning()
+
+    callbacks: list[pl.Callback] = [RunGuard(config, Path(output_dir) / "checkpoints"), StopBetweenSteps()]
+    callbacks.append(ExactResume())
+    if (config.get("trainer") or {}).get("enable_checkpointing", True) is not False:
+        callbacks.append(
+            RunRecord(output_dir, str(config.get("monitor", "val/loss")), str(config.get("monitor_mode", "min")))
+        )
+    return callbacks

@@ -1,12 +1,25 @@
-"""The Hydra callback that ends every multirun with its comparison report.
+"""The Hydra callback that ends every multirun with its comparison report, its table and an
+exit status that tells the truth.
 
 It runs in the process that launched the sweep, after the launcher has collected every job, so
 it works the same with the basic, joblib and submitit launchers and with the Optuna sweeper.
+
+- The report (report.csv, report.md, plots) is written into the sweep directory, and a table of
+  the jobs (status, best value) printed: the sweep's last word, not its last job's table.
+- The command exits with status 1 when any job failed (or was lost); a diverged job is a result
+  of the sweep (that learning rate diverges), not a failure, and leaves the status 0.
+- A sweep stopped before its end (Ctrl-C: the job under way stops between two steps and saves
+  its last.ckpt, and the sweep goes no further) still writes its report, at exit: the jobs done,
+  the one interrupted, those never started. Running the same command with the same
+  `hydra.sweep.dir` resumes it (`dlbench.run.jobs`).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import sys
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -14,21 +27,66 @@ from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
+FAILURES = ("failed", "lost")
+
+
+def sweep_exit_status(statuses: list[str]) -> int:
+    """0 when every job ran to a result (completed or diverged), 1 when one failed or was lost."""
+    return 1 if any(status in FAILURES for status in statuses) else 0
+
 
 class ComparisonReport(Callback):
-    """`on_multirun_end`: write report.csv, report.md and the plots into the sweep directory."""
+    """Report, table and exit status at the end of a multirun (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._open: str | None = None  # the sweep under way, until its end is reported
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._open = str(config.hydra.sweep.dir)
+        atexit.register(self._report_if_stopped)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from dlbench.reporting.comparison import write_report
+        sweep_dir, self._open = str(config.hydra.sweep.dir), None
+        statuses = self.report(sweep_dir, stopped=False)
+        status = sweep_exit_status(statuses)
+        if status:
+            failed = sum(item in FAILURES for item in statuses)
+            print(
+                f"{failed} of {len(statuses)} jobs failed; see the table above and {sweep_dir}/report.md.",
+                file=sys.stderr,
+            )
+            sys.exit(status)
 
-        sweep_dir = config.hydra.sweep.dir
+    def _report_if_stopped(self) -> None:
+        if self._open is not None:
+            sweep_dir, self._open = self._open, None
+            self.report(sweep_dir, stopped=True)
+
+    def report(self, sweep_dir: str, stopped: bool) -> list[str]:
+        """Write the report, print the table; return the jobs' statuses."""
+        from dlbench.reporting.comparison import find_jobs, swept_keys, write_report
+        from dlbench.reporting.console import print_sweep_table
+        from dlbench.reporting.sweep_plan import read_plan
+
         try:
             written = write_report(sweep_dir)
+            plan = read_plan(sweep_dir)
+            jobs = find_jobs(sweep_dir, plan)
         except Exception as error:  # a report problem must not turn a finished sweep into a failure
             log.warning("No comparison report for %s: %s: %s", sweep_dir, type(error).__name__, error)
             print(f"warning: no comparison report for {sweep_dir}: {error}")
-            return
+            return []
+        counts = {
+            status: sum(job.status == status for job in jobs) for status in dict.fromkeys(job.status for job in jobs)
+        }
+        summary = ", ".join(f"{count} {status}" for status, count in counts.items())
+        title = f"sweep {'stopped' if stopped else 'done'}: {len(jobs)} jobs, {summary}"
+        print_sweep_table(jobs, swept_keys(jobs, plan), title)
         print(f"comparison report: {sweep_dir}/report.md ({len(written)} files)")
-        from dlbench.loggers.wandb_report import safely_log_report
+        if stopped:
+            print(f"to resume it, run the same command again with hydra.sweep.dir={Path(sweep_dir)}")
+        if not stopped:
+            from dlbench.loggers.wandb_report import safely_log_report
 
-        safely_log_report(sweep_dir, written)  # into the sweep's W&B group, when its jobs used logger=wandb
+            safely_log_report(sweep_dir, written)  # into the sweep's W&B group, when its jobs used logger=wandb
+        return [job.status for job in jobs]

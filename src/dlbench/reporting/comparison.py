@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlbench.reporting.liveness import effective_status
 from dlbench.reporting.summary import SUMMARY_FILE
+from dlbench.reporting.sweep_plan import SweepPlan, read_plan
 
 TABLE_CSV = "report.csv"
 TABLE_MARKDOWN = "report.md"
+NOT_STARTED = "not started"
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Job:
     run_dir: Path
     overrides: dict[str, str]
     summary: dict[str, Any] = field(default_factory=dict)
+    standalone: bool = False  # a single run's directory, not a job of a sweep
 
     @property
     def status(self) -> str:
@@ -35,7 +39,10 @@ class Job:
 
     @property
     def history(self) -> list[dict[str, float]]:
-        return [{key: to_float(value) for key, value in row.items()} for row in self.summary.get("history") or []]
+        rows = self.summary.get("history")
+        if not isinstance(rows, list):  # a run still going, or lost: its rows are in metrics.csv
+            rows = _metrics_rows(self.run_dir)
+        return [{key: to_float(value) for key, value in row.items()} for row in rows]
 
     def label(self, keys: list[str]) -> str:
         shown = [f"{key}={self.overrides.get(key, '-')}" for key in keys]
@@ -63,15 +70,33 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
     return parsed
 
 
+def _metrics_rows(run_dir: Path) -> list[dict[str, str]]:
+    """The epoch rows of a run's metrics.csv (not the test row at the end)."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [
+            {key: value for key, value in row.items() if value not in ("", None)}
+            for row in csv.DictReader(handle)
+            if row.get("epoch") not in ("", None)
+        ]
+
+
 def _job_number(run_dir: Path) -> int | str:
     return int(run_dir.name) if run_dir.name.isdigit() else run_dir.name
 
 
-def find_jobs(sweep_dir: str | Path) -> list[Job]:
-    """Every job directory of the sweep, in job order, with or without a summary."""
+def find_jobs(sweep_dir: str | Path, plan: SweepPlan | None = None) -> list[Job]:
+    """Every job of the sweep, in job order: each job directory, with or without a summary, and
+    each job of the sweep's plan that has no directory (`not started`). A run directory given
+    instead of a sweep's is reported as its one job. A `running` job whose process is gone is
+    `lost` (see `liveness`)."""
     sweep_dir = Path(sweep_dir)
     run_dirs = {path.parent for path in sweep_dir.glob(f"*/{SUMMARY_FILE}")}
     run_dirs |= {path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")}
+    if not run_dirs and (sweep_dir / SUMMARY_FILE).is_file():
+        run_dirs = {sweep_dir}
     jobs = []
     for run_dir in sorted(
         run_dirs, key=lambda path: (not path.name.isdigit(), int(path.name) if path.name.isdigit() else 0, path.name)
@@ -87,7 +112,17 @@ def find_jobs(sweep_dir: str | Path) -> list[Job]:
                 "status": "failed",
                 "stop_reason": "no summary.json: the job ended before training started (see its log)",
             }
-        jobs.append(Job(_job_number(run_dir), run_dir, parse_overrides(overrides), summary))
+        status, reason = effective_status(run_dir, summary)
+        if status != summary.get("status"):
+            summary = {**summary, "status": status, "stop_reason": reason}
+        jobs.append(Job(_job_number(run_dir), run_dir, parse_overrides(overrides), summary, run_dir == sweep_dir))
+    if plan is not None and plan.jobs is not None:
+        present = {job.number for job in jobs}
+        for number, overrides in enumerate(plan.jobs):
+            if number not in present:
+                summary = {"status": NOT_STARTED, "stop_reason": "the sweep stopped before this job started"}
+                jobs.append(Job(number, sweep_dir / str(number), parse_overrides(list(overrides)), summary))
+        jobs.sort(key=lambda job: (not isinstance(job.number, int), job.number if isinstance(job.number, int) else 0))
     return jobs
 
 
@@ -100,8 +135,13 @@ def _read_hydra_overrides(run_dir: Path) -> list[str]:
     return [str(item) for item in OmegaConf.load(path)]
 
 
-def swept_keys(jobs: list[Job]) -> list[str]:
-    """The override keys whose value differs between jobs (all of a lone job's keys)."""
+def swept_keys(jobs: list[Job], plan: SweepPlan | None = None) -> list[str]:
+    """The keys the sweep's command sweeps, where its plan is known; otherwise the override keys
+    whose value differs between jobs (all of a lone job's keys); none for a single run's directory."""
+    if plan is not None and plan.swept:
+        return list(plan.swept)
+    if len(jobs) == 1 and jobs[0].standalone:
+        return []
     keys: list[str] = []
     for job in jobs:
         keys += [key for key in job.overrides if key not in keys]
@@ -118,9 +158,9 @@ def _metric_columns(jobs: list[Job]) -> list[str]:
     return columns
 
 
-def table_rows(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
+def table_rows(jobs: list[Job], plan: SweepPlan | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The report's columns and one row per job: swept values, metrics, timing, status."""
-    keys = swept_keys(jobs)
+    keys = swept_keys(jobs, plan)
     metrics = _metric_columns(jobs)
     columns = [
         "job",
@@ -201,13 +241,16 @@ def write_report(sweep_dir: str | Path) -> list[Path]:
     from dlbench.reporting.plots import write_plots
 
     sweep_dir = Path(sweep_dir)
-    jobs = find_jobs(sweep_dir)
+    plan = read_plan(sweep_dir)
+    jobs = find_jobs(sweep_dir, plan)
     if not jobs:
         raise FileNotFoundError(
             f"{sweep_dir} holds no job directories with a {SUMMARY_FILE}; give the sweep directory of a "
-            "multirun (multirun/<date>/<time>)."
+            "multirun (multirun/<date>/<time>) or a run directory."
         )
-    columns, rows = table_rows(jobs)
+    columns, rows = table_rows(jobs, plan)
     written = write_tables(sweep_dir, columns, rows)
-    written += write_plots(sweep_dir, jobs, swept_keys(jobs))
+    ran = [job for job in jobs if job.status != NOT_STARTED]
+    if ran:
+        written += write_plots(sweep_dir, ran, swept_keys(jobs, plan))
     return written

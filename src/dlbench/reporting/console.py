@@ -27,3 +27,32 @@ def print_run_table(summary: dict[str, Any], console: Console | None = None) -> 
         table.add_row("stopped because", escape(str(summary["stop_reason"])))
     console.print(table)
     console.print(f"run directory: {escape(str(summary['run_dir']))}")
+
+
+def print_sweep_table(jobs: list[Any], keys: list[str], title: str, console: Console | None = None) -> None:
+    """One row per job of a sweep: its number, swept values, status and best monitored value.
+
+    `jobs` are `dlbench.reporting.comparison.Job`s; a diverged job is a result (that setting
+    diverges), a failed or lost one is not (see `sweep_exit_status`)."""
+    console = console or Console()
+    table = Table(title=escape(title), show_header=True, header_style="bold")
+    table.add_column("job", justify="right")
+    for key in keys:
+        table.add_column(escape(key))
+    table.add_column("status")
+    table.add_column("best", justify="right")
+    table.add_column("epochs", justify="right")
+    for job in jobs:
+        best = job.summary.get("best") or {}
+        value = best.get("value")
+        shown = f"{value:.4g}" if isinstance(value, (int, float)) else ("" if value is None else str(value))
+        if best.get("metric") and shown:
+            shown = f"{best['metric']} {shown} (epoch {best.get('epoch', '?')})"
+        values = [escape(str(job.overrides.get(key, ""))) for key in keys]
+        status = (
+            job.status
+            if job.status in ("completed", "diverged", "running", "not started")
+            else f"[bold red]{job.status}[/]"
+        )
+        table.add_row(str(job.number), *values, status, shown, str(job.summary.get("epochs_run", "")))
+    console.print(table)

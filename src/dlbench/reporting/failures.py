@@ -11,7 +11,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from dlbench.reporting.summary import SUMMARY_FILE, write_summary
+from dlbench.reporting.summary import SUMMARY_FILE, read_summary, write_summary
 
 
 def record_failure(cfg: DictConfig, error: BaseException) -> Path | None:
@@ -21,8 +21,13 @@ def record_failure(cfg: DictConfig, error: BaseException) -> Path | None:
         overrides = list(HydraConfig.get().overrides.task)
     except ValueError:  # not under Hydra
         return None
-    if (run_dir / SUMMARY_FILE).exists():
-        return None  # train() already wrote one, with the history up to the failure
+    from dlbench.run.claim import RunDirTaken
+
+    if isinstance(error, RunDirTaken):
+        return None  # the directory is another run's: nothing is written into it
+    existing = run_dir / SUMMARY_FILE
+    if existing.exists() and read_summary(run_dir).get("status") != "running":
+        return None  # train() already wrote one, with the history up to the failure (a running one is replaced)
     summary = {
         "status": "failed",
         "stop_reason": f"{type(error).__name__}: {error}",

@@ -55,14 +55,14 @@ def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> dict
     return pick(rows, key=lambda row: row[monitor])
 
 
-def _clean(value: Any) -> Any:
+def clean_for_json(value: Any) -> Any:
     """JSON has no NaN or infinity: write them as strings a person can read."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {key: _clean(item) for key, item in value.items()}
+        return {key: clean_for_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
+        return [clean_for_json(item) for item in value]
     return value
 
 
@@ -70,7 +70,7 @@ def write_summary(run_dir: str | Path, summary: dict[str, Any]) -> Path:
     path = Path(run_dir) / SUMMARY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(_clean(summary), indent=2, default=str) + "\n")
+    temporary.write_text(json.dumps(clean_for_json(summary), indent=2, default=str) + "\n")
     temporary.replace(path)  # a reader never sees half a file
     return path
 

@@ -1,0 +1,110 @@
+"""A sweep's job, as it starts: claim its directory; in a sweep run again, skip or resume it.
+
+Running the same sweep command again with the same `hydra.sweep.dir=` resumes the sweep (the
+directory's `multirun.yaml` must hold the same command; see `dlbench.runtime.run_dirs`). Hydra
+gives each job the number and directory it had the first time, and each job then looks at what
+its directory already holds:
+
+- `completed` or `diverged` (a result, see the README) with the same overrides: not run again;
+  the job returns the best value it recorded (so sweepers see the same numbers);
+- `interrupted`, or `running` whose process is gone (`lost`), with a `last.ckpt`: resumed from
+  it, exactly (see `dlbench.callbacks.resume`);
+- anything else (failed, never started, no checkpoint): run from the start.
+
+A directory holding a job with other overrides is refused (that sweep dir holds another sweep).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
+
+from dlbench.run.claim import RunDirTaken, claim, release
+
+RESULTS = ("completed", "diverged")
+RESUMABLE = ("interrupted", "lost")
+
+_current_job: list[Path] = []  # the job directory this process holds (the basic launcher runs jobs in turn)
+
+
+@dataclass(frozen=True)
+class JobStart:
+    """What to do with the job: `skip` it (returning `value`), or run `cfg`."""
+
+    cfg: DictConfig
+    skip: bool = False
+    value: float | None = None
+
+
+def _hydra() -> Any:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return None
+    return hydra_cfg if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+def start_job(cfg: DictConfig) -> JobStart:
+    """In a multirun: claim the job's directory and decide from what it holds (module docstring).
+    A single run claimed its directory before Hydra wrote into it; nothing to do here."""
+    hydra_cfg = _hydra()
+    if hydra_cfg is None:
+        return JobStart(cfg)
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = [str(item) for item in hydra_cfg.overrides.task]
+    for held in _current_job:  # the previous job of this process is over
+        release(held)
+    _current_job.clear()
+    # the lock first (a live run's files are never looked at to be changed), then what the directory holds
+    if claim(run_dir, key=f"sweep job {hydra_cfg.job.num}", any_record=True) is not None:
+        _current_job.append(run_dir)
+    summary = _summary(run_dir)
+    if summary and summary.get("overrides") is not None and list(summary["overrides"]) != overrides:
+        raise RunDirTaken(
+            f"{run_dir} holds a job with other overrides ({' '.join(summary['overrides'])}) than this sweep's "
+            f"job {hydra_cfg.job.num} ({' '.join(overrides)}); give this sweep its own hydra.sweep.dir."
+        )
+    status = _status(run_dir, summary)
+    if status in RESULTS and cfg.get("train", True):
+        best = (summary or {}).get("best") or {}
+        print(f"job {hydra_cfg.job.num} ({' '.join(overrides)}): {status} earlier in {run_dir}; not run again.")
+        return JobStart(cfg, skip=True, value=best.get("value"))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if status in RESUMABLE and last.is_file() and cfg.get("ckpt_path") is None and cfg.get("train", True):
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.ckpt_path = str(last)
+        print(f"job {hydra_cfg.job.num} ({' '.join(overrides)}): {status} earlier; resuming from {last}.")
+    elif summary is not None or (run_dir / "metrics.csv").exists():
+        _clear_record(run_dir)  # failed or never got going: it starts again, from nothing
+    return JobStart(cfg)
+
+
+def _summary(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _status(run_dir: Path, summary: dict[str, Any] | None) -> str | None:
+    if summary is None:
+        return None
+    from dlbench.reporting.liveness import effective_status
+
+    return effective_status(run_dir, summary)[0]
+
+
+def _clear_record(run_dir: Path) -> None:
+    """Remove a failed job's record so that it runs again in its own directory (its log stays)."""
+    for name in ("summary.json", "metrics.csv"):
+        (run_dir / name).unlink(missing_ok=True)
+    for checkpoint in (run_dir / "checkpoints").glob("*.ckpt"):
+        checkpoint.unlink()
