@@ -11,9 +11,10 @@ import gc
 import hydra
 from omegaconf import DictConfig
 
-from dlbench.runtime.hydra import speed_up_hydra
+from dlbench.runtime.hydra import hide_spec_folders, speed_up_hydra
 
 speed_up_hydra()  # --help and multirun jobs: skip work Hydra repeats (see the module)
+hide_spec_folders()  # --help: no `sweep/wandb` group (W&B sweep specs, not configs)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

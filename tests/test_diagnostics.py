@@ -233,12 +233,14 @@ def test_debug_anomaly_turns_on_detection_during_training(make_cfg) -> None:
 
 
 # -- learning-rate and batch-size finders --------------------------------------------------------
-def test_lr_finder_plots_and_applies_its_suggestion(make_cfg) -> None:
+def test_lr_finder_plots_and_applies_its_suggestion(make_cfg, capsys) -> None:
     cfg = make_cfg("tune=lr", "tune.num_training=40", "trainer.max_epochs=1", "callbacks.pictures.enabled=false")
     train(cfg)
     summary = read_summary(cfg.paths.output_dir)
     found = summary["tuning"]["lr_find"]
     assert 1e-6 <= found["suggestion"] <= 1.0 and found["applied"]
+    said = f"Learning-rate finder: suggests lr={found['suggestion']:.3g} (plot: {found['plot']}); training with it"
+    assert f"{said} instead of optimizer.lr=0.1." in capsys.readouterr().out, "the applied suggestion is said"
     assert summary["lr"] == found["suggestion"] == summary["config"]["optimizer"]["lr"]
     assert_picture(Path(found["plot"]))
     assert [row["epoch"] for row in summary["history"]] == [0.0]  # the finder's steps are not epochs of the run

@@ -148,6 +148,7 @@ def _find(
                 _rescale_lr(cfg, trainer, task, datamodule)
 
     if options.lr_find:
+        configured = cfg.optimizer.get("lr")
         finder = tuner.lr_find(
             task,
             datamodule=datamodule,
@@ -182,6 +183,23 @@ def _find(
                 cfg.optimizer.get("lr"),
             )
         results["lr_find"] = entry
+        if suggestion is not None and trainer.is_global_zero:
+            print(_said(entry, configured, options.apply))
+    if results.get("batch_size") and trainer.is_global_zero:
+        found = results["batch_size"]
+        what = "training with it" if found["applied"] else f"tune.apply=false: training keeps {found['initial']}"
+        print(f"Batch-size finder: suggests dataset.batch_size={found['suggestion']}; {what}.")
+
+
+def _said(entry: dict[str, Any], lr: Any, apply: bool) -> str:
+    """The finder's suggestion, and whether the run trains with it, in one line for the terminal."""
+    suggestion = f"Learning-rate finder: suggests lr={entry['suggestion']:.3g}"
+    plot = f" (plot: {entry['plot']})" if entry.get("plot") else ""
+    if entry["applied"]:
+        return f"{suggestion}{plot}; training with it instead of optimizer.lr={lr}."
+    if apply:
+        return f"{suggestion}{plot}; this optimizer takes no lr, training as configured."
+    return f"{suggestion}{plot}; tune.apply=false: training keeps optimizer.lr={lr}."
 
 
 def _lr_scale(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any) -> float:

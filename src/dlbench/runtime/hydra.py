@@ -121,3 +121,24 @@ def speed_up_hydra() -> None:
     remember_group_options()
     reuse_checked_sweep_configs()
     share_grammar_functions()
+
+
+def hide_spec_folders(groups: tuple[str, ...] = ("sweep/",)) -> None:
+    """Leave folders inside the named-sweep group out of `--help` (idempotent).
+
+    `configs/sweep` is a link to `sweeps/`, whose `wandb/` holds W&B sweep specs: YAML files, so
+    Hydra listed a config group `sweep/wandb` that no run can use. The specs stay where the W&B
+    commands look for them (`wandb sweep sweeps/wandb/lr.yaml`); only the listing leaves them out.
+    """
+    from hydra._internal.hydra import Hydra
+
+    original = Hydra.list_all_config_groups
+    if getattr(original, "_dlbench_hidden", False):
+        return
+
+    @functools.wraps(original)
+    def list_all_config_groups(self: Hydra, parent: str = "") -> Any:
+        return [group for group in original(self, parent) if not group.startswith(groups)]
+
+    list_all_config_groups._dlbench_hidden = True  # type: ignore[attr-defined]
+    Hydra.list_all_config_groups = list_all_config_groups  # type: ignore[method-assign]

@@ -24,7 +24,8 @@ class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; the run stops at once."""
 
     def __init__(self, epoch: int, step: int, loss: float) -> None:
-        super().__init__(f"training diverged: the loss became {loss} at epoch {epoch}, step {step}")
+        # the message completes "Training diverged: ..." (the terminal) and is the summary's stop_reason
+        super().__init__(f"the loss became {loss} at epoch {epoch}, step {step}")
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
