@@ -103,8 +103,10 @@ def test_evaluation_takes_data_and_model_from_the_checkpoint(make_cfg, lenet_run
     assert evaluated["metrics"]["test"]["acc"] == pytest.approx(trained["metrics"]["test"]["acc"])
 
 
-def test_lightning_reads_checkpoints_weights_only(make_cfg, monkeypatch, lenet_run: Path) -> None:
-    """The restore inside `trainer.test(ckpt_path=...)` (and fit's resume) goes through the safe reader."""
+@pytest.mark.parametrize("how", ["evaluate", "resume", "lr finder"])
+def test_lightning_reads_checkpoints_weights_only(make_cfg, monkeypatch, lenet_run: Path, how: str) -> None:
+    """Every load, Lightning's own restores included (test on a checkpoint, fit's resume and its test
+    on the best checkpoint, the learning-rate finder's restore), goes through the safe reader."""
     calls = []
     original = torch.load
 
@@ -113,8 +115,19 @@ def test_lightning_reads_checkpoints_weights_only(make_cfg, monkeypatch, lenet_r
         return original(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", spy)
-    train(make_cfg("train=false", f"ckpt_path={lenet_run}/checkpoints/best.ckpt", "+trainer.limit_test_batches=1"))
-    assert calls and all(flag is True for flag in calls), calls
+    if how == "evaluate":
+        train(make_cfg("train=false", f"ckpt_path={lenet_run}/checkpoints/best.ckpt", "+trainer.limit_test_batches=1"))
+    elif how == "resume":
+        resume = [
+            f"ckpt_path={lenet_run}/checkpoints/last.ckpt",
+            "trainer.max_epochs=2",
+            "+trainer.limit_test_batches=1",
+        ]
+        train(make_cfg(*LENET, *QUICK, *resume))
+    else:
+        train(make_cfg(*QUICK, "tune=lr", "tune.num_training=5"))
+    assert len(calls) >= (1 if how == "evaluate" else 2), calls
+    assert all(flag is True for flag in calls), calls
 
 
 class _RunsCode:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,23 @@ class RunGuard(pl.Callback):
     - Makes every checkpoint Lightning reads for this Trainer (resume, test on the best
       checkpoint, the finders' restores) go through `dlbench.run.checkpoints`: weights-only,
       with one sentence for every mistake.
+    - Carries the `parts` it is given (stopping between steps, the random state for an exact
+      resume) as one callback: Lightning calls every hook of every callback at every step, which
+      a tiny model pays for (about 3% of an epoch per callback), so the guard's parts share one.
 
     `last.ckpt`, also on Ctrl-C or SIGTERM, is `BufferedCheckpoint`'s alone (one owner: two
     writers of one file were how an interrupted run came to leave an older `last.ckpt`).
     """
 
-    def __init__(self, config: dict[str, Any], checkpoint_dir: str | Path) -> None:
+    def __init__(self, config: dict[str, Any], checkpoint_dir: str | Path, parts: Sequence[pl.Callback] = ()) -> None:
         self.config = config
         self.overrides, self.choices = _overrides_and_choices()
         self.checkpoint_dir = Path(checkpoint_dir)
+        self.parts = list(parts)
+
+    def _each(self, hook: str, *args: Any) -> None:
+        for part in self.parts:
+            getattr(part, hook)(*args)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         from dlbench.run.checkpoints import SafeCheckpointIO
@@ -46,6 +55,7 @@ class RunGuard(pl.Callback):
         # Lightning restores a checkpoint after the setup hooks, so this covers fit, test and the finders
         if not isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO):
             trainer.strategy.checkpoint_io = SafeCheckpointIO()
+        self._each("setup", trainer, pl_module, stage)
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
@@ -53,6 +63,27 @@ class RunGuard(pl.Callback):
         checkpoint["dlbench_config"] = self.config
         checkpoint["dlbench_overrides"] = self.overrides
         checkpoint["dlbench_choices"] = self.choices
+        self._each("on_save_checkpoint", trainer, pl_module, checkpoint)
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._each("on_load_checkpoint", trainer, pl_module, checkpoint)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._each("on_train_start", trainer, pl_module)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._each("on_validation_start", trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._each("on_validation_end", trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._each("on_train_end", trainer, pl_module)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._each("on_exception", trainer, pl_module, exception)
 
 
 def guard_callbacks(config: dict[str, Any], output_dir: str | Path) -> list[pl.Callback]:
@@ -69,9 +100,8 @@ def guard_callbacks(config: dict[str, Any], output_dir: str | Path) -> list[pl.C
     from dlbench.runtime.lightning_noise import quiet_lightning
 
     quiet_lightning()
-
-    callbacks: list[pl.Callback] = [RunGuard(config, Path(output_dir) / "checkpoints"), StopBetweenSteps()]
-    callbacks.append(ExactResume())
+    parts = [StopBetweenSteps(), ExactResume()]
+    callbacks: list[pl.Callback] = [RunGuard(config, Path(output_dir) / "checkpoints", parts)]
     if (config.get("trainer") or {}).get("enable_checkpointing", True) is not False:
         callbacks.append(
             RunRecord(output_dir, str(config.get("monitor", "val/loss")), str(config.get("monitor_mode", "min")))

@@ -6,8 +6,9 @@
   callbacks": `RunRecord` is a `Checkpoint` only so that Lightning calls it after the module's
   epoch end; it saves nothing, and the first checkpoint callback, the one Lightning takes, is
   the real one.
-- "Checkpoint directory ... exists and is not empty": a run resumed into its own directory,
-  which it claimed (`dlbench.run.claim`): the files there are its own.
+- "Checkpoint directory ... exists and is not empty", "Experiment logs directory ... exists and is
+  not empty": the run directory is the run's own (it claimed it, `dlbench.run.claim`): its
+  running summary, or, resumed there, its own earlier files.
 
 ("The dirpath has changed", printed when a run resumes from another directory's checkpoint, is
 not hidden but gone: `BufferedCheckpoint.load_state_dict` carries the best checkpoint along.)
@@ -37,3 +38,4 @@ def quiet_lightning() -> None:
         "ignore", message=r"`\.test\(ckpt_path=\"best\"\)` is called with Trainer configured with multiple"
     )
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
