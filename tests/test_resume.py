@@ -84,6 +84,8 @@ def test_a_run_stopped_by_a_signal_resumes_exactly(
     )
     summary = json.loads((stopped / "summary.json").read_text())
     assert summary["status"] == "interrupted"
+    how = "Ctrl-C" if signal_name == "SIGINT" else "SIGTERM"
+    assert summary["stop_reason"] == f"stopped by {how} at epoch {2 if step == 12 else 1}, step {step}"
     last = summary["last_checkpoint"]
     assert last["step"] == step, "last.ckpt holds the state at the moment training stopped"
     assert last["end_of_epoch"] == (step == 12)

@@ -93,3 +93,25 @@ class StopBetweenSteps(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self._uninstall()
         self._trainer = None
+
+
+def interrupt_reason(trainer: pl.Trainer, error: BaseException) -> str:
+    """The summary's `stop_reason` for a run stopped by a signal: which one, and where."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    requested = next(
+        (
+            part.requested
+            for callback in trainer.callbacks  # type: ignore[attr-defined]
+            for part in [callback, *getattr(callback, "parts", [])]
+            if isinstance(part, StopBetweenSteps) and part.requested is not None
+        ),
+        None,
+    )
+    if requested == signal.SIGINT or (requested is None and isinstance(error, KeyboardInterrupt)):
+        how = "Ctrl-C"
+    elif requested is not None or isinstance(error, SIGTERMException):
+        how = signal.Signals(requested or signal.SIGTERM).name
+    else:
+        how = type(error).__name__
+    return f"stopped by {how} at epoch {trainer.current_epoch}, step {trainer.global_step}"

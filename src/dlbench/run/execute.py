@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dlbench.callbacks.checkpoint import last_checkpoint
+from dlbench.callbacks.graceful_stop import interrupt_reason
 from dlbench.callbacks.run_guard import guard_callbacks
 from dlbench.config.checks import check_config
 from dlbench.config.devices import check_devices
@@ -133,7 +134,7 @@ def train(cfg: DictConfig) -> float | None:
         status, stop_reason = "diverged", str(error)
         diverged = {"epoch": error.epoch, "step": error.step, "loss": error.loss}
     except (KeyboardInterrupt, SystemExit) as error:
-        status, stop_reason = "interrupted", f"{type(error).__name__} at epoch {trainer.current_epoch}"
+        status, stop_reason = "interrupted", interrupt_reason(trainer, error)  # trust: which signal, where
         _finish(cfg, datamodule, task, trainer, started, status, stop_reason, test_metrics, diverged)
         raise SystemExit(130) from None
     except Exception as error:
