@@ -2,6 +2,7 @@
 
     python benchmarks/records.py                       # mirror symmetry, 2,000 epochs, 3 runs
     python benchmarks/records.py --case iris --epochs 200 --repeats 5
+    python benchmarks/records.py --against ../main     # the whole fit there and here, alternating
 
 Two things are written after every epoch: the epoch's row of metrics.csv (`EpochCSVLogger`, when
 the task logs it) and the running summary.json (`RunRecord.on_train_epoch_end`). Each is timed
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,6 +32,8 @@ CASES = {
 
 CHILD = r"""
 import json, sys, time
+import torch
+torch.set_num_threads(1)  # as benchmarks/run.py: a second thread on a shared 2-core machine mostly waits
 sys.path.insert(0, {tests!r})
 from conftest import compose_config
 import dlbench.callbacks.run_record as run_record
@@ -47,9 +51,9 @@ def timed(name, function):
 run_record.RunRecord.on_train_epoch_end = timed("record", run_record.RunRecord.on_train_epoch_end)
 csv_logger._AppendingWriter.save = timed("csv", csv_logger._AppendingWriter.save)
 original = run_record._InPlaceJSON.write
-def counting(self, data):
-    original(self, data)
-    spent["bytes"] += len(json.dumps(data, separators=(", ", ": "), default=str))
+def counting(self, data, encoded=None):
+    original(self, data, encoded)
+    spent["bytes"] += len(encoded) if encoded is not None else self.path.stat().st_size
 run_record._InPlaceJSON.write = counting
 cfg = compose_config({overrides!r}, __import__("pathlib").Path({run_dir!r}))
 datamodule, task, trainer = execute.build(cfg)
@@ -60,6 +64,34 @@ out = {{"fit_s": fit, "record_s": spent["record"], "csv_s": spent["csv"], "summa
         "epochs": len(task.history)}}
 print(json.dumps(out))
 """
+
+
+FIT_ONLY = r"""
+import json, sys, time
+import torch
+torch.set_num_threads(1)
+sys.path.insert(0, {src!r}); sys.path.insert(0, {tests!r})
+from conftest import compose_config
+from dlbench.run import execute
+cfg = compose_config({overrides!r}, __import__("pathlib").Path({run_dir!r}))
+datamodule, task, trainer = execute.build(cfg)
+started = time.process_time()
+trainer.fit(task, datamodule=datamodule)
+print(json.dumps({{"cpu_s": time.process_time() - started, "epochs": len(task.history)}}))
+"""
+
+
+def fit_cpu_per_epoch(checkout: Path, overrides: list[str], run_dir: str) -> float:
+    """CPU seconds per epoch of the fit, as the dlbench in `checkout` runs it."""
+    code = FIT_ONLY.format(
+        src=str(checkout / "src"), tests=str(checkout / "tests"), overrides=overrides, run_dir=run_dir
+    )
+    environment = {**os.environ, "PYTHONPATH": str(checkout / "src")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=checkout, capture_output=True, text=True, check=True, env=environment
+    )
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    return out["cpu_s"] / out["epochs"]
 
 
 def run_once(overrides: list[str], run_dir: str) -> dict[str, float]:
@@ -73,7 +105,16 @@ def main() -> None:
     parser.add_argument("--case", choices=sorted(CASES), default="mirror")
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another dlbench checkout (e.g. ../main, before these records): the whole fit's CPU time per "
+        "epoch there and here, runs alternating",
+    )
     args = parser.parse_args()
+    if args.against is not None:
+        compare(args)
+        return
     overrides = [*CASES[args.case], f"trainer.max_epochs={args.epochs}", "callbacks.pictures.enabled=false"]
     results = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -94,6 +135,22 @@ def main() -> None:
     print(f"  {'share of the fit (both)':<44} {100 * statistics.median(share):8.1f} %")
     written = results[-1]["summary_bytes"]
     print(f"  {'running summary bytes written in all':<44} {written:8d} ({written / args.epochs:.0f} per epoch)")
+
+
+def compare(args: argparse.Namespace) -> None:
+    overrides = [*CASES[args.case], f"trainer.max_epochs={args.epochs}", "callbacks.pictures.enabled=false"]
+    times: dict[str, list[float]] = {"there": [], "here": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        for repeat in range(args.repeats):
+            for side, checkout in (("there", args.against.resolve()), ("here", ROOT)):
+                times[side].append(fit_cpu_per_epoch(checkout, overrides, f"{scratch}/{side}{repeat}"))
+    there, here = statistics.median(times["there"]), statistics.median(times["here"])
+    print(
+        f"case {args.case}, {args.epochs} epochs, {args.repeats} runs each, alternating (CPU ms per epoch of the fit):"
+    )
+    print(f"  {args.against}: {1e3 * there:.3f}  {[round(1e3 * value, 3) for value in times['there']]}")
+    print(f"  {ROOT}: {1e3 * here:.3f}  {[round(1e3 * value, 3) for value in times['here']]}")
+    print(f"  ratio here / there: {here / there:.3f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Checkpoint
 
 
 def _overrides_and_choices() -> tuple[list[str], dict[str, str]]:
@@ -79,6 +80,9 @@ class RunGuard(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._each("on_validation_end", trainer, pl_module)
 
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._each("on_train_epoch_end", trainer, pl_module)
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._each("on_train_end", trainer, pl_module)
 
@@ -86,10 +90,21 @@ class RunGuard(pl.Callback):
         self._each("on_exception", trainer, pl_module, exception)
 
 
+class RecordingRunGuard(RunGuard, Checkpoint):
+    """`RunGuard` that Lightning calls with the checkpoint callbacks: its epoch-end hook then runs
+    after the LightningModule's, where the epoch's row is made, and after the checkpoints are
+    taken, so the run's record (`RunRecord`, one of its parts) has both. It saves no checkpoint."""
+
+    # `trainer.checkpoint_callback` is the first `Checkpoint`: this one, if a user turned the
+    # checkpoint callback off; it then has no best or last checkpoint to name
+    best_model_path = ""
+    last_model_path = ""
+
+
 def guard_callbacks(config: dict[str, Any], output_dir: str | Path) -> list[pl.Callback]:
-    """The callbacks every run gets, whatever `callbacks=` says: the ones a trustworthy record
-    rests on (config in every checkpoint and safe loading; stopping between steps; the random
-    state in every checkpoint for an exact resume; the record on disk after every epoch).
+    """The callback every run gets, whatever `callbacks=` says, carrying what a trustworthy record
+    rests on: the config in every checkpoint and safe loading; stopping between steps; the random
+    state in every checkpoint for an exact resume; the record on disk after every epoch.
 
     The per-epoch record is left out where the trainer has checkpointing turned off
     (`trainer.enable_checkpointing=false`), which Lightning refuses to combine with a `Checkpoint`
@@ -100,10 +115,9 @@ def guard_callbacks(config: dict[str, Any], output_dir: str | Path) -> list[pl.C
     from dlbench.runtime.lightning_noise import quiet_lightning
 
     quiet_lightning()
-    parts = [StopBetweenSteps(), ExactResume()]
-    callbacks: list[pl.Callback] = [RunGuard(config, Path(output_dir) / "checkpoints", parts)]
-    if (config.get("trainer") or {}).get("enable_checkpointing", True) is not False:
-        callbacks.append(
-            RunRecord(output_dir, str(config.get("monitor", "val/loss")), str(config.get("monitor_mode", "min")))
-        )
-    return callbacks
+    parts: list[pl.Callback] = [StopBetweenSteps(), ExactResume()]
+    checkpoint_dir = Path(output_dir) / "checkpoints"
+    if (config.get("trainer") or {}).get("enable_checkpointing", True) is False:
+        return [RunGuard(config, checkpoint_dir, parts)]
+    monitor, mode = str(config.get("monitor", "val/loss")), str(config.get("monitor_mode", "min"))
+    return [RecordingRunGuard(config, checkpoint_dir, [*parts, RunRecord(output_dir, monitor, mode)])]

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Checkpoint
 
 from dlbench.callbacks.checkpoint import last_checkpoint
 from dlbench.reporting.summary import SUMMARY_FILE, clean_for_json, write_summary
@@ -49,13 +48,14 @@ class _InPlaceJSON:
         self.descriptor: int | None = None
         self.size = 0
 
-    def write(self, summary: dict[str, Any]) -> None:
-        data = json.dumps(clean_for_json(summary), separators=(", ", ": "), default=str).encode()
+    def write(self, summary: dict[str, Any], encoded: bytes | None = None) -> None:
+        """Write `summary` (`encoded`: the same, already as JSON bytes, for the in-place writes)."""
         if self.descriptor is None:
             write_summary(self.path.parent, summary)  # the first one whole, by rename
             self.descriptor = os.open(self.path, os.O_WRONLY)
             self.size = self.path.stat().st_size
             return
+        data = encoded if encoded is not None else json.dumps(clean_for_json(summary), default=str).encode()
         padded = data + b" " * max(0, self.size - 1 - len(data)) + b"\n"  # JSON ends in whitespace
         os.pwrite(self.descriptor, padded, 0)
         self.size = max(self.size, len(padded))
@@ -64,6 +64,15 @@ class _InPlaceJSON:
         if self.descriptor is not None:
             os.close(self.descriptor)
             self.descriptor = None
+
+
+def _encode(parts: dict[str, Any]) -> str:
+    """JSON of a dict's items, without the braces; NaN and infinity as strings, as in summary.json."""
+    try:
+        text = json.dumps(parts, allow_nan=False, default=str)
+    except ValueError:
+        text = json.dumps(clean_for_json(parts), default=str)
+    return text[1:-1]
 
 
 def _overrides() -> list[str]:
@@ -75,15 +84,10 @@ def _overrides() -> list[str]:
         return []
 
 
-# A `Checkpoint` subclass only so that Lightning calls it with the checkpoint callbacks, after the
-# LightningModule's on_train_epoch_end, where the epoch's row is made; it saves no checkpoint.
-class RunRecord(Checkpoint):
-    """See the module docstring."""
-
-    # `trainer.checkpoint_callback` is the first `Checkpoint`: this one, if a user turned the
-    # checkpoint callback off; it then has no best or last checkpoint to name
-    best_model_path = ""
-    last_model_path = ""
+class RunRecord(pl.Callback):
+    """See the module docstring. Its `on_train_epoch_end` must run after the LightningModule's,
+    where the epoch's row is made: it is carried by `RecordingRunGuard`, which Lightning calls
+    with the checkpoint callbacks, after the module."""
 
     def __init__(self, output_dir: str | Path, monitor: str, mode: str) -> None:
         self.output_dir = Path(output_dir)
@@ -92,6 +96,8 @@ class RunRecord(Checkpoint):
         self._process = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         self._overrides = _overrides()  # asked once: HydraConfig.get() costs a quarter of a millisecond
         self._file = _InPlaceJSON(self.output_dir / SUMMARY_FILE)
+        self._fixed: dict[str, Any] | None = None
+        self._fixed_json = ""
 
     def _better(self, row: dict[str, float]) -> bool:
         value = row.get(self.monitor)
@@ -106,29 +112,36 @@ class RunRecord(Checkpoint):
         history = getattr(pl_module, "history", None) or []
         last = history[-1] if history else {}
         checkpoint = trainer.checkpoint_callback
-        summary: dict[str, Any] = {
-            "status": "running",
-            "stop_reason": None,
+        best = self.best
+        changing = {
             "epochs_run": len(history),
             "metrics": {
                 split: {key.split("/", 1)[1]: value for key, value in last.items() if key.startswith(split + "/")}
                 for split in ("train", "val")
             },
-            "best": {"epoch": int(self.best["epoch"]), "metric": self.monitor, "value": self.best[self.monitor]}
-            if self.best
+            "best": {"epoch": int(best["epoch"]), "metric": self.monitor, "value": best[self.monitor]}
+            if best
             else None,
-            "best_epoch": int(self.best["epoch"]) if self.best else None,
+            "best_epoch": int(best["epoch"]) if best else None,
             "last_checkpoint": last_checkpoint(checkpoint),
             "checkpoints": {
                 "best": getattr(checkpoint, "best_model_path", None) or None,
                 "last": getattr(checkpoint, "last_model_path", None) or None,
             },
-            "process": {**self._process, "updated": time.time()},
-            "history_file": "metrics.csv",
-            "overrides": self._overrides,
-            "run_dir": str(self.output_dir.resolve()),
+            "updated": time.time(),
         }
-        self._file.write(summary)
+        if self._fixed is None:  # what stays the same all run long, encoded once
+            self._fixed = {
+                "status": "running",
+                "stop_reason": None,
+                "process": self._process,
+                "history_file": "metrics.csv",
+                "overrides": self._overrides,
+                "run_dir": str(self.output_dir.resolve()),
+            }
+            self._fixed_json = _encode(self._fixed)
+        encoded = f"{{{self._fixed_json}, {_encode(changing)}}}".encode()
+        self._file.write({**self._fixed, **changing}, encoded)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:

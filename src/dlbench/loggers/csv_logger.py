@@ -20,21 +20,35 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 
 class _AppendingWriter(ExperimentWriter):
-    """Lightning's writer, with `save` done by a plain append (local files only)."""
+    """Lightning's writer, with `save` done by a plain append to a file kept open (local files only)."""
+
+    def __init__(self, log_dir: str) -> None:
+        super().__init__(log_dir)
+        self._handle: Any = None
+        self._writer: csv.DictWriter | None = None
 
     def save(self) -> None:
         if not self.metrics:
             return
         new_keys = self._record_new_keys()
-        exists = os.path.isfile(self.metrics_file_path)
-        if new_keys and exists:
-            self._rewrite_with_new_header(self.metrics_keys)
-        with open(self.metrics_file_path, "a" if exists else "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+        if new_keys or self._handle is None:
+            self.close()
+            exists = os.path.isfile(self.metrics_file_path)
+            if new_keys and exists:
+                self._rewrite_with_new_header(self.metrics_keys)
+            self._handle = open(self.metrics_file_path, "a" if exists else "w", newline="")  # noqa: SIM115
+            self._writer = csv.DictWriter(self._handle, fieldnames=self.metrics_keys)
             if not exists:
-                writer.writeheader()
-            writer.writerows(self.metrics)
+                self._writer.writeheader()
+        assert self._writer is not None
+        self._writer.writerows(self.metrics)
+        self._handle.flush()  # to the kernel: a killed process leaves the row behind
         self.metrics = []
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle, self._writer = None, None
 
 
 class EpochCSVLogger(CSVLogger):
@@ -49,3 +63,8 @@ class EpochCSVLogger(CSVLogger):
             os.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return super().experiment
+
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        if isinstance(self._experiment, _AppendingWriter):
+            self._experiment.close()

@@ -3,7 +3,7 @@
 - "💡 Tip: For seamless cloud logging ... try installing litlogger": an advertisement, printed by
   every Trainer without a LitLogger (Lightning 2.6).
 - "`.test(ckpt_path="best")` is called with Trainer configured with multiple `ModelCheckpoint`
-  callbacks": `RunRecord` is a `Checkpoint` only so that Lightning calls it after the module's
+  callbacks": `RecordingRunGuard` is a `Checkpoint` only so that Lightning calls it after the module's
   epoch end; it saves nothing, and the first checkpoint callback, the one Lightning takes, is
   the real one.
 - "Checkpoint directory ... exists and is not empty", "Experiment logs directory ... exists and is

@@ -221,7 +221,8 @@ class Task(pl.LightningModule):
 
     # -- resuming (what a checkpoint holds of the task: see dlbench.tasks.resume_state) ---------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[resume_state.KEY] = resume_state.task_state(self)
+        if resume_state.KEY not in checkpoint:  # present: a second checkpoint of the same moment
+            checkpoint[resume_state.KEY] = resume_state.task_state(self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self._trainer is not None and self.trainer.state.fn == "fit":  # not the best checkpoint restored to test
