@@ -94,10 +94,18 @@ def test_a_run_stopped_by_a_signal_resumes_exactly(
 
 
 @pytest.mark.parametrize("model", ["mlp", "dropout+plateau"])
-def test_a_run_extended_from_its_last_checkpoint_is_the_longer_run(tmp_path: Path, never_stopped, model: str) -> None:
-    """Stopped by max_epochs after 2 epochs, last.ckpt (taken in the epoch's end hooks) carries it to 4."""
-    stopped, resumed = _stop_and_resume(tmp_path, MODELS[model], ["trainer.max_epochs=2"])
-    assert json.loads((stopped / "summary.json").read_text())["last_checkpoint"]["end_of_epoch"] is True
+@pytest.mark.parametrize("checkpoint", ["last", "best"])
+def test_a_run_extended_from_its_checkpoints_is_the_longer_run(
+    tmp_path: Path, never_stopped, model: str, checkpoint: str
+) -> None:
+    """Stopped by max_epochs after 2 epochs: last.ckpt (the run's final state) and best.ckpt (taken in
+    an epoch's end hooks, before Lightning's plateau step) each carry it on to 4 epochs exactly."""
+    short, resumed = tmp_path / "short", tmp_path / "resumed"
+    assert _run([*MODELS[model], "trainer.max_epochs=2"], short) == 0
+    summary = json.loads((short / "summary.json").read_text())
+    assert summary["last_checkpoint"]["epoch"] == 1 and summary["last_checkpoint"]["end_of_epoch"] is True
+    path = summary["checkpoints"][checkpoint]
+    assert _run([*MODELS[model], f"trainer.max_epochs={EPOCHS}", f"ckpt_path={path}"], resumed) == 0
     assert _history(resumed) == never_stopped[model]
 
 
@@ -137,7 +145,7 @@ def test_last_checkpoint_of_an_interrupted_run_is_the_moment_it_stopped_not_an_o
     assert len(last["dlbench_task"]["history"]) == summary["epochs_run"] == 20
 
 
-def test_last_checkpoint_is_taken_every_epoch_not_only_when_the_best_improves(tmp_path: Path) -> None:
+def test_the_last_checkpoint_of_a_run_is_its_final_state_not_its_last_best_epoch(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     assert _run(["trainer.max_epochs=12", "optimizer.lr=3.0"], run_dir) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
