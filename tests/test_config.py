@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 
 LIST_GROUPS = {"regularizer", "logger"}  # groups that take a list: regularizer=[l2,dropout]
 SKIP_GROUPS = {"hydra", "hparams_search"}  # Hydra's own settings; sweepers are tested with sweeps

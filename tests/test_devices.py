@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from dlbench.config.devices import cpu_compiler
 from dlbench.errors import ConfigError
 from dlbench.run import build, train
-from dlbench.run.compiling import cpu_compiler
+from helpers import run_cli
 
 NO_GPU = not torch.cuda.is_available()
 
@@ -85,7 +85,7 @@ def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
         ),
         (
             ["trainer.precision=8"],
-            "trainer.precision=8 is not a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed.",
+            "trainer.precision=8 must be a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed.",
         ),
         (
             ["trainer=ddp_cpu", "trainer.num_nodes=2"],

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from conftest import CONFIGS, ROOT, run_cli
+from helpers import CONFIGS, ROOT, run_cli
 
 FAST = ("trainer.max_epochs=2",)
 
@@ -105,14 +105,15 @@ def test_every_named_sweep_is_listed_for_an_unknown_name() -> None:
     assert result.returncode != 0
     message = result.stderr + result.stdout
     assert "Could not find 'sweep/learning_rate'" in message
+    choices = message.split("choose one of: ", 1)[1]
     for path in (ROOT / "sweeps").glob("*.yaml"):
-        assert f"\t{path.stem}\n" in message
+        assert path.stem in choices.rstrip().rstrip(".").split(", ")
 
 
-def test_a_swept_key_missing_from_the_config_gets_hydras_message() -> None:
+def test_a_swept_key_missing_from_the_config_is_named_with_the_nearest_key() -> None:
     result = run_cli("-m", "optimizer.lr_typo=0.1,0.01")
-    assert result.returncode != 0
-    assert "Could not override 'optimizer.lr_typo'" in result.stderr
+    assert result.returncode == 2
+    assert "optimizer.lr_typo is not a key of the config; did you mean optimizer.lr?" in result.stderr
 
 
 def test_diverged_and_failed_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:

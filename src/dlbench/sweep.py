@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from dlbench.config.compose import CONFIGS
 from dlbench.errors import ConfigError
 
 # The project root: where `python -m dlbench.sweep` is run from, or this checkout's root.
@@ -105,22 +106,18 @@ def _config_keys(config: Mapping[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-def check_parameters(spec: Mapping[str, Any], fixed: list[str], configs: Path = ROOT / "configs") -> Any:
+def check_parameters(spec: Mapping[str, Any], fixed: list[str], configs: Path = CONFIGS) -> Any:
     """Every swept key must be a key of the composed config (or a group of configs/); else name it
     and the nearest valid keys, before any job runs. `+key` adds a new key and is not checked."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    GlobalHydra.instance().clear()
+    from dlbench.config.compose import compose_config
+
     try:
-        with initialize_config_dir(config_dir=str(configs.resolve()), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=fixed)
-    except Exception as error:  # Hydra's own message names the bad override
+        cfg = compose_config(fixed)
+    except Exception as error:  # noqa: BLE001 - Hydra's own message names the bad override
         raise ConfigError(f"the sweep's fixed overrides {' '.join(fixed)} do not compose: {error}") from None
-    finally:
-        GlobalHydra.instance().clear()
-    valid = _config_keys(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
+    valid = _config_keys(OmegaConf.to_container(cfg, resolve=False))
     groups = sorted(path.name for path in configs.iterdir() if path.is_dir())
     for key, options in (spec.get("parameters") or {}).items():
         if key.startswith("+"):

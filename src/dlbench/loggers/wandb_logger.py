@@ -30,6 +30,8 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.loggers.logger import DummyExperiment, rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
 
+from dlbench.config.context import RunContext
+
 MODES = ("auto", "online", "offline", "disabled")
 DEFAULT_HOST = "https://api.wandb.ai"
 EXIT_CODES = {"completed": 0, "diverged": 0, "interrupted": 130, "failed": 1}
@@ -116,20 +118,6 @@ def sweep_group(sweep_dir: str | Path) -> str:
     return "_".join(part for part in (path.parent.name, path.name) if part)
 
 
-def _hydra_context() -> tuple[str | None, list[str], dict[str, str]]:
-    """(group of the running multirun or None, this job's overrides, the chosen group options)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        hydra = HydraConfig.get()
-    except (ImportError, ValueError):
-        return None, [], {}
-    group = sweep_group(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
-    choices = {str(key): str(value) for key, value in (hydra.runtime.choices or {}).items() if value is not None}
-    return group, list(hydra.overrides.task), choices
-
-
 class DlbenchWandbLogger(WandbLogger):
     """Lightning's WandbLogger with the mode, group, tags, config and summary a sweep needs."""
 
@@ -144,16 +132,21 @@ class DlbenchWandbLogger(WandbLogger):
         monitor: str | None = None,
         monitor_mode: str = "min",
         log_pictures: bool = True,
+        context: RunContext | None = None,
         **kwargs: Any,
     ) -> None:
+        """`context`: the run's (the build step passes it): a sweep job joins its sweep's group, and
+        the run is named after the job's overrides and tagged with the chosen options."""
         self.requested_mode = mode
         self._logged_images: set[str] = set()
         if not wandb_installed():
             self._init_without_wandb(save_dir)
             return
         self.mode, self.offline_reason = resolve_mode(mode) if rank_zero_only.rank == 0 else ("disabled", None)
-        hydra_group, overrides, choices = _hydra_context()
-        self.group = group or os.environ.get("WANDB_RUN_GROUP") or hydra_group
+        sweep = sweep_group(context.sweep_dir) if context is not None and context.sweep_dir is not None else None
+        overrides = list(context.overrides) if context is not None else []
+        choices = dict(context.choices) if context is not None else {}
+        self.group = group or os.environ.get("WANDB_RUN_GROUP") or sweep
         option_tags = [f"{key}={choices[key]}" for key in ("dataset", "model", "optimizer") if key in choices]
         all_tags = [*tags, *option_tags, *(["sweep"] if self.group else [])]
         self.tags = list(dict.fromkeys(tag[:64] for tag in all_tags))
@@ -207,7 +200,7 @@ class DlbenchWandbLogger(WandbLogger):
         self._wandb_init["settings"] = wandb.Settings(silent=True, init_timeout=60)
         try:
             run = super().experiment
-        except Exception as error:  # noqa: BLE001 - a W&B server problem must not stop training
+        except Exception as error:
             if self.mode != "online":
                 raise
             self.mode, self.offline_reason = "offline", f"W&B did not answer ({type(error).__name__})"

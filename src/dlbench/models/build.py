@@ -2,44 +2,53 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
+from collections.abc import Mapping
+from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig
 from torch import nn
 
+from dlbench.config.plan import model_name
 from dlbench.data.spec import DataSpec
 from dlbench.errors import ConfigError, find_config_error
 
-
-def model_name(model_cfg: DictConfig) -> str:
-    """The name a user types (`model=lenet`), from the config or the class."""
-    return str(model_cfg.get("name") or model_cfg._target_.rsplit(".", 1)[-1].lower())
+FROM_DATA = ("input_shape", "num_outputs", "per_step")
 
 
-def build_model(model_cfg: DictConfig, spec: DataSpec) -> nn.Module:
-    """Instantiate `model_cfg` with the data's input shape and number of outputs.
+def check_model(model_cfg: Mapping[str, Any], spec: DataSpec) -> None:
+    """Refuse a model that cannot read this data, or an option its class does not take.
 
     A model class may define `check_data(spec, name)` to refuse data it cannot read (LeNet on a
     table); an option the class does not take (dropout on a model without a dropout layer) is
-    refused here too, with the options it does take. A ConfigError from the constructor (a code
-    size < 1) is raised as itself, not inside Hydra's InstantiationException, so every caller
-    gets the one sentence.
+    named with the nearest options the class does take.
     """
-    cls = get_class(model_cfg._target_)
+    cls = get_class(str(model_cfg["_target_"]))
     name = model_name(model_cfg)
     check = getattr(cls, "check_data", None)
     if check is not None:
         check(spec, name)
-    parameters = inspect.signature(cls).parameters
-    from_data = {"input_shape": spec.input_shape, "num_outputs": spec.num_outputs, "per_step": spec.per_step}
-    options = set(parameters) - set(from_data)
+    options = set(inspect.signature(cls).parameters) - set(FROM_DATA)
     for key in model_cfg:
         if key not in options and key not in ("_target_", "name"):
+            nearest = difflib.get_close_matches(str(key), sorted(options), n=1)
+            hint = f"did you mean model.{nearest[0]}? " if nearest else ""
             raise ConfigError(
-                f"model.{key} does not apply to model {name}; its options are: {', '.join(sorted(options))}."
+                f"model.{key} does not apply to model {name}; {hint}its options are: {', '.join(sorted(options))}."
             )
+
+
+def build_model(model_cfg: Mapping[str, Any], spec: DataSpec) -> nn.Module:
+    """Instantiate `model_cfg` with the data's input shape and number of outputs.
+
+    A ConfigError from the constructor (layers that shrink the image to nothing) is raised as
+    itself, not inside Hydra's InstantiationException, so every caller gets the one sentence.
+    """
+    check_model(model_cfg, spec)
+    parameters = inspect.signature(get_class(str(model_cfg["_target_"]))).parameters
+    from_data = {"input_shape": spec.input_shape, "num_outputs": spec.num_outputs, "per_step": spec.per_step}
     kwargs = {key: value for key, value in from_data.items() if key in parameters}
     config = {key: value for key, value in model_cfg.items() if key != "name"}
     try:

@@ -24,7 +24,7 @@ class ComparisonReport(Callback):
         sweep_dir = config.hydra.sweep.dir
         try:
             written = write_report(sweep_dir)
-        except Exception as error:  # a report problem must not turn a finished sweep into a failure
+        except Exception as error:  # noqa: BLE001 - a report problem must not turn a finished sweep into a failure
             log.warning("No comparison report for %s: %s: %s", sweep_dir, type(error).__name__, error)
             print(f"warning: no comparison report for {sweep_dir}: {error}")
             return

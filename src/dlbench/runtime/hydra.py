@@ -30,6 +30,8 @@ import functools
 import weakref
 from typing import Any
 
+from dlbench.runtime import enabled
+
 
 def share_config_store() -> None:
     """Make `copy.deepcopy(ConfigStore.instance())` return the instance itself (idempotent)."""
@@ -40,7 +42,7 @@ def share_config_store() -> None:
         def _shared(self: ConfigStore, memo: dict[int, Any]) -> ConfigStore:
             return self
 
-        ConfigStore.__deepcopy__ = _shared  # type: ignore[attr-defined]
+        ConfigStore.__deepcopy__ = _shared
 
 
 def remember_group_options() -> None:
@@ -66,8 +68,8 @@ def remember_group_options() -> None:
             answers[key] = original(self, group_name, results_filter, config_name, overrides)
         return list(answers[key])
 
-    get_group_options._dlbench_remembered = True  # type: ignore[attr-defined]
-    ConfigLoaderImpl.get_group_options = get_group_options  # type: ignore[method-assign]
+    get_group_options._dlbench_remembered = True
+    ConfigLoaderImpl.get_group_options = get_group_options
 
 
 # loader -> {(id of the master config, the job's overrides): [configs composed by the check]}
@@ -87,7 +89,7 @@ def reuse_checked_sweep_configs() -> None:
     @functools.wraps(Sweeper.validate_batch_is_legal)
     def validate_batch_is_legal(self: Sweeper, batch: Any) -> None:
         context = getattr(self, "hydra_context", None)
-        loader = context.config_loader if context is not None else self.config_loader  # type: ignore[attr-defined]
+        loader = context.config_loader if context is not None else self.config_loader
         checked = _CHECKED.setdefault(loader, {})
         for overrides in batch:
             config = loader.load_sweep_config(master_config=self.config, sweep_overrides=list(overrides))
@@ -102,9 +104,9 @@ def reuse_checked_sweep_configs() -> None:
             return config
         return original_load(self, master_config, sweep_overrides)
 
-    load_sweep_config._dlbench_reused = True  # type: ignore[attr-defined]
-    Sweeper.validate_batch_is_legal = validate_batch_is_legal  # type: ignore[method-assign]
-    ConfigLoaderImpl.load_sweep_config = load_sweep_config  # type: ignore[method-assign]
+    load_sweep_config._dlbench_reused = True
+    Sweeper.validate_batch_is_legal = validate_batch_is_legal
+    ConfigLoaderImpl.load_sweep_config = load_sweep_config
 
 
 def share_grammar_functions() -> None:
@@ -116,8 +118,12 @@ def share_grammar_functions() -> None:
 
 
 def speed_up_hydra() -> None:
-    """All of the above: what `train.py` applies before Hydra starts."""
-    share_config_store()
-    remember_group_options()
-    reuse_checked_sweep_configs()
-    share_grammar_functions()
+    """All of the above that are on (see `dlbench.runtime.enabled`): what `train.py` applies before Hydra starts."""
+    for name, patch in (
+        ("config_store", share_config_store),
+        ("group_options", remember_group_options),
+        ("sweep_configs", reuse_checked_sweep_configs),
+        ("grammar", share_grammar_functions),
+    ):
+        if enabled(name):
+            patch()

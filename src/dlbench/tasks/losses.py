@@ -24,10 +24,10 @@ def default_loss(spec: DataSpec, reconstruct: bool) -> str:
     return {"multiclass": "cross_entropy", "binary": "bce", "regression": "mse"}[spec.kind]
 
 
-def make_loss(name: str, spec: DataSpec, reconstruct: bool, label_smoothing: float = 0.0) -> nn.Module:
-    """The loss module for `name` ('auto' picks `default_loss`)."""
+def check_loss(name: str, spec: DataSpec, reconstruct: bool) -> str:
+    """The loss a run trains with (`auto` resolved), or one sentence saying why `name` cannot fit the data."""
     if name == "auto":
-        name = default_loss(spec, reconstruct)
+        return default_loss(spec, reconstruct)
     if name not in LOSSES:
         raise ConfigError(f"loss={name!r} is unknown; choose auto or one of {', '.join(LOSSES)}.")
     if reconstruct and name == "cross_entropy":
@@ -44,6 +44,12 @@ def make_loss(name: str, spec: DataSpec, reconstruct: bool, label_smoothing: flo
             f"loss={name} compares one output with one target, but dataset {spec.name} has {spec.num_outputs} "
             "classes as labels; use loss=auto (cross_entropy)."
         )
+    return name
+
+
+def make_loss(name: str, spec: DataSpec, reconstruct: bool, label_smoothing: float = 0.0) -> nn.Module:
+    """The loss module for `name` ('auto' picks `default_loss`)."""
+    name = check_loss(name, spec, reconstruct)
     if name == "cross_entropy":
         return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     return LOSSES[name]()

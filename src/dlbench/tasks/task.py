@@ -11,9 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from dlbench.data.spec import DataSpec
+from dlbench.runtime.lightning import PlainHookName, publish
 from dlbench.tasks.epoch_totals import EpochTotals, count_correct
 from dlbench.tasks.losses import make_loss
-from dlbench.tasks.publish import publish
 from dlbench.training.regularizers import fgsm
 
 Penalty = Callable[[nn.Module], Tensor]
@@ -27,7 +27,7 @@ class TrainingDiverged(RuntimeError):
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
-class Task(pl.LightningModule):
+class Task(PlainHookName, pl.LightningModule):
     """Trains `model` on the data described by `spec`.
 
     Metrics are accumulated over the epoch (one torchmetrics state, reduced across DDP ranks) and written to
@@ -72,16 +72,6 @@ class Task(pl.LightningModule):
         # None: check the loss every step on the CPU, once an epoch on an accelerator (see _stop_if_diverged)
         self.check_divergence_each_step: bool | None = None
         self._first_nonfinite: tuple[Tensor, Tensor] | None = None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Lightning sets `_current_fx_name` around every hook it calls, about a hundred times an
-        epoch; `nn.Module.__setattr__` would look for a parameter, buffer or submodule of that name
-        each time (a string is never one): 10-15% of a mirror-symmetry fit. Everything else goes
-        through `nn.Module` as usual."""
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def _stage_metrics(self) -> EpochTotals:
         means = ["loss", "data_loss", "penalty"] if self.penalties else ["loss"]

@@ -60,8 +60,6 @@ def initialize(
     schemes = _schemes(gain, a, std, value)
     if scheme not in schemes and scheme != "lsuv":
         raise ConfigError(f"initializer.scheme={scheme!r} is unknown; choose one of {', '.join(SCHEMES)}.")
-    require(std >= 0, f"initializer.std={std} is negative; a standard deviation must be >= 0, e.g. 0.01.")
-    require(a >= 0, f"initializer.a={a} is negative; the uniform range is [-a, a], e.g. a=0.3.")
     for name, parameter in model.named_parameters():
         if is_weight(name, parameter):
             schemes["orthogonal" if scheme == "lsuv" else scheme](parameter)
@@ -70,10 +68,6 @@ def initialize(
     if scheme == "lsuv":
         require(
             datamodule is not None, "initializer=lsuv needs a batch of training data, but no data module was given."
-        )
-        require(
-            lsuv_batch >= 2 and max_iter >= 1 and tol > 0,
-            f"initializer=lsuv needs lsuv_batch >= 2, max_iter >= 1 and tol > 0 (got {lsuv_batch}, {max_iter}, {tol}).",
         )
         lsuv(model, training_inputs(datamodule, lsuv_batch), tol, max_iter)
     return model

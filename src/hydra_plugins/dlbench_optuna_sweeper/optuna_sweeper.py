@@ -172,6 +172,6 @@ class OptunaSweeper(Sweeper):
         """The trial's float, or None for a job that raised, returned None, or returned NaN/inf."""
         try:
             value = float(job.return_value)
-        except Exception:  # the job raised (JobReturn re-raises it here) or returned None
+        except Exception:  # noqa: BLE001 - the job raised (JobReturn re-raises it here) or returned None
             return None
         return value if math.isfinite(value) else None

@@ -1,0 +1,79 @@
+"""Instantiate a run's plan: the data, the network, the task and the trainer. No decisions here.
+
+Everything these functions need is in the `RunPlan`; they make objects from it in the order the
+data flows (data -> network -> task; callbacks and loggers -> trainer) and change nothing in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from torch import nn
+
+from dlbench.callbacks.ddp import SameConfigOnAllRanks
+from dlbench.callbacks.run_guard import RunGuard
+from dlbench.config.plan import RunPlan
+from dlbench.data.module import InMemoryDataModule
+from dlbench.models import build_model
+from dlbench.run.compiling import compile_network
+from dlbench.tasks import Task
+from dlbench.training.initializers import initialize
+from dlbench.training.regularizers import make_penalties
+
+
+def build_data(plan: RunPlan) -> InMemoryDataModule:
+    """The data module, set up (its `spec` known). Seeds every generator first, as the run will."""
+    pl.seed_everything(plan.seed, workers=True, verbose=False)
+    datamodule = instantiate(plan.dataset, _convert_="all")
+    datamodule.setup()
+    return datamodule
+
+
+def build_network(plan: RunPlan, datamodule: Any) -> nn.Module:
+    """The network for the data's spec, initialised (and compiled) as the plan says."""
+    model = build_model(plan.model, datamodule.spec)
+    initialize(model, **plan.initializer, datamodule=datamodule)
+    if plan.compile is not None:
+        compile_network(model, plan.compile)
+    return model
+
+
+def build_task(plan: RunPlan, model: nn.Module, spec: Any) -> Task:
+    """The LightningModule: the network with its loss, penalties, optimizer and schedule."""
+    scheduler = instantiate(plan.scheduler) if plan.scheduler else None
+    options = plan.task
+    return Task(
+        model,
+        spec,
+        optimizer=instantiate(plan.optimizer, _convert_="all"),
+        scheduler=scheduler,
+        loss=options.loss,
+        penalties=make_penalties(options.penalties, model, plan.model_name),
+        monitor=options.monitor,
+        label_smoothing=options.label_smoothing,
+        input_noise=options.input_noise,
+        adversarial_epsilon=options.adversarial_epsilon,
+    )
+
+
+def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl.Trainer:
+    """The Trainer with the plan's callbacks and loggers (`record=False`: neither, for the finders'
+    trial fits, which may also change Trainer arguments through `overrides`)."""
+    if not record:
+        return instantiate(plan.trainer, callbacks=[], logger=False, enable_checkpointing=False, **overrides)
+    callbacks = [instantiate(callback) for callback in plan.callbacks.values()]
+    callbacks.append(RunGuard(dict(plan.config), plan.output_dir / "checkpoints"))
+    loggers = [_logger(settings, plan) for settings in plan.loggers.values()]
+    trainer = instantiate(plan.trainer, callbacks=callbacks, logger=loggers or False)
+    if trainer.world_size > 1:  # only several processes can disagree; one more callback costs every step
+        trainer.callbacks.append(SameConfigOnAllRanks(plan.config))
+    return trainer
+
+
+def _logger(settings: Any, plan: RunPlan) -> Any:
+    """A logger; ours take the run's context (a sweep's W&B group, the job's overrides as its name)."""
+    if str(settings.get("_target_", "")).startswith("dlbench."):
+        return instantiate(settings, context=plan.context)
+    return instantiate(settings)
