@@ -54,9 +54,9 @@ def environment(threads: int) -> dict[str, str]:
 
 
 def launch(
-    command: list[str], threads: int, timeout: float, extra_env: dict[str, str] | None = None
+    command: list[str], threads: int, timeout: float, extra_env: dict[str, str] | None = None, expect: int = 0
 ) -> tuple[float, float, str, str]:
-    """Run `command`; return (wall seconds, peak RSS in MB, stdout, stderr)."""
+    """Run `command`; return (wall seconds, peak RSS in MB, stdout, stderr). It must exit with `expect`."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -76,7 +76,7 @@ def launch(
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if process.returncode != 0:
+    if process.returncode != expect:
         raise RuntimeError(f"{' '.join(command[:4])} ... exited with {process.returncode}:\n{stderr[-3000:]}")
     return wall, usage.ru_maxrss / 1024, stdout, stderr
 
@@ -187,6 +187,7 @@ def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     rows: dict[str, list[tuple[float, float]]] = {
         "help": [],
         "cfg_job": [],
+        "refusal": [],
         "first_step_dlbench": [],
         "first_step_hand": [],
     }
@@ -195,6 +196,8 @@ def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for key, extra in (("help", ["--help"]), ("cfg_job", ["--cfg", "job"])):
             wall, peak, _, _ = launch([sys.executable, "train.py", *extra], args.threads, args.timeout)
             rows[key].append((wall, peak))
+        refused = [sys.executable, "train.py", "optimizer.lr=abc", f"hydra.run.dir={workdir / 'refused'}"]
+        rows["refusal"].append(launch(refused, args.threads, args.timeout, expect=2)[:2])
         probe_file.unlink(missing_ok=True)
         started = time.time()
         command = [
@@ -284,10 +287,14 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
     startup = results.get("startup")
     if startup:
         rows = startup["runs"]
-        for key, label in (("help", "`python train.py --help`"), ("cfg_job", "`python train.py --cfg job`")):
+        for key, label, limit in (
+            ("help", "`python train.py --help`", 1.0),
+            ("cfg_job", "`python train.py --cfg job`", 1.0),
+            ("refusal", "a refused value, `python train.py optimizer.lr=abc` (exit 2)", 1.5),
+        ):
             value = median([w for w, _ in rows[key]])
             lines.append(
-                f"| {label} | | | {value:.3f} s | | <= 1.000 s | {verdict(value, 1.0)} | | | "
+                f"| {label} | | | {value:.3f} s | | <= {limit:.3f} s | {verdict(value, limit)} | | | "
                 f"{median([m for _, m in rows[key]]):.0f} | |"
             )
         hand, ours = median([w for w, _ in rows["first_step_hand"]]), median([w for w, _ in rows["first_step_dlbench"]])

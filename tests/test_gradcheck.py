@@ -111,6 +111,7 @@ def test_custom_backward_is_judged(activation, should_pass: bool) -> None:
         assert by_name["hidden.weight"].worst_error > 1e-2  # wrong, not merely imprecise
 
 
+@pytest.mark.slow
 def test_command_line_prints_a_verdict_per_tensor() -> None:
     env_path = str(ROOT / "src")
     command = [sys.executable, "-m", "dlbench.gradcheck", "model=mlp", "dataset=iris", "model.hidden=[5]"]

@@ -20,5 +20,5 @@ def test_readme_table_lists_every_option_of_the_group(group: Path) -> None:
 def test_readme_quick_start_has_the_commands_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    for command in ("pip install -e . && python train.py", "pip install -e '.[dev]' && pytest"):
+    for command in ("pip install -e . && python train.py", "pip install -e '.[dev]' && pytest && pytest -m slow"):
         assert command in readme and command in ci
