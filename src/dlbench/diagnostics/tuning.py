@@ -198,8 +198,6 @@ def _rescale_lr(cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, 
 
 
 def _log_image(trainer: pl.Trainer, path: str) -> None:
-    from pytorch_lightning.loggers import WandbLogger
+    from dlbench.loggers.protocol import log_picture
 
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key="tuning/lr_find", images=[path])
+    log_picture(trainer.loggers, "tuning/lr_find", path)

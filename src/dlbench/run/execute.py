@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlbench.callbacks.run_guard import RunGuard
 from dlbench.config.checks import check_config
 from dlbench.config.devices import check_devices
-from dlbench.loggers.wandb_logger import finish_loggers, start_loggers
+from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models import build_model
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
@@ -228,5 +228,5 @@ def _finish(
     if trainer.is_global_zero:
         write_summary(cfg.paths.output_dir, summary)
         print_run_table(summary)
-    finish_loggers(trainer.loggers, summary)  # ends the W&B run: failed on an exception, finished otherwise
+    finish_loggers(trainer.loggers, summary)  # ends each logger's run: failed on an exception, finished otherwise
     return summary
