@@ -42,9 +42,11 @@ def gradcheck_config(cfg, batch_size: int = 4, **options):  # -> list[TensorChec
 
     from dlbench.diagnostics.gradients import check_gradients
     from dlbench.models import build_model
+    from dlbench.models.custom import drop_preset_leftovers
     from dlbench.tasks.losses import make_loss
     from dlbench.training.initializers import initialize
 
+    drop_preset_leftovers(cfg)
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.dataset, _convert_="all")
     datamodule.setup()

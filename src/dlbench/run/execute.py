@@ -23,6 +23,7 @@ from dlbench.config.checks import check_config
 from dlbench.config.devices import check_devices
 from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models import build_model
+from dlbench.models.custom import drop_preset_leftovers
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import best_epoch, git_commit, package_versions, write_summary
@@ -69,6 +70,7 @@ def _config_for_evaluation(cfg: DictConfig) -> DictConfig:
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     """Everything a run needs, built in the order of DESIGN.md; raises ConfigError early."""
+    drop_preset_leftovers(cfg)  # model._target_=my_package.MyNet: model=mlp's own keys do not apply to it
     check_config(cfg)
     check_devices(cfg.trainer)
     check_shared_run_dir(cfg)
