@@ -21,6 +21,7 @@ from torchmetrics import Metric
 
 from dlbench.diagnostics import drawing
 from dlbench.errors import require
+from dlbench.runtime.lr_finder_progress import lr_finder_progress
 from dlbench.training.optim import scale_learning_rate, scaled_lr
 
 log = logging.getLogger(__name__)
@@ -148,14 +149,15 @@ def _find(
                 _rescale_lr(cfg, trainer, task, datamodule)
 
     if options.lr_find:
-        finder = tuner.lr_find(
-            task,
-            datamodule=datamodule,
-            min_lr=options.min_lr,
-            max_lr=options.max_lr,
-            num_training=options.num_training,
-            update_attr=False,
-        )
+        with lr_finder_progress(trainer):  # one line per update in a log file, not one line of redraws
+            finder = tuner.lr_find(
+                task,
+                datamodule=datamodule,
+                min_lr=options.min_lr,
+                max_lr=options.max_lr,
+                num_training=options.num_training,
+                update_attr=False,
+            )
         _forget_trial_steps(task)
         if finder is not None:
             fix_smoothing(finder)
