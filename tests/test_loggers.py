@@ -203,3 +203,44 @@ def test_a_sweep_nests_its_jobs_under_one_parent_run_and_the_report_names_them(t
     multiplexer = EventMultiplexer().AddRunsFromDirectory(str(sweep_dir))
     multiplexer.Reload()
     assert sorted(multiplexer.Runs()) == [os.path.join("0", "tensorboard"), os.path.join("1", "tensorboard")]
+
+
+@pytest.mark.slow
+def test_the_jobs_of_a_wandb_spec_run_here_nest_under_one_parent_too(tmp_path: Path) -> None:
+    """`python -m dlbench.sweep spec.yaml` runs each job as a single train.py run: the same nesting."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import ROOT
+
+    store, sweep_dir = tmp_path / "mlruns", tmp_path / "sweep"
+    spec = tmp_path / "lr.yaml"
+    command = ["${env}", "${interpreter}", "${program}", "logger=[csv,mlflow]", "${args_no_hyphens}"]
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "program": "train.py",
+                "method": "grid",
+                "metric": {"name": "val/loss", "goal": "minimize"},
+                "parameters": {"optimizer.lr": {"values": [0.1, 0.01]}},
+                "command": command,
+            }
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "dlbench.sweep", str(spec), "--sweep-dir", str(sweep_dir), "trainer.max_epochs=2"]
+        + [f"logger.mlflow.tracking_uri=file:{store}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = mlflow_runs(store)
+    (parent,) = [run for run in runs if run.data.tags.get("dlbench.kind") == "sweep"]
+    children = [run for run in runs if run is not parent]
+    assert len(children) == 2 and parent.info.status == "FINISHED"
+    assert all(run.data.tags["mlflow.parentRunId"] == parent.info.run_id for run in children)

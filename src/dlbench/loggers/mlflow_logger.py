@@ -120,15 +120,20 @@ def sweep_parent(client: Any, tracking_uri: str, experiment_id: str, sweep_dir: 
 
 
 def _hydra_context() -> tuple[Path | None, list[str], dict[str, str], Path | None]:
-    """(sweep dir of the running multirun or None, this job's overrides, the chosen options, run dir)."""
+    """(sweep dir of the running multirun or None, this job's overrides, the chosen options, run dir).
+
+    A job of `python -m dlbench.sweep` (a W&B sweep spec run here) is a single run of train.py; the
+    runner names its sweep directory in DLBENCH_SWEEP_DIR.
+    """
+    outside = Path(os.environ["DLBENCH_SWEEP_DIR"]) if os.environ.get("DLBENCH_SWEEP_DIR") else None
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
         hydra = HydraConfig.get()
     except (ImportError, ValueError):
-        return None, [], {}, None
-    sweep_dir = Path(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
+        return outside, [], {}, None
+    sweep_dir = Path(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else outside
     choices = {str(key): str(value) for key, value in (hydra.runtime.choices or {}).items() if value is not None}
     return sweep_dir, list(hydra.overrides.task), choices, Path(hydra.runtime.output_dir)
 
