@@ -25,6 +25,7 @@ NO_GPU = not torch.cuda.is_available()
         ("ddp", "gpu", -1, "ddp", 1),
         ("ddp_cpu", "cpu", 2, "ddp", 1),
         ("multinode", "gpu", -1, "ddp", 2),
+        ("mps", "mps", 1, "auto", 1),
     ],
 )
 def test_each_preset_changes_only_its_own_idea(make_cfg, preset, accelerator, devices, strategy, nodes) -> None:
@@ -67,6 +68,36 @@ def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
         build(make_cfg("trainer=ddp", f"trainer.devices={found + 1}"))
     assert f"trainer.devices={found + 1} asks for {found + 1} GPUs but {found} " in str(error.value)
     assert f"use trainer.devices={found} or fewer" in str(error.value)
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has an Apple GPU")
+def test_mps_preset_without_an_apple_gpu_exits_2_with_one_sentence(tmp_path: Path) -> None:
+    result = run_cli("trainer=mps", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    (line,) = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    assert line.startswith("error: trainer=mps needs an Apple GPU (MPS) but ")
+    assert line.endswith("to run here.") and "trainer=cpu" in line
+    assert not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["trainer.devices=2"], "trainer.devices=2 asks for several Apple GPUs, but MPS is one device (no DDP)"),
+        (["trainer.precision=64"], "trainer.precision=64 does not run on an Apple GPU (MPS has no float64)"),
+    ],
+)
+def test_mps_settings_an_apple_gpu_cannot_run_get_one_sentence(
+    make_cfg, monkeypatch, overrides: list[str], expected: str
+) -> None:
+    from dlbench.config.devices import check_devices
+
+    if not torch.backends.mps.is_available():  # no Mac here: stand in one so these messages are still checked
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    check_devices(make_cfg("trainer=mps").trainer, "mps")  # the preset itself passes on an Apple GPU
+    with pytest.raises(ConfigError) as error:
+        check_devices(make_cfg("trainer=mps", *overrides).trainer, "mps")
+    assert str(error.value).startswith(expected)
 
 
 @pytest.mark.parametrize(

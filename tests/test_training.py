@@ -198,7 +198,7 @@ def test_full_batch_sgd_takes_one_step_per_epoch(make_cfg):
 def resolve_with_data(cfg, datamodule):
     from dlbench.config.plan import Facts
 
-    facts = Facts(datamodule.spec, datamodule.train_size)
+    facts = Facts(datamodule.spec, datamodule.train_size, 1, datamodule.effective_batch_size(1))
     return resolve(cfg, RunContext(output_dir=Path(cfg.paths.output_dir)), facts=facts)
 
 

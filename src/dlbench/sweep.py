@@ -208,6 +208,7 @@ def run_sweep(
     environment = {
         **os.environ,
         "WANDB_RUN_GROUP": os.environ.get("WANDB_RUN_GROUP") or sweep_group(directory),
+        "DLBENCH_SWEEP_DIR": str(directory),  # MLflow nests the jobs under one parent run of this sweep
         "PYTHONUNBUFFERED": "1",
     }
     environment.pop("WANDB_SWEEP_ID", None)
@@ -271,7 +272,7 @@ def _wait(process: subprocess.Popen, spec: Mapping[str, Any], runs: list[Any], c
 
 
 def _report(directory: Path) -> None:
-    from dlbench.loggers.wandb_report import safely_log_report
+    from dlbench.loggers.sweep_end import report_to_loggers
     from dlbench.reporting.comparison import write_report
 
     try:
@@ -280,7 +281,7 @@ def _report(directory: Path) -> None:
         print(f"warning: no comparison report: {error}", file=sys.stderr)
         return
     print(f"comparison report: {directory}/report.md ({len(written)} files)", flush=True)
-    safely_log_report(directory, written)
+    report_to_loggers(directory, written)  # W&B's sweep group, MLflow's parent run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,8 @@
 At the end of training (and every N epochs when asked) it draws whichever of these apply:
 training curves, the decision surface of a model on 2-D data with the training points, the
 first-layer filters of a convolutional model, the hidden-unit activation matrix over a batch,
-and an autoencoder's reconstructions beside its inputs. With a W&B logger each picture is
-also logged as a W&B image.
+and an autoencoder's reconstructions beside its inputs. Each picture is also handed to the
+run's loggers (W&B and TensorBoard images, MLflow artifacts).
 """
 
 from __future__ import annotations
@@ -166,11 +166,9 @@ class Pictures(pl.Callback):
         return written
 
     def log_image(self, trainer: pl.Trainer, name: str, path: Path, epoch: int) -> None:
-        from pytorch_lightning.loggers import WandbLogger
+        from dlbench.loggers.protocol import log_picture
 
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"pictures/{name}", images=[str(path)], step=max(epoch, 0))
+        log_picture(trainer.loggers, f"pictures/{name}", path, max(epoch, 0))
 
     def _examples(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str, limit: int

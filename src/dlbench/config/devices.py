@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from dlbench.errors import require
+from dlbench.errors import ConfigError, require
 
 ALL = (-1, "-1", "auto")
 
@@ -75,6 +75,27 @@ def check_compiler(options: Mapping[str, Any] | None, trainer: Mapping[str, Any]
     )
 
 
+def check_mps(named: str, devices: object, precision: str) -> None:
+    """Apple GPUs (trainer=mps): there must be one, it is one device, and it has no float64."""
+    if not torch.backends.mps.is_available():
+        why = (
+            "this PyTorch build has no MPS support"
+            if not torch.backends.mps.is_built()
+            else "none was found (MPS needs macOS 12.3+ on Apple silicon or an AMD GPU)"
+        )
+        other = "trainer=gpu or trainer=cpu" if torch.cuda.is_available() else "trainer=cpu"
+        raise ConfigError(f"{named} needs an Apple GPU (MPS) but {why}; use {other} to run here.")
+    require(
+        devices in ALL or _asked(devices, 1) == 1,
+        f"trainer.devices={devices} asks for several Apple GPUs, but MPS is one device (no DDP); use "
+        "trainer.devices=1.",
+    )
+    require(
+        precision not in ("64", "64-true"),
+        f"trainer.precision={precision} does not run on an Apple GPU (MPS has no float64); use 32 or 16-mixed.",
+    )
+
+
 def check_devices(trainer: Mapping[str, Any], preset: str | None = None) -> None:
     """Raise ConfigError when `trainer` asks for devices or a precision this machine does not have.
 
@@ -105,10 +126,7 @@ def check_devices(trainer: Mapping[str, Any], preset: str | None = None) -> None
                 f"{torch.cuda.get_device_name(0)} has none; use trainer.precision=16-mixed or 32.",
             )
     elif accelerator == "mps":
-        require(
-            torch.backends.mps.is_available(),
-            "trainer.accelerator=mps needs an Apple GPU but none was found; use trainer=cpu to run here.",
-        )
+        check_mps(named, devices, precision)
     elif accelerator == "cpu":
         require(
             precision not in ("16-mixed", "16-true"),

@@ -43,6 +43,7 @@ class Facts:
     spec: DataSpec
     train_size: int
     world_size: int = 1
+    effective_batch_size: int | None = None  # examples per optimizer step over all processes, as the data says
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,17 @@ def check_context(config: Mapping[str, Any], context: RunContext) -> None:
     )
 
 
+def _preset(context: RunContext, group: str) -> dict[str, Any] | None:
+    """The config file of the option chosen in `group` (`configs/model/mlp.yaml`), as written."""
+    import yaml
+
+    from dlbench.config.compose import CONFIGS
+
+    choice = context.choices.get(group)
+    path = CONFIGS / group / f"{choice}.yaml" if choice else None
+    return yaml.safe_load(path.read_text()) if path is not None and path.exists() else None
+
+
 def _learning_rate(optimizer: Mapping[str, Any], batch: int | None, tuning: Tuning | None) -> float | None:
     """The rate trained with: the finder's suggestion, else `lr`, times batch / reference_batch when
     the rate scales with the batch (Goyal et al. 2017: k times the batch takes k times the rate)."""
@@ -198,12 +210,12 @@ def _learning_rate(optimizer: Mapping[str, Any], batch: int | None, tuning: Tuni
     return float(lr) * batch / int(optimizer.get("reference_batch", 256))
 
 
-def _effective_batch(dataset: Mapping[str, Any], facts: Facts | None) -> int | None:
+def _effective_batch(facts: Facts | None, tuning: Tuning | None) -> int | None:
     if facts is None:
         return None
-    if dataset.get("batch_size") == "full":
-        return facts.train_size
-    return int(dataset["batch_size"]) * facts.world_size
+    if tuning is not None and tuning.batch_size is not None:
+        return tuning.batch_size * facts.world_size
+    return facts.effective_batch_size
 
 
 def resolve(
@@ -218,15 +230,19 @@ def resolve(
     config = _stored(plain(cfg), stored)
     check_config(config)
     check_context(config, context)
+    if facts is not None:  # torch is imported by now: a user's model class may be looked at
+        from dlbench.models.custom import drop_preset_leftovers
+
+        config["model"] = drop_preset_leftovers(config["model"], _preset(context, "model"))
     name = model_name(config["model"])
     if facts is not None:
         from dlbench.config.pairs import check_pairs
 
         check_pairs(config, facts.spec, name)
     dataset = dict(config["dataset"])
-    if tuning is not None and tuning.batch_size is not None:
+    if tuning is not None and tuning.batch_size is not None and "batch_size" in dataset:
         dataset["batch_size"] = int(tuning.batch_size)
-    batch = _effective_batch(dataset, facts)
+    batch = _effective_batch(facts, tuning)
     lr = _learning_rate(config["optimizer"], batch, tuning)
     optimizer = {key: value for key, value in config["optimizer"].items() if key not in SCALING_KEYS}
     if lr is not None:

@@ -20,6 +20,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from dlbench.config.plan import RunPlan, Tuning
 from dlbench.diagnostics import drawing
 from dlbench.run.build import build_network, build_task, build_trainer
+from dlbench.runtime.lr_finder_progress import lr_finder_progress
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def tune(plan: RunPlan, datamodule: Any) -> Tuning:
     tuner = Tuner(trainer)
     report: dict[str, Any] = {}
     batch_size = _find_batch_size(options, tuner, task, datamodule, report) if options.get("batch_size") else None
-    lr = _find_lr(plan, options, tuner, task, datamodule, report) if options.get("lr_find") else None
+    lr = _find_lr(plan, options, trainer, task, datamodule, report) if options.get("lr_find") else None
     return Tuning(lr=lr, batch_size=batch_size, report=report)
 
 
@@ -112,17 +113,18 @@ def _find_batch_size(options: Mapping[str, Any], tuner: Tuner, task: Any, datamo
 
 
 def _find_lr(
-    plan: RunPlan, options: Mapping[str, Any], tuner: Tuner, task: Any, datamodule: Any, report: dict
+    plan: RunPlan, options: Mapping[str, Any], trainer: Any, task: Any, datamodule: Any, report: dict
 ) -> float | None:
     """The suggested learning rate (with its plot), or None when there is none or it is not applied."""
-    finder = tuner.lr_find(
-        task,
-        datamodule=datamodule,
-        min_lr=options["min_lr"],
-        max_lr=options["max_lr"],
-        num_training=options["num_training"],
-        update_attr=False,
-    )
+    with lr_finder_progress(trainer):  # one line per update in a log file, not one line of redraws
+        finder = Tuner(trainer).lr_find(
+            task,
+            datamodule=datamodule,
+            min_lr=options["min_lr"],
+            max_lr=options["max_lr"],
+            num_training=options["num_training"],
+            update_attr=False,
+        )
     if finder is not None:
         fix_smoothing(finder)
     suggestion = suggest_lr(finder) if finder is not None else None

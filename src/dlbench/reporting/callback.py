@@ -29,6 +29,6 @@ class ComparisonReport(Callback):
             print(f"warning: no comparison report for {sweep_dir}: {error}")
             return
         print(f"comparison report: {sweep_dir}/report.md ({len(written)} files)")
-        from dlbench.loggers.wandb_report import safely_log_report
+        from dlbench.loggers.sweep_end import report_to_loggers
 
-        safely_log_report(sweep_dir, written)  # into the sweep's W&B group, when its jobs used logger=wandb
+        report_to_loggers(sweep_dir, written)  # W&B's sweep group, MLflow's parent run: where the jobs logged

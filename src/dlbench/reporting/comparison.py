@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlbench.loggers.protocol import read_records
 from dlbench.reporting.summary import SUMMARY_FILE
 
 TABLE_CSV = "report.csv"
@@ -36,6 +37,11 @@ class Job:
     @property
     def history(self) -> list[dict[str, float]]:
         return [{key: to_float(value) for key, value in row.items()} for row in self.summary.get("history") or []]
+
+    @property
+    def loggers(self) -> dict[str, dict[str, Any]]:
+        """Where each logger of this job keeps its records (`loggers.json`)."""
+        return read_records(self.run_dir)
 
     def label(self, keys: list[str]) -> str:
         shown = [f"{key}={self.overrides.get(key, '-')}" for key in keys]
@@ -118,10 +124,30 @@ def _metric_columns(jobs: list[Job]) -> list[str]:
     return columns
 
 
+LOGGER_COLUMNS = {"tensorboard": "tensorboard_dir", "mlflow": "mlflow_run", "wandb": "wandb_run"}
+
+
+def logger_cell(name: str, record: dict[str, Any]) -> str:
+    """How the report names a job's run in one logger: a link where there is one, else its id or directory."""
+    if name == "tensorboard":
+        return str(record.get("log_dir", ""))
+    if name == "mlflow":
+        return str(record.get("link") or record.get("run_id") or "")
+    if name == "wandb":
+        return str(record.get("url") or record.get("sync_dir") or record.get("run_id") or "")
+    return ""
+
+
+def _logger_columns(jobs: list[Job]) -> list[str]:
+    used = {name for job in jobs for name in job.loggers}
+    return [column for name, column in LOGGER_COLUMNS.items() if name in used]
+
+
 def table_rows(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The report's columns and one row per job: swept values, metrics, timing, status."""
+    """The report's columns and one row per job: swept values, metrics, timing, status, runs in the loggers."""
     keys = swept_keys(jobs)
     metrics = _metric_columns(jobs)
+    logger_columns = _logger_columns(jobs)
     columns = [
         "job",
         *keys,
@@ -137,6 +163,7 @@ def table_rows(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
         "samples_per_s",
         "effective_batch_size",
         "run_dir",
+        *logger_columns,
     ]
     rows = []
     for job in jobs:
@@ -157,6 +184,10 @@ def table_rows(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
         for column in ("wall_time_s", "time_per_epoch_s", "samples_per_s", "effective_batch_size"):
             row[column] = summary.get(column, "")
         row["run_dir"] = str(job.run_dir)
+        records = job.loggers
+        for name, column in LOGGER_COLUMNS.items():
+            if column in logger_columns:
+                row[column] = logger_cell(name, records.get(name) or {})
         rows.append(row)
     return columns, rows
 
@@ -175,7 +206,7 @@ def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    shown = [column for column in columns if column != "run_dir"]
+    shown = [column for column in columns if column != "run_dir" and column not in LOGGER_COLUMNS.values()]
     lines = [
         f"# Sweep report: {sweep_dir}",
         "",
@@ -189,8 +220,34 @@ def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
         "| " + " | ".join("---" for _ in shown) + " |",
     ]
     lines += ["| " + " | ".join(_cell(row[column]) for column in shown) + " |" for row in rows]
+    lines += logger_lines(sweep_dir, columns, rows)
     markdown_path.write_text("\n".join(lines) + "\n")
     return [csv_path, markdown_path]
+
+
+def logger_lines(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """report.md's section naming each job's run in every logger the sweep used (none: no lines)."""
+    used = [(name, column) for name, column in LOGGER_COLUMNS.items() if column in columns]
+    if not used:
+        return []
+    titles = {"tensorboard": "TensorBoard", "mlflow": "MLflow", "wandb": "W&B"}
+    lines = ["", "## Runs in the loggers", ""]
+    if any(name == "tensorboard" for name, _ in used):
+        lines += [f"TensorBoard, every job side by side (HParams tab): `tensorboard --logdir {sweep_dir}`", ""]
+    parent = sweep_dir / "mlflow_parent.json"
+    if parent.exists():
+        saved = json.loads(parent.read_text())
+        uri = saved["tracking_uri"]
+        allow = "MLFLOW_ALLOW_FILE_STORE=true " if uri.startswith("file:") else ""
+        lines += [
+            f"MLflow: the jobs are nested under parent run `{saved['run_id']}` in `{uri}` "
+            f"(`{allow}mlflow ui --backend-store-uri {uri}`)",
+            "",
+        ]
+    for row in rows:
+        cells = [f"{titles[name]} `{row[column]}`" for name, column in used if row.get(column)]
+        lines.append(f"- job {row['job']}: " + (" · ".join(cells) if cells else "no logger records"))
+    return lines
 
 
 def write_report(sweep_dir: str | Path) -> list[Path]:

@@ -6,10 +6,11 @@ data flows (data -> network -> task; callbacks and loggers -> trainer) and chang
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from torch import nn
 
 from dlbench.callbacks.ddp import SameConfigOnAllRanks
@@ -73,7 +74,8 @@ def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl
 
 
 def _logger(settings: Any, plan: RunPlan) -> Any:
-    """A logger; ours take the run's context (a sweep's W&B group, the job's overrides as its name)."""
-    if str(settings.get("_target_", "")).startswith("dlbench."):
+    """A logger; those that take the run's context get it (a sweep's W&B group or MLflow parent run,
+    the job's overrides as the run's name)."""
+    if "context" in inspect.signature(get_class(str(settings["_target_"]))).parameters:
         return instantiate(settings, context=plan.context)
     return instantiate(settings)

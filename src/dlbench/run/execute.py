@@ -21,7 +21,7 @@ from dlbench.config.context import RunContext, from_hydra
 from dlbench.config.devices import check_compiler, check_devices, world_size
 from dlbench.config.plan import Facts, RunPlan, resolve
 from dlbench.data.module import InMemoryDataModule
-from dlbench.loggers.wandb_logger import finish_loggers, start_loggers
+from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import write_summary
@@ -51,7 +51,8 @@ def prepare(cfg: DictConfig, context: RunContext) -> tuple[RunPlan, InMemoryData
     check_devices(plan.trainer, context.trainer_preset)
     check_compiler(plan.compile, plan.trainer)
     datamodule = build_data(plan)
-    facts = Facts(datamodule.spec, datamodule.train_size, world_size(plan.trainer))
+    world = world_size(plan.trainer)
+    facts = Facts(datamodule.spec, datamodule.train_size, world, datamodule.effective_batch_size(world))
     plan = resolve(cfg, context, stored=stored, facts=facts)
     if plan.tune is not None:
         from dlbench.diagnostics.tuning import tune
