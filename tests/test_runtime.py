@@ -153,6 +153,15 @@ def test_a_run_gives_the_same_numbers_with_each_patch_off(off: str, make_cfg, mo
     assert histories["on"] == histories["off"]
 
 
+# -- the lr finder's progress bar (runtime/lr_finder_progress.py) ---------------------------------
+def test_lightnings_lr_finder_draws_its_bar_with_the_module_level_tqdm() -> None:
+    """lr_finder_progress swaps `pytorch_lightning.tuner.lr_finder.tqdm` while the finder runs."""
+    from pytorch_lightning.tuner import lr_finder
+
+    assert hasattr(lr_finder, "tqdm")
+    assert "tqdm(" in inspect.getsource(lr_finder._LRCallback)
+
+
 # -- DDP children (runtime/ddp.py) -------------------------------------------------------------
 def test_lightnings_ddp_launcher_builds_the_childrens_command_from_sys_argv_and_the_run_dir(
     monkeypatch, tmp_path

@@ -17,6 +17,7 @@ PATCHES = (
     "grammar",  # hydra.py: one registry of the override grammar's functions
     "hook_name",  # lightning.py: Lightning's per-hook attribute set without nn.Module's lookups
     "publish",  # lightning.py: epoch rows put straight into trainer.callback_metrics
+    "lr_finder_progress",  # lr_finder_progress.py: the lr finder's bar follows the trainer's setting
 )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from dlbench.callbacks.progress import LineProgress, is_terminal
+from dlbench.runtime import enabled
 
 
 class _Silent:
@@ -31,6 +32,9 @@ class _Silent:
 def lr_finder_progress(trainer: pl.Trainer, every_s: float = 30.0) -> Iterator[None]:
     from pytorch_lightning.tuner import lr_finder
 
+    if not enabled("lr_finder_progress"):
+        yield
+        return
     original = lr_finder.tqdm
     if trainer.progress_bar_callback is None:
         replacement: Any = lambda *args, **kwargs: _Silent()  # noqa: E731
