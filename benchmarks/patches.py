@@ -36,7 +36,6 @@ CASES = {
             "all on": ("", []),
             "config_store off": ("config_store", []),
             "group_options off": ("group_options", []),
-            "grammar off": ("grammar", []),
             "all off": ("all", []),
         },
     ),

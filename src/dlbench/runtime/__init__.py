@@ -14,7 +14,6 @@ PATCHES = (
     "config_store",  # hydra.py: one shared ConfigStore instead of a deep copy per composition
     "group_options",  # hydra.py: --help asks each config group's options once
     "sweep_configs",  # hydra.py: a multirun composes each job's config once, not twice
-    "grammar",  # hydra.py: one registry of the override grammar's functions
     "hook_name",  # lightning.py: Lightning's per-hook attribute set without nn.Module's lookups
     "publish",  # lightning.py: epoch rows put straight into trainer.callback_metrics
     "lr_finder_progress",  # lr_finder_progress.py: the lr finder's bar follows the trainer's setting
