@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dlbench.callbacks.criterion import criterion_summary
 from dlbench.callbacks.run_guard import RunGuard
 from dlbench.config.checks import check_config
 from dlbench.config.devices import check_devices
@@ -35,6 +36,7 @@ from dlbench.runtime.ddp import (
     rank_config_hashes,
 )
 from dlbench.tasks import Task, TrainingDiverged
+from dlbench.tasks.output_units import fit_output
 from dlbench.training.initializers import initialize
 from dlbench.training.optim import make_optimizer, scale_learning_rate
 from dlbench.training.regularizers import check_regularizers, make_penalties, task_options
@@ -78,7 +80,8 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
     datamodule.setup()
     spec = datamodule.spec
     check_regularizers(cfg, spec)
-    model = build_model(cfg.model, spec)
+    network_spec, output = fit_output(cfg, spec)  # the loss and output unit against data and model; outputs needed
+    model = build_model(cfg.model, network_spec)
     initialize(model, **cfg.initializer, datamodule=datamodule)
     compile_network(model, _plain(cfg.get("compile", False)), cfg.trainer.get("accelerator"))
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
@@ -91,6 +94,8 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Task, pl.Trainer]:
         penalties=make_penalties(cfg.get("penalty"), model, cfg.model._target_.rsplit(".", 1)[-1]),
         monitor=cfg.monitor,
         **task_options(cfg),
+        output=output,
+        tolerance=(cfg.get("task") or {}).get("tolerance"),
     )
     output_dir = Path(cfg.paths.output_dir)
     callbacks = [instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback]
@@ -192,6 +197,7 @@ def _finish(
         else None,
         "best_epoch": int(best_row["epoch"]) if best_row else None,
         "epochs_run": len(history),
+        **criterion_summary(trainer),  # criterion and epochs_to_criterion (null when never met)
         "wall_time_s": time.perf_counter() - started,
         "time_per_epoch_s": sum(epoch_times) / len(epoch_times) if epoch_times else None,
         "samples_per_s": datamodule.train_size / (sum(epoch_times) / len(epoch_times)) if epoch_times else None,

@@ -43,7 +43,7 @@ def initialize(
     a: float = 0.3,
     std: float = 0.01,
     value: float = 0.0,
-    bias: float | None = 0.0,
+    bias: float | str | None = 0.0,
     lsuv_batch: int = 256,
     tol: float = 0.05,
     max_iter: int = 10,
@@ -62,9 +62,16 @@ def initialize(
         raise ConfigError(f"initializer.scheme={scheme!r} is unknown; choose one of {', '.join(SCHEMES)}.")
     require(std >= 0, f"initializer.std={std} is negative; a standard deviation must be >= 0, e.g. 0.01.")
     require(a >= 0, f"initializer.a={a} is negative; the uniform range is [-a, a], e.g. a=0.3.")
+    require(
+        not isinstance(bias, str) or (bias == "scheme" and scheme in ("uniform", "normal", "constant")),
+        f"initializer.bias={bias!r} is not a number or null; 'scheme' (biases drawn like the weights) applies to "
+        "initializer=uniform, normal or constant.",
+    )
     for name, parameter in model.named_parameters():
         if is_weight(name, parameter):
             schemes["orthogonal" if scheme == "lsuv" else scheme](parameter)
+        elif "bias" in name and bias == "scheme":  # the 1986 thresholds: drawn like the weights
+            schemes[scheme](parameter)
         elif "bias" in name and bias is not None:
             nn.init.constant_(parameter, bias)
     if scheme == "lsuv":
