@@ -96,6 +96,7 @@ class InverseSine(_Curve):
         (0.35, 0.65), three inside. Found as sign changes on a fine grid, refined linearly."""
         t = np.linspace(0, 1, resolution)
         gap = cls.forward_map(t) - x
+        gap[gap == 0] = 1e-12  # a grid point exactly on a root counts once
         roots = []
         for i in np.flatnonzero(np.sign(gap[:-1]) != np.sign(gap[1:])):
             roots.append(float(t[i] - gap[i] * (t[i + 1] - t[i]) / (gap[i + 1] - gap[i])))

@@ -89,7 +89,7 @@ class Shapes(InMemoryDataModule):
         for index in range(self.num_samples):
             for _ in range(rng.randint(1, self.max_shapes + 1)):
                 kind = rng.randint(1, len(CLASSES))
-                radius = rng.uniform(size / 10, size / 5)
+                radius = rng.uniform(size / 8, size / 4)
                 centre = (rng.uniform(radius, size - radius), rng.uniform(radius, size - radius))
                 mask = draw_shape(kind, size, centre, radius)
                 labels[index][mask] = kind  # a later shape covers an earlier one

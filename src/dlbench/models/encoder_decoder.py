@@ -1,9 +1,13 @@
 """An encoder-decoder for pixel classification: the convolutional autoencoder's shape, class maps out.
 
 Encoder: [conv 3x3 /2 -> activation] per entry of `channels`, each halving height and width.
-Decoder: the mirror, transposed convolutions doubling them back to exactly the input size (odd
-sizes too), then a 3x3 convolution to one map per class (logits, `(N, C, H, W)`). Unlike the
-autoencoder there is no flat code in the middle: a vector would throw away where things are.
+Decoder: the mirror, each stage upsampling (nearest) back to the size of the encoder level above
+it, exactly (odd sizes too), then a 3x3 convolution; a last 3x3 convolution gives one map per
+class (logits, `(N, C, H, W)`). Unlike the autoencoder there is no flat code in the middle: a
+vector would throw away where things are. The autoencoder's transposed 3x3 convolutions with
+stride 2 were tried first and painted the predicted masks in alternating stripes of two classes
+(their kernels overlap unevenly: Odena et al. 2016, "Deconvolution and checkerboard
+artifacts"); resizing, then convolving, does not.
 
 `skips=true` makes it a small U-Net (Ronneberger et al. 2015): each decoder stage also reads the
 encoder's features at its resolution (concatenated), and the last one the input image, so fine
@@ -34,7 +38,7 @@ class EncoderDecoder(nn.Module):
         num_outputs: int,
         channels: Sequence[int] = (16, 32),
         activation: str = "relu",
-        skips: bool = False,
+        skips: bool = True,
         negative_slope: float = 0.01,
     ) -> None:
         super().__init__()
@@ -64,12 +68,11 @@ class EncoderDecoder(nn.Module):
         self.up = nn.ModuleList()
         channels_in = widths[-1]
         for level in range(len(channels), 0, -1):  # back to the resolution of encoder level `level - 1`
-            (h_in, w_in), (h_out, w_out) = sizes[level], sizes[level - 1]
-            padding = (h_out - (2 * h_in - 1), w_out - (2 * w_in - 1))
             channels_out = widths[level - 1] if level > 1 else widths[1]
             self.up.append(
                 nn.Sequential(
-                    nn.ConvTranspose2d(channels_in, channels_out, 3, stride=2, padding=1, output_padding=padding),
+                    nn.Upsample(size=sizes[level - 1], mode="nearest"),
+                    nn.Conv2d(channels_in, channels_out, 3, padding=1),
                     make_activation(activation, negative_slope),
                 )
             )
