@@ -183,3 +183,16 @@ def test_dice_on_iris_is_refused_from_the_command_line(tmp_path):
         "example; use loss=auto there, or a segmentation dataset such as dataset=shapes with model=encoder_decoder."
     ) in result.stderr
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_a_sweeps_report_shows_epochs_to_criterion_when_its_jobs_had_one(tmp_path):
+    from dlbench.reporting.comparison import Job, table_rows
+
+    def job(number: int, reached: int | None) -> Job:
+        summary = {"status": "completed", "criterion": {"metric": "val/acc"}, "epochs_to_criterion": reached}
+        return Job(number, tmp_path / str(number), {"seed": str(number)}, summary)
+
+    columns, rows = table_rows([job(0, 1462), job(1, None)])
+    assert "epochs_to_criterion" in columns
+    assert [row["epochs_to_criterion"] for row in rows] == [1462, "not met"]
+    assert "epochs_to_criterion" not in table_rows([Job(0, tmp_path, {}, {"status": "completed"})])[0]
