@@ -61,10 +61,15 @@ def test_the_learned_variance_follows_the_true_noise(make_cfg):
 # -- the mixture density network ------------------------------------------------------------------
 @pytest.mark.slow
 def test_the_mixture_recovers_the_three_branches_that_mse_averages(make_cfg, tmp_path):
-    common = ("dataset=inverse_sine", "dataset.batch_size=full", *MLP, "trainer.check_val_every_n_epoch=500")
-    _, mdn = fit(make_cfg, *common, "loss=mdn", "trainer.max_epochs=2000", output_dir=tmp_path / "mdn")
-    _, gaussian = fit(make_cfg, *common, "loss=gaussian_nll", "trainer.max_epochs=2000", output_dir=tmp_path / "g")
-    assert mdn.history[-1]["val/loss"] < gaussian.history[-1]["val/loss"] - 0.3  # nats per example
+    common = ("dataset=inverse_sine", "dataset.batch_size=full", *MLP, "trainer.max_epochs=1000")
+    common += ("trainer.check_val_every_n_epoch=100",)
+    _, mdn = fit(make_cfg, *common, "loss=mdn", output_dir=tmp_path / "mdn")
+    _, gaussian = fit(make_cfg, *common, "loss=gaussian_nll", output_dir=tmp_path / "gaussian")
+
+    def best(task) -> float:  # full-batch Adam wobbles: compare the best validation NLL of each
+        return min(row["val/loss"] for row in task.history if "val/loss" in row)
+
+    assert best(mdn) < best(gaussian) - 0.3  # nats per example
     with torch.no_grad():
         log_pi, mu, _ = mdn.loss_fn.parameters_of(mdn.model(torch.tensor([[0.5]])))
         gaussian_mean = gaussian.loss_fn.predict(gaussian.model(torch.tensor([[0.45]]))).item()

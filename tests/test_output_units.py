@@ -276,3 +276,36 @@ def test_an_output_that_cannot_fit_the_data_is_refused_in_one_sentence(loss, spe
     message = str(error.value)
     assert words in message, message
     assert message.endswith(".") and not re.search(r"[.!?]\s+[A-Z]", message), f"one sentence: {message}"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("dataset=inverse_sine", "loss=mdn", "output.components=2", "model.hidden=[4]"),
+        ("dataset=heteroscedastic", "loss=gaussian_nll", "model.hidden=[4]"),
+        ("dataset=mirror_symmetry", "loss=sse", "model.hidden=[2]", "model.activation=sigmoid"),
+        (
+            "dataset=shapes",
+            "dataset.size=8",
+            "dataset.num_samples=20",
+            "model=encoder_decoder",
+            "model.channels=[2]",
+            "loss=wasserstein_dice",
+        ),
+        (
+            "dataset=shapes",
+            "dataset.size=8",
+            "dataset.num_samples=20",
+            "model=encoder_decoder",
+            "model.channels=[2]",
+            "loss=dice",
+        ),
+    ],
+    ids=lambda o: o[1].split("=")[1] if "loss" in o[1] else o[-1].split("=")[1],
+)
+def test_each_output_units_gradients_match_finite_differences(overrides) -> None:
+    """`python -m dlbench.gradcheck <overrides>`: backpropagation through each new loss, in float64."""
+    from dlbench.gradcheck import compose, gradcheck_config
+
+    checks = gradcheck_config(compose(list(overrides)), batch_size=3)
+    assert checks and all(check.passed for check in checks), [c for c in checks if not c.passed]

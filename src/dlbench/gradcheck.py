@@ -43,16 +43,18 @@ def gradcheck_config(cfg, batch_size: int = 4, **options):  # -> list[TensorChec
     from dlbench.diagnostics.gradients import check_gradients
     from dlbench.models import build_model
     from dlbench.tasks.losses import make_loss
+    from dlbench.tasks.output_units import fit_output
     from dlbench.training.initializers import initialize
 
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.dataset, _convert_="all")
     datamodule.setup()
     spec = datamodule.spec
-    model = build_model(cfg.model, spec)
+    network_spec, output = fit_output(cfg, spec)  # as many outputs as the loss's output unit needs
+    model = build_model(cfg.model, network_spec)
     initialize(model, **cfg.initializer)
     reconstruct = bool(getattr(model, "reconstructs", False))
-    loss_fn = make_loss(cfg.get("loss", "auto"), spec, reconstruct)
+    loss_fn = make_loss(cfg.get("loss", "auto"), spec, reconstruct, output=output)
     inputs, targets = next(iter(datamodule.train_dataloader()))
     inputs, targets = inputs[:batch_size].double(), targets[:batch_size]
     if targets.is_floating_point():
