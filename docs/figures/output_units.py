@@ -57,8 +57,8 @@ def jobs(sweep: Path) -> list[Path]:
 
 def mirror(sweep: Path) -> None:
     print("\n## mirror symmetry, 1986 settings")
-    print("| seed | epochs to criterion | weights of the hidden unit that detects symmetry (inputs 1..6) |")
-    print("|---|---|---|")
+    print("| seed | epochs to criterion | input weights of the larger hidden unit | w_i + w_7-i | magnitudes |")
+    print("|---|---|---|---|---|")
     reached = []
     for run in jobs(sweep):
         _, model, _, summary = rebuild(run)
