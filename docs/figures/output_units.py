@@ -66,9 +66,12 @@ def mirror(sweep: Path) -> None:
         reached.append(epochs)
         first = model.layers[1].weight.detach()  # (2 hidden, 6 inputs)
         unit = first[first.abs().sum(1).argmax()]
+        mirror_sum = (unit[:3] + unit.flip(0)[:3]).abs().max().item()  # 0 when w_i = -w_(7-i)
+        sizes = unit[:3].abs().sort().values
+        ratio = " : ".join(f"{v / sizes[0]:.2f}" for v in sizes.tolist())
         print(
             f"| {summary['seed']} | {epochs if epochs is not None else 'not in ' + str(summary['epochs_run'])} | "
-            f"{' '.join(f'{w:+.2f}' for w in unit.tolist())} |"
+            f"{' '.join(f'{w:+.2f}' for w in unit.tolist())} | {mirror_sum:.2f} | {ratio} |"
         )
     done = [e for e in reached if e is not None]
     print(f"\nconverged {len(done)}/{len(reached)}; median epochs of those {statistics.median(done) if done else None}")
@@ -117,12 +120,12 @@ def heteroscedastic(run: Path) -> None:
         _, variance = loss.mean_and_variance(model(xs))
     print("\n## heteroscedastic: x, learned sigma, true sigma")
     for x_value, learned in zip(xs.reshape(-1).tolist(), variance.sqrt().reshape(-1).tolist(), strict=True):
-        print(f"| {x_value} | {learned:.3f} | {float(datamodule.noise_std(x_value)):.3f} |")
+        print(f"| {x_value:.1f} | {learned:.3f} | {float(datamodule.noise_std(x_value)):.3f} |")
 
 
 def segmentation(sweep: Path) -> None:
     print("\n## segmentation")
-    print("| loss | pixel acc | mean IoU | dice | foreground missed | shape confused | epochs | train s |")
+    print("| loss | pixel acc | mean IoU | dice | foreground IoU | foreground missed | shape confused | train s |")
     print("|---|---|---|---|---|---|---|---|")
     rows = []
     for run in jobs(sweep):
@@ -133,11 +136,13 @@ def segmentation(sweep: Path) -> None:
         foreground = labels > 0
         missed = ((predicted == 0) & foreground).sum() / foreground.sum()
         confused = ((predicted > 0) & (predicted != labels) & foreground).sum() / foreground.sum()
+        found = predicted > 0  # the objects, whatever their class: what the Wasserstein dice favours
+        foreground_iou = (found & foreground).sum() / (found | foreground).sum()
         test = summary["metrics"]["test"]
         name = summary["config"]["loss"]
         print(
-            f"| {name} | {test['acc']:.3f} | {test['iou']:.3f} | {test['dice']:.3f} | {missed:.3f} | "
-            f"{confused:.3f} | {summary['epochs_run']} | {summary['wall_time_s']:.0f} |"
+            f"| {name} | {test['acc']:.3f} | {test['iou']:.3f} | {test['dice']:.3f} | {foreground_iou:.3f} | "
+            f"{missed:.3f} | {confused:.3f} | {summary['wall_time_s']:.0f} |"
         )
         rows.append((name, predicted[:8]))
     figure = new_figure((900, 130 * (len(rows) + 2)))
