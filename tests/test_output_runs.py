@@ -201,3 +201,30 @@ def test_a_sweeps_report_shows_epochs_to_criterion_when_its_jobs_had_one(tmp_pat
     assert "epochs_to_criterion" in columns
     assert [row["epochs_to_criterion"] for row in rows] == [1462, "not met"]
     assert "epochs_to_criterion" not in table_rows([Job(0, tmp_path, {}, {"status": "completed"})])[0]
+
+
+@pytest.mark.slow
+def test_the_named_comparisons_report_their_numbers(tmp_path):
+    """`python train.py -m sweep=segmentation_losses` and `-m sweep=mirror_1986`, cut short: one report row
+    per loss with its dice and IoU; one per seed with its epochs to the criterion."""
+    import csv
+
+    segmentation = tmp_path / "segmentation"
+    result = run_cli(
+        "-m", "sweep=segmentation_losses", "trainer.max_epochs=1", "dataset.num_samples=40", "logger=[]",
+        f"hydra.sweep.dir={segmentation}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with (segmentation / "report.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["loss"] for row in rows] == ["cross_entropy", "dice", "wasserstein_dice"]
+    assert all(0 <= float(row["test/dice"]) <= 1 and 0 <= float(row["test/iou"]) <= 1 for row in rows)
+    mirror = tmp_path / "mirror"
+    result = run_cli(
+        "-m", "sweep=mirror_1986", "hydra.sweeper.params.seed=0,1", "trainer.max_epochs=3", "logger=[]",
+        f"hydra.sweep.dir={mirror}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with (mirror / "report.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epochs_to_criterion"] for row in rows] == ["not met", "not met"]  # 3 sweeps are too few
