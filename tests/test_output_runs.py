@@ -221,7 +221,7 @@ def test_the_named_comparisons_report_their_numbers(tmp_path):
     assert all(0 <= float(row["test/dice"]) <= 1 and 0 <= float(row["test/iou"]) <= 1 for row in rows)
     mirror = tmp_path / "mirror"
     result = run_cli(
-        "-m", "sweep=mirror_1986", "hydra.sweeper.params.seed=0,1", "trainer.max_epochs=3", "logger=[]",
+        "-m", "sweep=mirror_1986", "seed=0,1", "trainer.max_epochs=3", "logger=[]",
         f"hydra.sweep.dir={mirror}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
