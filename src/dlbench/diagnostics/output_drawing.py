@@ -68,7 +68,7 @@ def regression_fits(
 ) -> Figure:
     """Data points and each (label, network, loss module) model's prediction over the x range, one
     panel per model. `truth(x_grid)` may give curves to draw dashed (the noise-free relation)."""
-    figure = new_figure((400 * len(models) + 100, 450))
+    figure = new_figure((max(400 * len(models) + 100, 700), 450))  # room for the title with one panel
     x_flat, y_flat = x.reshape(-1), y.reshape(-1)
     grid = torch.linspace(float(x_flat.min()), float(x_flat.max()), 300).reshape(-1, 1)
     pad = 0.1 * float(y_flat.max() - y_flat.min())
