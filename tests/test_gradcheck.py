@@ -35,13 +35,16 @@ SPECS = [
 ]
 
 
-def example_batch(spec: DataSpec, reconstruct: bool, size: int = 2) -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
+def example_batch(
+    spec: DataSpec, reconstruct: bool, size: int = 2, per_pixel: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
     generator = torch.Generator().manual_seed(0)
     inputs = torch.randn(size, *spec.input_shape, generator=generator, dtype=torch.float64)
     if reconstruct:
         return inputs, inputs, nn.MSELoss()
     if spec.kind == "multiclass":
-        return inputs, torch.randint(spec.num_outputs, (size,), generator=generator), nn.CrossEntropyLoss()
+        shape = (size, *spec.input_shape[1:]) if per_pixel else (size,)  # a class per pixel (encoder_decoder)
+        return inputs, torch.randint(spec.num_outputs, shape, generator=generator), nn.CrossEntropyLoss()
     return inputs, torch.randn(size, spec.num_outputs, generator=generator, dtype=torch.float64), nn.MSELoss()
 
 
@@ -59,7 +62,7 @@ def test_every_model_family_passes(name: str, make_cfg) -> None:
         pytest.fail(f"model {name} accepted none of the example data specs")
     torch.manual_seed(0)
     reconstruct = bool(getattr(model, "reconstructs", False))
-    inputs, targets, loss = example_batch(spec, reconstruct)
+    inputs, targets, loss = example_batch(spec, reconstruct, per_pixel=getattr(model, "per_pixel", False))
     results = check_gradients(model, lambda m: loss(m(inputs), targets), max_entries=4)
     assert results, "the model has no parameters to check"
     assert all(r.passed for r in results), format_table(results, 1e-4)

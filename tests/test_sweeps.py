@@ -49,6 +49,10 @@ NAMED_SWEEPS = {
     "activation": {"model.activation": "sigmoid,tanh,relu,leaky_relu,elu"},
     "initializer": {"initializer": "zeros,normal,xavier_uniform,he_normal,orthogonal"},
     "regularizer": {"regularizer": "[],[l2],[dropout],[batchnorm],[l2,dropout],[dropout,batchnorm]"},
+    "mirror_1986": {"seed": "range(10)"},
+    "inverse_mse_vs_mdn": {"loss": "mse,gaussian_nll,mdn"},
+    "segmentation_losses": {"loss": "cross_entropy,dice,wasserstein_dice"},
+    "encoder_decoder_skips": {"model.skips": "false,true"},
 }
 
 
@@ -74,6 +78,10 @@ JOBS = {
     "activation": 5,
     "initializer": 5,
     "regularizer": 6,
+    "mirror_1986": 10,
+    "inverse_mse_vs_mdn": 3,
+    "segmentation_losses": 3,
+    "encoder_decoder_skips": 2,
 }
 
 

@@ -18,6 +18,7 @@ from dlbench.config.context import RunContext
 from dlbench.config.plan import resolve
 from dlbench.errors import ConfigError
 from dlbench.run import build, train
+from dlbench.tasks.likelihoods import SquaredError
 from dlbench.training.initializers import training_inputs
 from dlbench.training.regularizers import fgsm
 from dlbench.training.schedulers import warmup
@@ -414,7 +415,8 @@ def test_gradient_clipping_by_value_bounds_every_step(make_cfg):
         (("dataset=breast_cancer",), nn.BCEWithLogitsLoss),
         (("dataset=sine", "model=lstm", "model.hidden_size=8"), nn.MSELoss),
         (("dataset=sine", "model=lstm", "model.hidden_size=8", "loss=huber"), nn.HuberLoss),
-        (("dataset=breast_cancer", "loss=mse"), nn.MSELoss),
+        (("dataset=breast_cancer", "loss=mse"), SquaredError),  # a sigmoid unit on 0/1 targets
+        (("dataset=breast_cancer", "loss=mse", "output.unit=linear"), nn.MSELoss),
     ],
 )
 def test_the_loss_follows_the_data_unless_named(make_cfg, overrides, loss):

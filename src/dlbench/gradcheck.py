@@ -28,7 +28,7 @@ def gradcheck_run(overrides: list[str], batch_size: int = 4, **options: Any) -> 
     plan, datamodule = prepare(cfg, RunContext(output_dir=Path.cwd()))
     model = build_network(plan, datamodule)
     reconstruct = bool(getattr(model, "reconstructs", False))
-    loss_fn = make_loss(plan.task.loss, datamodule.spec, reconstruct)
+    loss_fn = make_loss(plan.task.loss, datamodule.spec, reconstruct, output=plan.output)
     inputs, targets = next(iter(datamodule.train_dataloader()))
     inputs, targets = inputs[:batch_size].double(), targets[:batch_size]
     if targets.is_floating_point():

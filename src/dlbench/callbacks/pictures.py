@@ -21,10 +21,11 @@ from torch import Tensor, nn
 
 from dlbench.callbacks.layer_stats import find_activations
 from dlbench.diagnostics import drawing
+from dlbench.diagnostics.output_pictures import output_picture
 
 log = logging.getLogger(__name__)
 
-PICTURES = ("curves", "decision_surface", "filters", "activations", "reconstructions")
+PICTURES = ("curves", "decision_surface", "filters", "activations", "reconstructions", "fit", "segmentation")
 
 
 def network_of(pl_module: nn.Module) -> nn.Module:
@@ -104,6 +105,10 @@ class Pictures(pl.Callback):
         if name == "reconstructions" and not getattr(model, "reconstructs", False):
             name = type(model).__name__
             return f"model {name} is not an autoencoder (reconstructs=True), so there is nothing to reconstruct"
+        if name in ("fit", "segmentation"):  # what an output unit predicts (dlbench.diagnostics.output_drawing)
+            from dlbench.diagnostics.output_pictures import why_not
+
+            return why_not(name, pl_module)
         return None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -146,6 +151,8 @@ class Pictures(pl.Callback):
             "filters": self.filters,
             "activations": self.activations,
             "reconstructions": self.reconstructions,
+            "fit": lambda trainer, module: output_picture("fit", trainer, module, self._epochs_done),
+            "segmentation": lambda trainer, module: output_picture("segmentation", trainer, module, self._epochs_done),
         }
         self._epochs_done = epochs_done
         written = []

@@ -17,6 +17,7 @@ from dlbench.data.spec import DataSpec
 from dlbench.errors import ConfigError, require
 from dlbench.models.build import check_model
 from dlbench.tasks.losses import check_loss
+from dlbench.tasks.output_units import fit_output
 
 REGULARIZED_LAYERS = (("dropout", "dropout", "dropout layer"), ("batch_norm", "batchnorm", "batch-norm layer"))
 
@@ -72,10 +73,13 @@ def check_optimizer(optimizer: Mapping[str, Any]) -> None:
         raise ConfigError(f"{target} refuses the optimizer.* settings ({detail}); fix the value it names.") from None
 
 
-def check_pairs(config: Mapping[str, Any], spec: DataSpec, name: str) -> None:
-    """Every check that needs the data's spec (or torch itself); raises ConfigError with one sentence."""
+def check_pairs(config: Mapping[str, Any], spec: DataSpec, name: str) -> DataSpec:
+    """Every check that needs the data's spec (or torch itself), one sentence each; returns the spec
+    the network is built for (the data's, with as many outputs as the loss's output unit needs)."""
     check_regularizers(config, spec, name)  # first: names the regularizer that set a model option
     check_model(config["model"], spec)
+    network, output = fit_output(config, spec)  # the loss's output unit against the data and the model
     reconstruct = bool(getattr(get_class(config["model"]["_target_"]), "reconstructs", False))
-    check_loss(str(config.get("loss", "auto")), spec, reconstruct)
+    check_loss(str(config.get("loss", "auto")), spec, reconstruct, output)
     check_optimizer(config["optimizer"])
+    return network

@@ -64,6 +64,7 @@ class TaskOptions:
     label_smoothing: float = 0.0
     input_noise: float = 0.0
     adversarial_epsilon: float = 0.0
+    tolerance: float | None = None  # an output counts as right within this of its target (else the 0.5 readout)
     monitor: str = "val/loss"
     monitor_mode: str = "min"
 
@@ -90,6 +91,8 @@ class RunPlan:
     trainer: Mapping[str, Any]
     compile: Mapping[str, Any] | None  # torch.compile's options, None for no compiling
     tune: Mapping[str, Any] | None  # the finders to run first, None when none (or done)
+    output: Mapping[str, Any] = field(default_factory=dict)  # the output unit's knobs (`output.*`)
+    network_spec: DataSpec | None = None  # the data's spec with the outputs the loss's unit needs
     facts: Facts | None = None
     tuning: Tuning | None = None
     lr: float | None = None  # the rate trained with: optimizer.lr, scaled with the batch, or tuned
@@ -235,10 +238,11 @@ def resolve(
 
         config["model"] = drop_preset_leftovers(config["model"], _preset(context, "model"))
     name = model_name(config["model"])
+    network = None
     if facts is not None:
         from dlbench.config.pairs import check_pairs
 
-        check_pairs(config, facts.spec, name)
+        network = check_pairs(config, facts.spec, name)
     dataset = dict(config["dataset"])
     if tuning is not None and tuning.batch_size is not None and "batch_size" in dataset:
         dataset["batch_size"] = int(tuning.batch_size)
@@ -279,6 +283,7 @@ def resolve(
             label_smoothing=float(task.get("label_smoothing", 0.0)),
             input_noise=float(task.get("input_noise", 0.0)),
             adversarial_epsilon=float(task.get("adversarial_epsilon", 0.0)),
+            tolerance=task.get("tolerance"),
             monitor=str(config["monitor"]),
             monitor_mode=str(config["monitor_mode"]),
         ),
@@ -287,6 +292,8 @@ def resolve(
         trainer=dict(config["trainer"]),
         compile=None if compile_value in (None, False) else ({} if compile_value is True else dict(compile_value)),
         tune=dict(tune) if wants_tuning and tuning is None else None,
+        output=dict(config.get("output") or {}),
+        network_spec=network,
         facts=facts,
         tuning=tuning,
         lr=lr,

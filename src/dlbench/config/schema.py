@@ -24,7 +24,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from dlbench.errors import ConfigError
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "softplus", "gelu", "maxout")
-LOSSES = ("auto", "cross_entropy", "bce", "mse", "l1", "huber")
+LOSSES = (
+    "auto",
+    "cross_entropy",
+    "bce",
+    "mse",
+    "l1",
+    "huber",
+    "sse",
+    "gaussian_nll",
+    "mdn",
+    "dice",
+    "wasserstein_dice",
+)
+UNITS = ("auto", "sigmoid", "linear")
 SCHEMES = (
     "default",
     "zeros",
@@ -38,7 +51,7 @@ SCHEMES = (
     "orthogonal",
     "lsuv",
 )
-PICTURES = ("curves", "decision_surface", "filters", "activations", "reconstructions")
+PICTURES = ("curves", "decision_surface", "filters", "activations", "reconstructions", "fit", "segmentation")
 PENALTIES = ("l1", "l2", "activity_l1")
 PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "64-true")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
@@ -89,7 +102,22 @@ class Root(Group):
         return value
 
 
+class Output(Group):
+    unit: Literal[UNITS] | None = rule(f"one of {', '.join(UNITS)}", "auto puts a sigmoid on mse/sse for 0/1 targets")  # type: ignore[valid-type]
+    variance: Literal["learned"] | Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = rule(
+        "'learned' or a variance > 0", "use learned, or e.g. 0.5 (which gives the gradients of loss=mse)"
+    )
+    components: int | None = rule("a whole number >= 1 (Gaussians in the mixture)", "e.g. output.components=5", ge=1)
+    smooth: float | None = rule("a number >= 0", "1.0 is usual", ge=0, allow_inf_nan=False)
+    class_distances: list[list[float]] | None = rule(
+        "a square matrix of distances between classes", "e.g. output.class_distances=[[0,1],[1,0]]"
+    )
+
+
 class Task(Group):
+    tolerance: float | None = rule(
+        "a number > 0, or null", "0.1 is the 1986 criterion (within 0.1 of the target)", gt=0, allow_inf_nan=False
+    )
     input_noise: float | None = rule("a standard deviation >= 0", "use e.g. 0.1", ge=0, allow_inf_nan=False)
     adversarial_epsilon: float | None = rule("an epsilon >= 0", "use e.g. 0.1", ge=0, allow_inf_nan=False)
     label_smoothing: float | None = rule("a fraction in [0, 1)", "use e.g. 0.1", ge=0, lt=1)
@@ -140,7 +168,9 @@ class Initializer(Group):
     a: float | None = rule("a number >= 0 (weights in [-a, a])", "e.g. 0.3", ge=0, allow_inf_nan=False)
     std: float | None = rule("a standard deviation >= 0", "e.g. 0.01", ge=0, allow_inf_nan=False)
     value: float | None = rule("a finite number", "e.g. 0.1", allow_inf_nan=False)
-    bias: float | None = rule("a finite number, or null to keep each layer's own bias", "e.g. 0", allow_inf_nan=False)
+    bias: Annotated[float, Field(allow_inf_nan=False)] | Literal["scheme"] | None = rule(
+        "a number, 'scheme' (drawn like the weights) or null (each layer's own)", "e.g. 0"
+    )
     lsuv_batch: int | None = rule("a whole number >= 2", "e.g. 256", ge=2)
     tol: float | None = rule("a number > 0", "e.g. 0.05", gt=0)
     max_iter: int | None = rule("a whole number >= 1", "e.g. 10", ge=1)
@@ -271,7 +301,15 @@ class Checkpoint(Group):
     flush_every_s: float | None = rule("a number of seconds >= 0", "e.g. 60", ge=0)
 
 
+class Criterion(Group):
+    metric: Annotated[str, Field(pattern=r"/")] | None = rule("a metric name", "e.g. val/acc or train/loss")
+    value: float | None = rule("a number", "e.g. 1.0 for every pattern right", allow_inf_nan=False)
+    mode: Literal["min", "max"] | None = rule("'min' or 'max'")
+    stop: bool | None = rule("true or false", "false only records epochs_to_criterion")
+
+
 class Callbacks(Group):
+    criterion: Criterion | None = None
     early_stopping: EarlyStopping | None = None
     max_norm: MaxNorm | None = None
     weight_noise: WeightNoise | None = None
@@ -300,6 +338,7 @@ class Logger(Group):
 
 
 GROUPS: dict[str, type[Group]] = {
+    "output": Output,
     "task": Task,
     "optimizer": Optimizer,
     "scheduler": Scheduler,
@@ -384,6 +423,12 @@ def _rules(config: Mapping[str, Any]) -> Iterator[str]:
                 f"scheduler.total_epochs={total} must exceed warmup_epochs={warm} for a cosine decay after the "
                 "warm-up; e.g. scheduler.total_epochs=${trainer.max_epochs}."
             )
+    initializer = config.get("initializer") or {}
+    if initializer.get("bias") == "scheme" and initializer.get("scheme") not in ("uniform", "normal", "constant"):
+        yield (
+            f"initializer.bias=scheme draws the biases like the weights, which initializer.scheme="
+            f"{initializer.get('scheme')} does not define; use initializer=uniform, normal or constant."
+        )
     tune = config.get("tune") or {}
     if (tune.get("lr_find") or tune.get("batch_size")) and not tune.get("min_lr", 0) < tune.get("max_lr", 1):
         yield f"tune.min_lr={tune.get('min_lr')} must be below tune.max_lr={tune.get('max_lr')}; e.g. 1e-6 and 1."

@@ -148,12 +148,14 @@ def table_rows(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
     keys = swept_keys(jobs)
     metrics = _metric_columns(jobs)
     logger_columns = _logger_columns(jobs)
+    criterion = any(job.summary.get("criterion") for job in jobs)  # criterion=within|all_correct
     columns = [
         "job",
         *keys,
         "status",
         "stop_reason",
         "epochs_run",
+        *(["epochs_to_criterion"] if criterion else []),
         "best_epoch",
         "best_metric",
         "best_value",
@@ -178,6 +180,9 @@ def table_rows(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
             best_metric=best.get("metric", ""),
             best_value=best.get("value", ""),
         )
+        if criterion:
+            reached = summary.get("epochs_to_criterion")
+            row["epochs_to_criterion"] = "not met" if reached is None else reached
         for column in metrics:
             split, name = column.split("/", 1)
             row[column] = ((summary.get("metrics") or {}).get(split) or {}).get(name, "")

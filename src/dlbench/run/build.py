@@ -34,7 +34,7 @@ def build_data(plan: RunPlan) -> InMemoryDataModule:
 
 def build_network(plan: RunPlan, datamodule: Any) -> nn.Module:
     """The network for the data's spec, initialised (and compiled) as the plan says."""
-    model = build_model(plan.model, datamodule.spec)
+    model = build_model(plan.model, plan.network_spec or datamodule.spec)
     initialize(model, **plan.initializer, datamodule=datamodule)
     if plan.compile is not None:
         compile_network(model, plan.compile)
@@ -56,6 +56,8 @@ def build_task(plan: RunPlan, model: nn.Module, spec: Any) -> Task:
         label_smoothing=options.label_smoothing,
         input_noise=options.input_noise,
         adversarial_epsilon=options.adversarial_epsilon,
+        output=dict(plan.output),
+        tolerance=options.tolerance,
     )
 
 

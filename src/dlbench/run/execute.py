@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
+from dlbench.callbacks.criterion import criterion_summary
 from dlbench.callbacks.ddp import config_hash, rank_config_hashes
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.config.devices import check_compiler, check_devices, world_size
@@ -139,6 +140,7 @@ def _finish(plan: RunPlan, outcome: Outcome, task: Task, trainer: pl.Trainer) ->
         "precision": str(trainer.precision),
         "config_hash_per_rank": rank_config_hashes(trainer) or [config_hash(plan.config)],
     }
+    outcome.criterion = criterion_summary(trainer)
     checkpoint = trainer.checkpoint_callback
     outcome.checkpoints = {
         "best": getattr(checkpoint, "best_model_path", None) or None,

@@ -25,6 +25,7 @@ class Outcome:
     flops_per_example: int | None = None
     devices: dict[str, Any] = field(default_factory=dict)
     checkpoints: dict[str, str | None] = field(default_factory=lambda: {"best": None, "last": None})
+    criterion: dict[str, Any] = field(default_factory=lambda: {"criterion": None, "epochs_to_criterion": None})
 
 
 def make_summary(plan: RunPlan, outcome: Outcome) -> dict[str, Any]:
@@ -50,6 +51,7 @@ def make_summary(plan: RunPlan, outcome: Outcome) -> dict[str, Any]:
         else None,
         "best_epoch": int(best_row["epoch"]) if best_row else None,
         "epochs_run": len(history),
+        **outcome.criterion,  # criterion and epochs_to_criterion (null when never met)
         "wall_time_s": time.perf_counter() - outcome.started,
         "time_per_epoch_s": mean_epoch,
         "samples_per_s": facts.train_size / mean_epoch if facts is not None and mean_epoch else None,

@@ -43,7 +43,7 @@ def initialize(
     a: float = 0.3,
     std: float = 0.01,
     value: float = 0.0,
-    bias: float | None = 0.0,
+    bias: float | str | None = 0.0,
     lsuv_batch: int = 256,
     tol: float = 0.05,
     max_iter: int = 10,
@@ -63,6 +63,8 @@ def initialize(
     for name, parameter in model.named_parameters():
         if is_weight(name, parameter):
             schemes["orthogonal" if scheme == "lsuv" else scheme](parameter)
+        elif "bias" in name and bias == "scheme":  # the 1986 thresholds: drawn like the weights
+            schemes[scheme](parameter)
         elif "bias" in name and bias is not None:
             nn.init.constant_(parameter, bias)
     if scheme == "lsuv":
