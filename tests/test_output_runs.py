@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
 from dlbench.data.regression import InverseSine
 from dlbench.errors import ConfigError
 from dlbench.run import build, train
+from helpers import run_cli
 
 QUICK = ("logger=[]", "callbacks.model_summary=null", "callbacks.model_checkpoint=null", "callbacks.pictures=null")
 MLP = ("model=mlp", "model.hidden=[32,32]", "model.activation=tanh", "optimizer=adam", "optimizer.lr=0.01")
