@@ -1,0 +1,295 @@
+"""torch.optim's update rules for every member of a population at once, hyperparameters per member.
+
+Each member keeps its own real torch optimizer (built from its config exactly as its standalone
+run builds it, schedulers attached); those hold its hyperparameters and learning rate, and turn its
+slice of the state into the `optimizer_states` of its checkpoints. `StackedOptimizer` reads the
+members' hyperparameters into tensors of shape (members,) and applies the update of torch's
+single-tensor implementation (what torch runs on the CPU) to the stacked parameters, with the same
+operations in the same order, so a member moves as its standalone optimizer would:
+
+- `x.add(y, alpha=a)` becomes `torch.addcmul(x, y, a)` with `a` a per-member tensor: both are one
+  fused multiply-add per element and give the same bits (tested), where `x + a * y` rounds twice;
+- numbers torch computes in Python double (`1 - dampening`, `lr / (1 - beta1**step)`, ...) are
+  computed per member in float64 and rounded to float32 once, as torch's kernels round a Python
+  scalar.
+
+SGD (momentum, dampening, Nesterov, weight decay), Adam and AdamW (bias correction, eps outside the
+square root, decoupled decay, amsgrad), Adagrad (lr_decay, initial accumulator) and RMSprop
+(momentum, centered) are covered; the perceptron rule is SGD. A member that is frozen (early
+stopped, diverged) keeps its parameters and state: every new value is taken only where the member
+is active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+# torch.optim class -> the update this module applies (AdamW is Adam with decoupled_weight_decay).
+KINDS = {
+    torch.optim.SGD: "sgd",
+    torch.optim.Adam: "adam",
+    torch.optim.Adagrad: "adagrad",
+    torch.optim.RMSprop: "rmsprop",
+}
+# Options that change which code path torch runs; they must be the same for every member.
+SHARED_OPTIONS = (
+    "maximize",
+    "foreach",
+    "fused",
+    "capturable",
+    "differentiable",
+    "amsgrad",
+    "centered",
+    "decoupled_weight_decay",
+)
+# Per-member hyperparameters each kind reads (param_groups[0] keys; betas is split in two).
+HYPER = {
+    "sgd": ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
+    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+    "adagrad": ("lr", "lr_decay", "eps", "weight_decay", "initial_accumulator_value"),
+    "rmsprop": ("lr", "alpha", "eps", "weight_decay", "momentum"),
+}
+
+
+def kind_of(optimizer: torch.optim.Optimizer) -> str | None:
+    """'sgd', 'adam', 'adagrad' or 'rmsprop' for the optimizers this module vectorises, else None."""
+    for cls in type(optimizer).__mro__:
+        if cls in KINDS:
+            return KINDS[cls]
+    return None
+
+
+def unsupported_reason(optimizers: Sequence[torch.optim.Optimizer]) -> str | None:
+    """Why these members' optimizers cannot be one `StackedOptimizer`, or None when they can."""
+    kinds = {kind_of(optimizer) for optimizer in optimizers}
+    if None in kinds:
+        name = next(type(o).__name__ for o in optimizers if kind_of(o) is None)
+        return f"optimizer {name} has no vectorised version (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw do)"
+    if len(kinds) > 1:
+        return f"members use different optimizer classes ({', '.join(sorted(map(str, kinds)))})"
+    for optimizer in optimizers:
+        if len(optimizer.param_groups) != 1:
+            return "an optimizer with several parameter groups has no vectorised version"
+    first = optimizers[0].param_groups[0]
+    for option in SHARED_OPTIONS:
+        values = {bool(optimizer.param_groups[0].get(option)) for optimizer in optimizers}
+        if len(values) > 1 or (option in ("foreach", "fused", "capturable", "differentiable") and True in values):
+            return f"optimizer option {option}={first.get(option)} has no vectorised version"
+    return None
+
+
+def _column(values: Sequence[float], device: torch.device) -> Tensor:
+    """Per-member numbers in float64 (as torch computes Python scalars), shape (members,)."""
+    return torch.tensor([float(value) for value in values], dtype=torch.float64, device=device)
+
+
+class StackedOptimizer(torch.optim.Optimizer):
+    """One optimizer over stacked parameters (members, ...), each member with its own hyperparameters.
+
+    `members` are the members' own torch optimizers; `refresh()` reads their current
+    hyperparameters (a scheduler changes `lr` there) before the next step. `active` (members,)
+    says which members still train.
+    """
+
+    def __init__(self, params: Sequence[nn.Parameter], members: Sequence[torch.optim.Optimizer]) -> None:
+        reason = unsupported_reason(members)
+        if reason is not None:
+            raise ValueError(reason)
+        params = list(params)
+        super().__init__(params, {"lr": float(members[0].param_groups[0]["lr"])})
+        self.members = list(members)
+        self.kind = kind_of(members[0])
+        group = members[0].param_groups[0]
+        self.amsgrad = bool(group.get("amsgrad", False))
+        self.centered = bool(group.get("centered", False))
+        self.maximize = bool(group.get("maximize", False))
+        self.decoupled = bool(group.get("decoupled_weight_decay", False))
+        device = params[0].device
+        self.active = torch.ones(len(self.members), dtype=torch.bool, device=device)
+        self.steps = torch.zeros(len(self.members), dtype=torch.float64, device=device)
+        self.started = False
+        self.hyper: dict[str, Tensor] = {}
+        self.refresh()
+        if self.kind == "adagrad":  # torch makes Adagrad's state in its constructor
+            initial = self.hyper["initial_accumulator_value"]
+            for p in params:
+                self.state[p]["sum"] = self._cast(initial, p).expand_as(p).clone()
+
+    # -- hyperparameters ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read every member's hyperparameters (float64, per member) from its own optimizer."""
+        device = self.active.device
+        groups = [optimizer.param_groups[0] for optimizer in self.members]
+        for key in HYPER[self.kind]:
+            if key in ("beta1", "beta2"):
+                values = [float(group["betas"][0 if key == "beta1" else 1]) for group in groups]
+            elif key == "nesterov":
+                values = [1.0 if group.get("nesterov") else 0.0 for group in groups]
+            else:
+                values = [float(group[key]) for group in groups]
+            self.hyper[key] = _column(values, device)
+        self.param_groups[0]["lr"] = float(groups[0]["lr"])
+
+    @staticmethod
+    def _cast(values: Tensor, like: Tensor) -> Tensor:
+        """Per-member float64 numbers as `like`'s dtype, shaped to broadcast over a (members, ...) tensor."""
+        return values.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+    @staticmethod
+    def _where(mask: Tensor, like: Tensor) -> Tensor:
+        """A per-member boolean (members,) shaped to broadcast over a (members, ...) tensor."""
+        return mask.view(-1, *([1] * (like.dim() - 1)))
+
+    def set_active(self, active: Tensor) -> None:
+        self.active = active.to(self.active.device)
+
+    # -- the step ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.steps = torch.where(self.active, self.steps + 1, self.steps)
+        update = getattr(self, f"_{self.kind}")
+        for p in self.param_groups[0]["params"]:
+            if p.grad is None:
+                continue
+            grad = -p.grad if self.maximize else p.grad
+            state = self.state[p]
+            new_param, new_state = update(p, grad, state)
+            keep = self._where(self.active, p)
+            p.copy_(torch.where(keep, new_param, p))
+            for key, value in new_state.items():
+                old = state.get(key)
+                state[key] = value if old is None else torch.where(keep, value, old)
+        self.started = True
+        return loss
+
+    def _weight_decay(self, grad: Tensor, p: Tensor) -> Tensor:
+        decay = self.hyper["weight_decay"]
+        if not bool((decay != 0).any()):
+            return grad
+        return torch.where(self._where(decay != 0, p), torch.addcmul(grad, p, self._cast(decay, p)), grad)
+
+    def _sgd(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        h = self.hyper
+        grad = self._weight_decay(grad, p)
+        new_state: dict[str, Tensor] = {}
+        momentum = h["momentum"]
+        if bool((momentum != 0).any()):
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = grad.clone()
+            else:
+                buf = torch.addcmul(buf * self._cast(momentum, p), grad, self._cast(1 - h["dampening"], p))
+            new_state["momentum_buffer"] = buf
+            nesterov = torch.addcmul(grad, buf, self._cast(momentum, p))
+            stepped = torch.where(self._where(h["nesterov"] != 0, p), nesterov, buf)
+            grad = torch.where(self._where(momentum != 0, p), stepped, grad)
+        return torch.addcmul(p, grad, self._cast(-h["lr"], p)), new_state
+
+    def _adam(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        h = self.hyper
+        lr, decay = h["lr"], h["weight_decay"]
+        if self.decoupled:
+            if bool((decay != 0).any()):
+                p = torch.where(self._where(decay != 0, p), p * self._cast(1 - lr * decay, p), p)
+        else:
+            grad = self._weight_decay(grad, p)
+        exp_avg = state.get("exp_avg", torch.zeros_like(p))
+        exp_avg_sq = state.get("exp_avg_sq", torch.zeros_like(p))
+        exp_avg = torch.lerp(exp_avg, grad, self._cast(1 - h["beta1"], p))
+        exp_avg_sq = torch.addcmul(exp_avg_sq * self._cast(h["beta2"], p), grad * self._cast(1 - h["beta2"], p), grad)
+        step = self.steps
+        bias_correction1 = 1 - h["beta1"] ** step
+        bias_correction2 = 1 - h["beta2"] ** step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2**0.5
+        new_state = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+        second = exp_avg_sq
+        if self.amsgrad:
+            second = torch.maximum(state.get("max_exp_avg_sq", torch.zeros_like(p)), exp_avg_sq)
+            new_state["max_exp_avg_sq"] = second
+        denom = (second.sqrt() / self._cast(bias_correction2_sqrt, p)) + self._cast(h["eps"], p)
+        return torch.addcdiv(p, exp_avg * self._cast(-step_size, p), denom), new_state
+
+    def _adagrad(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        h = self.hyper
+        grad = self._weight_decay(grad, p)
+        clr = h["lr"] / (1 + (self.steps - 1) * h["lr_decay"])
+        total = torch.addcmul(state["sum"], grad, grad)
+        std = total.sqrt() + self._cast(h["eps"], p)
+        return torch.addcdiv(p, grad * self._cast(-clr, p), std), {"sum": total}
+
+    def _rmsprop(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        h = self.hyper
+        grad = self._weight_decay(grad, p)
+        alpha = h["alpha"]
+        square_avg = state.get("square_avg", torch.zeros_like(p))
+        square_avg = torch.addcmul(square_avg * self._cast(alpha, p), grad * self._cast(1 - alpha, p), grad)
+        new_state = {"square_avg": square_avg}
+        if self.centered:
+            grad_avg = torch.lerp(state.get("grad_avg", torch.zeros_like(p)), grad, self._cast(1 - alpha, p))
+            new_state["grad_avg"] = grad_avg
+            avg = torch.addcmul(square_avg, grad_avg, grad_avg, value=-1).sqrt()
+        else:
+            avg = square_avg.sqrt()
+        avg = avg + self._cast(h["eps"], p)
+        momentum = h["momentum"]
+        plain = torch.addcdiv(p, grad * self._cast(-h["lr"], p), avg)
+        if not bool((momentum > 0).any()):
+            return plain, new_state
+        buf = torch.addcdiv(state.get("momentum_buffer", torch.zeros_like(p)) * self._cast(momentum, p), grad, avg)
+        new_state["momentum_buffer"] = buf
+        with_momentum = torch.addcmul(p, buf, self._cast(-h["lr"], p))
+        return torch.where(self._where(momentum > 0, p), with_momentum, plain), new_state
+
+    # -- one member's state, as its own torch optimizer holds it ---------------------------------
+    def member_state(self, member: int) -> dict[int, dict[str, Tensor]]:
+        """Member `member`'s optimizer state in torch's layout (parameter index -> state), copied."""
+        if not self.started and self.kind != "adagrad":
+            return {}
+        group = self.members[member].param_groups[0]
+        step = torch.tensor(float(self.steps[member]), dtype=_scalar_dtype())
+        states: dict[int, dict[str, Tensor]] = {}
+        for index, p in enumerate(self.param_groups[0]["params"]):
+            stacked = self.state.get(p, {})
+            own: dict[str, Tensor] = {}
+            if self.kind == "sgd":
+                if float(group["momentum"]) != 0 and "momentum_buffer" in stacked:
+                    own["momentum_buffer"] = stacked["momentum_buffer"][member].clone()
+            else:
+                own["step"] = step.clone()
+                for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "sum", "square_avg"):
+                    if key in stacked:
+                        own[key] = stacked[key][member].clone()
+                if self.kind == "rmsprop":
+                    if float(group["momentum"]) > 0:
+                        own["momentum_buffer"] = stacked["momentum_buffer"][member].clone()
+                    if self.centered:
+                        own["grad_avg"] = stacked["grad_avg"][member].clone()
+            if own:
+                states[index] = own
+        return states
+
+    def member_state_dict(self, member: int) -> dict[str, Any]:
+        """What `member`'s own optimizer's `state_dict()` would be now: its param_groups, this state."""
+        optimizer = self.members[member]
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        optimizer.state.clear()
+        for index, own in self.member_state(member).items():
+            optimizer.state[params[index]] = own
+        try:
+            return optimizer.state_dict()
+        finally:
+            optimizer.state.clear()
+
+
+def _scalar_dtype() -> torch.dtype:
+    """The dtype torch keeps an optimizer's `step` in (torch.optim.optimizer._get_scalar_dtype)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
