@@ -111,7 +111,6 @@ class StackedOptimizer(torch.optim.Optimizer):
         device = params[0].device
         self.active = torch.ones(len(self.members), dtype=torch.bool, device=device)
         self.steps = torch.zeros(len(self.members), dtype=torch.float64, device=device)
-        self.started = False
         self.hyper: dict[str, Tensor] = {}
         self.refresh()
         if self.kind == "adagrad":  # torch makes Adagrad's state in its constructor
@@ -167,7 +166,6 @@ class StackedOptimizer(torch.optim.Optimizer):
             for key, value in new_state.items():
                 old = state.get(key)
                 state[key] = value if old is None else torch.where(keep, value, old)
-        self.started = True
         return loss
 
     def _weight_decay(self, grad: Tensor, p: Tensor) -> Tensor:
@@ -250,44 +248,55 @@ class StackedOptimizer(torch.optim.Optimizer):
         return torch.where(self._where(momentum > 0, p), with_momentum, plain), new_state
 
     # -- one member's state, as its own torch optimizer holds it ---------------------------------
-    def member_state(self, member: int) -> dict[int, dict[str, Tensor]]:
-        """Member `member`'s optimizer state in torch's layout (parameter index -> state), copied."""
-        if not self.started and self.kind != "adagrad":
-            return {}
+    def member_state(
+        self, member: int, stacked: dict[Any, dict[str, Tensor]] | None = None, steps: Tensor | None = None
+    ) -> dict[int, dict[str, Tensor]]:
+        """Member `member`'s optimizer state in torch's layout (parameter index -> state), copied.
+
+        `stacked` and `steps` default to the state now; a checkpoint passes the state it kept."""
+        stacked = self.state if stacked is None else stacked
+        steps = self.steps if steps is None else steps
+        count = float(steps[member])
+        if count == 0 and self.kind != "adagrad":
+            return {}  # torch makes SGD's, Adam's and RMSprop's state at the first step
         group = self.members[member].param_groups[0]
-        step = torch.tensor(float(self.steps[member]), dtype=_scalar_dtype())
+        step = torch.tensor(count, dtype=_scalar_dtype())
         states: dict[int, dict[str, Tensor]] = {}
         for index, p in enumerate(self.param_groups[0]["params"]):
-            stacked = self.state.get(p, {})
+            own_state = {key: value[member] for key, value in stacked.get(p, {}).items()}
             own: dict[str, Tensor] = {}
             if self.kind == "sgd":
-                if float(group["momentum"]) != 0 and "momentum_buffer" in stacked:
-                    own["momentum_buffer"] = stacked["momentum_buffer"][member].clone()
+                if float(group["momentum"]) != 0 and "momentum_buffer" in own_state:
+                    own["momentum_buffer"] = own_state["momentum_buffer"].clone()
             else:
                 own["step"] = step.clone()
                 for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "sum", "square_avg"):
-                    if key in stacked:
-                        own[key] = stacked[key][member].clone()
+                    if key in own_state:
+                        own[key] = own_state[key].clone()
                 if self.kind == "rmsprop":
                     if float(group["momentum"]) > 0:
-                        own["momentum_buffer"] = stacked["momentum_buffer"][member].clone()
+                        own["momentum_buffer"] = own_state["momentum_buffer"].clone()
                     if self.centered:
-                        own["grad_avg"] = stacked["grad_avg"][member].clone()
+                        own["grad_avg"] = own_state["grad_avg"].clone()
             if own:
                 states[index] = own
         return states
 
-    def member_state_dict(self, member: int) -> dict[str, Any]:
-        """What `member`'s own optimizer's `state_dict()` would be now: its param_groups, this state."""
+    def member_state_dict(
+        self, member: int, stacked: dict[Any, dict[str, Tensor]] | None = None, steps: Tensor | None = None
+    ) -> dict[str, Any]:
+        """What `member`'s own optimizer's `state_dict()` would be: its param_groups, its state."""
         optimizer = self.members[member]
         params = [p for group in optimizer.param_groups for p in group["params"]]
+        kept = dict(optimizer.state)
         optimizer.state.clear()
-        for index, own in self.member_state(member).items():
+        for index, own in self.member_state(member, stacked, steps).items():
             optimizer.state[params[index]] = own
         try:
             return optimizer.state_dict()
         finally:
             optimizer.state.clear()
+            optimizer.state.update(kept)
 
 
 def _scalar_dtype() -> torch.dtype:

@@ -1,0 +1,210 @@
+"""Every member's best and last checkpoints, kept as stacked snapshots and written as its own files.
+
+A member's checkpoint callback (the real `ModelCheckpoint`/`BufferedCheckpoint` of its config)
+decides, through its `MemberTrainer` view, when `best.ckpt` and `last.ckpt` are saved, exactly as
+in its standalone run. What a save keeps differs: not one `dump_checkpoint` per member per epoch
+(on a tiny model that is most of an epoch, times the members) but
+
+- the numbers, once per epoch for all members that saved: the members' slices of the stacked
+  parameters and optimizer state are copied into a stacked snapshot per file name
+  (`best.ckpt`, `last.ckpt`), one `index_copy_` per tensor;
+- the small things, per save: the epoch, the global step, the loops' progress (the population's
+  loops are the member's: same batches, same optimizer steps, same scheduler steps), the member's
+  callbacks' state and its scheduler's state at that moment.
+
+A file is made from these in Lightning's layout when it is written: the first time each file is
+saved (so it exists early, as `BufferedCheckpoint` does), every `flush_every_s`, at the end and on
+an exception. It holds what the member's standalone checkpoint holds (keys, state dict names,
+optimizer state as its torch optimizer's `state_dict()`, callbacks' state, the config), so
+`train=false ckpt_path=` and resuming read it as a normal run's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.trainer import call
+from torch import Tensor
+
+from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot
+from dlbench.population.network import StackedNetwork
+from dlbench.population.optimizers import StackedOptimizer
+
+
+@dataclass
+class SavePoint:
+    """What a member's checkpoint holds besides its tensors, as of the moment it was saved."""
+
+    epoch: int
+    global_step: int
+    loops: dict[str, Any]
+    callbacks: dict[str, Any]
+    lr_schedulers: list[dict[str, Any]]
+
+
+def checkpoint_callback(member: Any) -> ModelCheckpoint | None:
+    for callback in member.callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            return callback
+    return None
+
+
+class MemberCheckpoints:
+    """The members' checkpoint files: see the module docstring."""
+
+    def __init__(self, network: StackedNetwork, optimizer: StackedOptimizer, members: list[Any]) -> None:
+        self.network, self.optimizer, self.members = network, optimizer, members
+        self.snapshots: dict[str, dict[str, Tensor]] = {}  # file name -> stacked copies
+        self.points: dict[tuple[int, str], SavePoint] = {}
+        self.pending: dict[tuple[int, str], None] = {}  # written when flushed (insertion-ordered)
+        self.written: set[str] = set()
+        self.saved_now: list[tuple[int, str]] = []
+        self._loops: tuple[int, int, dict[str, Any]] | None = None
+        callbacks = [checkpoint_callback(member) for member in members]
+        first = callbacks[0]
+        self.flush_every_s = float(getattr(first, "flush_every_s", 0.0)) if first is not None else 0.0
+        self.buffer_bytes = float(getattr(first, "buffer_bytes", 0.0)) if isinstance(first, BufferedCheckpoint) else 0.0
+        self._last_flush = time.monotonic()
+
+    # -- what the callbacks call ----------------------------------------------------------------
+    def attach(self, member: Any, view: Any) -> None:
+        """Route the member's checkpoint callback's saves and removals here."""
+        callback = checkpoint_callback(member)
+        if callback is None:
+            return
+
+        def save(trainer: pl.Trainer, filepath: str) -> None:
+            self.record(member, view, filepath)
+            callback._last_global_step_saved = trainer.global_step
+            callback._last_checkpoint_saved = filepath
+
+        def remove(trainer: pl.Trainer, filepath: str) -> None:
+            self.pending.pop((member.index, filepath), None)
+            self.points.pop((member.index, filepath), None)
+            if filepath in self.written:
+                trainer.strategy.remove_checkpoint(filepath)
+                self.written.discard(filepath)
+
+        callback._save_checkpoint = save  # type: ignore[method-assign]
+        callback._remove_checkpoint = remove  # type: ignore[method-assign]
+
+    def _loops_state(self, trainer: pl.Trainer) -> dict[str, Any]:
+        key = (trainer.current_epoch, trainer.global_step)
+        if self._loops is None or self._loops[:2] != key:
+            self._loops = (*key, _snapshot(trainer._checkpoint_connector._get_loops_state_dict(), {}))
+        return self._loops[2]
+
+    def record(self, member: Any, view: Any, filepath: str) -> None:
+        trainer = view._trainer
+        schedulers = [_snapshot(member.scheduler.state_dict(), {})] if member.scheduler is not None else []
+        self.points[(member.index, filepath)] = SavePoint(
+            epoch=trainer.current_epoch,
+            global_step=trainer.global_step,
+            loops=self._loops_state(trainer),
+            callbacks=_snapshot(call._call_callbacks_state_dict(view), {}),
+            lr_schedulers=schedulers,
+        )
+        self.saved_now.append((member.index, filepath))
+
+    # -- once per epoch, after every member's callbacks ---------------------------------------
+    def _stacked_state(self) -> dict[str, Tensor]:
+        state = {f"param:{name}": tensor for name, tensor in self.network.named_stacked().items()}
+        state.update({f"buffer:{name}": tensor for name, tensor in self.network.stacked_buffers().items()})
+        for index, p in enumerate(self.optimizer.param_groups[0]["params"]):
+            for key, tensor in self.optimizer.state.get(p, {}).items():
+                state[f"optimizer:{index}:{key}"] = tensor
+        state["optimizer:steps"] = self.optimizer.steps
+        return state
+
+    @torch.no_grad()
+    def commit(self, trainer: pl.Trainer) -> None:
+        """Copy the numbers of this epoch's saves into the snapshots; write what is due."""
+        saved, self.saved_now = self.saved_now, []
+        by_name: dict[str, list[int]] = {}
+        for index, filepath in saved:
+            by_name.setdefault(Path(filepath).name, []).append(index)
+        current = self._stacked_state() if saved else {}
+        for name, indices in by_name.items():
+            snapshot = self.snapshots.setdefault(name, {})
+            rows = torch.tensor(sorted(set(indices)), device=self.optimizer.steps.device)
+            for key, tensor in current.items():
+                tensor = tensor.detach()
+                if key not in snapshot:
+                    snapshot[key] = tensor.clone()
+                else:
+                    snapshot[key].index_copy_(0, rows, tensor.index_select(0, rows))
+        for index, filepath in saved:
+            self.pending[(index, filepath)] = None
+        now = time.monotonic()
+        due = now - self._last_flush >= self.flush_every_s
+        for key in list(self.pending):
+            index, filepath = key
+            if due or filepath not in self.written or self._member_bytes() > self.buffer_bytes:
+                self._write(trainer, index, filepath)
+        if due:
+            self._last_flush = now
+
+    def _member_bytes(self) -> float:
+        total = sum(tensor.numel() * tensor.element_size() for tensor in self._stacked_state().values())
+        return total / max(1, len(self.members))
+
+    def flush(self, trainer: pl.Trainer) -> None:
+        """Write every checkpoint still held in memory."""
+        for index, filepath in list(self.pending):
+            self._write(trainer, index, filepath)
+        self._last_flush = time.monotonic()
+
+    # -- one file -----------------------------------------------------------------------------
+    def member_tensors(self, index: int, name: str) -> dict[str, Tensor]:
+        return {key: tensor[index] for key, tensor in self.snapshots[name].items()}
+
+    def load_into_member(self, index: int, name: str) -> None:
+        """Put the member's numbers of its last save of `name` into its own network."""
+        member = self.members[index]
+        own = dict(member.task.model.named_parameters())
+        own.update(dict(member.task.model.named_buffers()))
+        with torch.no_grad():
+            for key, tensor in self.member_tensors(index, name).items():
+                kind, _, rest = key.partition(":")
+                if kind in ("param", "buffer"):
+                    own[rest].copy_(tensor)
+
+    def _optimizer_state(self, index: int, name: str) -> dict[str, Any]:
+        snapshot = self.snapshots[name]
+        state: dict[Any, dict[str, Tensor]] = {}
+        for key, tensor in snapshot.items():
+            if key.startswith("optimizer:") and key != "optimizer:steps":
+                _, position, field = key.split(":", 2)
+                p = self.optimizer.param_groups[0]["params"][int(position)]
+                state.setdefault(p, {})[field] = tensor
+        return self.optimizer.member_state_dict(index, state, snapshot["optimizer:steps"])
+
+    def checkpoint(self, trainer: pl.Trainer, index: int, filepath: str) -> dict[str, Any]:
+        """Member `index`'s checkpoint `filepath`, in Lightning's layout."""
+        member = self.members[index]
+        point = self.points[(index, filepath)]
+        self.load_into_member(index, Path(filepath).name)
+        checkpoint: dict[str, Any] = {
+            "epoch": point.epoch,
+            "global_step": point.global_step,
+            "pytorch-lightning_version": pl.__version__,
+            "state_dict": {key: value.detach().clone() for key, value in member.task.state_dict().items()},
+            "loops": point.loops,
+            "callbacks": point.callbacks,
+            "optimizer_states": [self._optimizer_state(index, Path(filepath).name)],
+            "lr_schedulers": point.lr_schedulers,
+        }
+        for callback in member.callbacks:
+            callback.on_save_checkpoint(trainer, member.task, checkpoint)
+        return checkpoint
+
+    def _write(self, trainer: pl.Trainer, index: int, filepath: str) -> None:
+        self.pending.pop((index, filepath), None)
+        trainer.strategy.save_checkpoint(self.checkpoint(trainer, index, filepath), filepath)
+        self.written.add(filepath)
