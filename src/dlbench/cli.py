@@ -23,6 +23,9 @@ def run_job(cfg: DictConfig) -> float | None:
     """Run one job. A ConfigError ends a single run with exit status 2 and one line on stderr;
     inside a sweep it is reported and the sweep goes on with the next job."""
     try:
+        from dlbench.population.seeds import check_seeds_of_run
+
+        check_seeds_of_run(cfg.get("seeds", 1), in_multirun())  # before torch is imported
         from dlbench.run import train
         from dlbench.runtime.ddp import job_command_line
 
