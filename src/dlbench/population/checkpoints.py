@@ -21,6 +21,7 @@ optimizer state as its torch optimizer's `state_dict()`, callbacks' state, the c
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,13 @@ class SavePoint:
     lr_schedulers: list[dict[str, Any]]
 
 
+def _frozen(state: dict[str, Any]) -> dict[str, Any]:
+    """The callbacks' state as it is now, cheaply: their dicts are copied (ModelCheckpoint's
+    `best_k_models` changes in place); tensors are kept, since ModelCheckpoint and EarlyStopping
+    replace their score tensors rather than change them."""
+    return {key: _frozen(value) if isinstance(value, dict) else value for key, value in state.items()}
+
+
 def checkpoint_callback(member: Any) -> ModelCheckpoint | None:
     for callback in member.callbacks:
         if isinstance(callback, ModelCheckpoint):
@@ -71,6 +79,8 @@ class MemberCheckpoints:
         self.flush_every_s = float(getattr(first, "flush_every_s", 0.0)) if first is not None else 0.0
         self.buffer_bytes = float(getattr(first, "buffer_bytes", 0.0)) if isinstance(first, BufferedCheckpoint) else 0.0
         self._last_flush = time.monotonic()
+        self._exists: dict[str, bool] = {}
+        self._bytes: float | None = None
 
     # -- what the callbacks call ----------------------------------------------------------------
     def attach(self, member: Any, view: Any) -> None:
@@ -84,20 +94,34 @@ class MemberCheckpoints:
             callback._last_global_step_saved = trainer.global_step
             callback._last_checkpoint_saved = filepath
 
+        def exists(filepath: str, trainer: pl.Trainer) -> bool:
+            return self.exists(filepath)
+
         def remove(trainer: pl.Trainer, filepath: str) -> None:
             self.pending.pop((member.index, filepath), None)
             self.points.pop((member.index, filepath), None)
             if filepath in self.written:
                 trainer.strategy.remove_checkpoint(filepath)
                 self.written.discard(filepath)
+            self._exists[filepath] = False
 
         callback._save_checkpoint = save  # type: ignore[method-assign]
         callback._remove_checkpoint = remove  # type: ignore[method-assign]
+        callback.file_exists = exists  # type: ignore[method-assign]
+
+    def exists(self, filepath: str) -> bool:
+        """Whether `filepath` exists, as `ModelCheckpoint.file_exists` asks (it then picks another name):
+        looked up on disk once, then known, since only these members write there."""
+        known = self._exists.get(filepath)
+        if known is None:
+            known = self._exists[filepath] = os.path.exists(filepath)
+        return known
 
     def _loops_state(self, trainer: pl.Trainer) -> dict[str, Any]:
         key = (trainer.current_epoch, trainer.global_step)
         if self._loops is None or self._loops[:2] != key:
-            self._loops = (*key, _snapshot(trainer._checkpoint_connector._get_loops_state_dict(), {}))
+            # fresh dicts of numbers (the progress trackers' `asdict`): nothing later changes them
+            self._loops = (*key, trainer._checkpoint_connector._get_loops_state_dict())
         return self._loops[2]
 
     def record(self, member: Any, view: Any, filepath: str) -> None:
@@ -107,7 +131,7 @@ class MemberCheckpoints:
             epoch=trainer.current_epoch,
             global_step=trainer.global_step,
             loops=self._loops_state(trainer),
-            callbacks=_snapshot(call._call_callbacks_state_dict(view), {}),
+            callbacks=_frozen(call._call_callbacks_state_dict(view)),
             lr_schedulers=schedulers,
         )
         self.saved_now.append((member.index, filepath))
@@ -143,16 +167,20 @@ class MemberCheckpoints:
             self.pending[(index, filepath)] = None
         now = time.monotonic()
         due = now - self._last_flush >= self.flush_every_s
+        large = self._member_bytes() > self.buffer_bytes
         for key in list(self.pending):
             index, filepath = key
-            if due or filepath not in self.written or self._member_bytes() > self.buffer_bytes:
+            if due or large or filepath not in self.written:
                 self._write(trainer, index, filepath)
         if due:
             self._last_flush = now
 
     def _member_bytes(self) -> float:
-        total = sum(tensor.numel() * tensor.element_size() for tensor in self._stacked_state().values())
-        return total / max(1, len(self.members))
+        """Bytes of one member's weights and optimizer state (what a checkpoint grows with)."""
+        if self._bytes is None or not self._bytes:
+            total = sum(tensor.numel() * tensor.element_size() for tensor in self._stacked_state().values())
+            self._bytes = total / max(1, len(self.members))
+        return self._bytes
 
     def flush(self, trainer: pl.Trainer) -> None:
         """Write every checkpoint still held in memory."""
@@ -208,3 +236,4 @@ class MemberCheckpoints:
         self.pending.pop((index, filepath), None)
         trainer.strategy.save_checkpoint(self.checkpoint(trainer, index, filepath), filepath)
         self.written.add(filepath)
+        self._exists[filepath] = True

@@ -21,12 +21,14 @@ checkpoint callbacks decide, through its `MemberTrainer` view, whether it stops 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-from torch import Tensor
+from torch import Tensor, nn
 from torch.func import vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -43,12 +45,16 @@ class StackedTotals:
     def __init__(self, members: int, means: list[str], accuracy: bool) -> None:
         self.members, self.means, self.accuracy = members, list(means), accuracy
         self.totals: Tensor | None = None
+        self._counts: dict[tuple[int, int, torch.device], Tensor] = {}
 
     def update(self, values: Tensor, examples: int, correct: Tensor | None, predictions: int) -> None:
         """`values`: (members, len(means)) this batch's means; `correct`: (members,) hits."""
         sums = values.detach().float() * examples
-        hits = correct.detach().float().unsqueeze(1) if correct is not None else sums.new_zeros(self.members, 1)
-        counts = sums.new_tensor((examples, predictions)).expand(self.members, 2)
+        key = (examples, predictions, sums.device)
+        counts = self._counts.get(key)  # made once: a tensor from Python numbers is a host copy on a GPU
+        if counts is None:
+            counts = self._counts[key] = sums.new_tensor((examples, predictions)).expand(self.members, 2)
+        hits = correct.detach().float().unsqueeze(1) if correct is not None else counts[:, :1] * 0
         batch = torch.cat([sums, hits, counts], dim=1)
         self.totals = batch if self.totals is None else self.totals + batch
 
@@ -95,6 +101,54 @@ class MemberSchedulers:
         pass
 
 
+def batched_loss(loss_fn: nn.Module) -> Callable[[Tensor, Tensor], Tensor] | None:
+    """The loss of each member for (members, batch, ...) outputs in one call (reduction 'none',
+    then each member's mean), for the losses a Task makes; None for any other (vmapped instead)."""
+    kind = type(loss_fn)
+    if getattr(loss_fn, "reduction", None) != "mean" or getattr(loss_fn, "weight", None) is not None:
+        return None
+    if kind is nn.CrossEntropyLoss and loss_fn.ignore_index == -100:
+        smoothing = loss_fn.label_smoothing
+
+        def cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
+            if outputs.dim() != 3 or targets.dim() != 2:  # (members, batch, classes) only
+                return torch.func.vmap(loss_fn)(outputs, targets)
+            flat = F.cross_entropy(
+                outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1), reduction="none", label_smoothing=smoothing
+            )
+            return flat.view(outputs.shape[0], -1).mean(1)
+
+        return cross_entropy
+    elementwise: dict[type, Callable[..., Tensor]] = {
+        nn.BCEWithLogitsLoss: F.binary_cross_entropy_with_logits,
+        nn.MSELoss: F.mse_loss,
+        nn.L1Loss: F.l1_loss,
+    }
+    if kind is nn.BCEWithLogitsLoss and loss_fn.pos_weight is not None:
+        return None
+    if kind in elementwise:
+        function = elementwise[kind]
+        return lambda outputs, targets: function(outputs, targets, reduction="none").flatten(1).mean(1)
+    if kind is nn.HuberLoss:
+        delta = loss_fn.delta
+        return lambda outputs, targets: F.huber_loss(outputs, targets, reduction="none", delta=delta).flatten(1).mean(1)
+    return None
+
+
+def _may_save(callback: ModelCheckpoint, row: dict[str, float]) -> bool:
+    """Whether `callback.on_train_epoch_end` can save this epoch: it saves best (and last with it)
+    only when the monitored value enters its top k (`check_monitor_top_k`: one of the populations'
+    `save_top_k=1` checkpoints, or an improvement). When it cannot, the call changes nothing and
+    is left out: on a tiny model, calling every member's callback every epoch would cost more
+    than the epoch (the equivalence tests compare every member's files with its run alone's)."""
+    if callback.save_last == "link" or callback.monitor not in row:
+        return True
+    if len(callback.best_k_models) < callback.save_top_k:
+        return True
+    current, kth = row[callback.monitor], float(callback.kth_value)
+    return current < kth if callback.mode == "min" else current > kth
+
+
 def _loss_key(module: torch.nn.Module) -> tuple[Any, ...]:
     simple = (int, float, str, bool, type(None))
     return (type(module), tuple(sorted((k, v) for k, v in vars(module).items() if isinstance(v, simple))))
@@ -110,7 +164,8 @@ class PopulationModule(pl.LightningModule):
         first = members[0].task
         self.spec, self.reconstruct, self.monitor = first.spec, first.reconstruct, first.monitor
         self._shared_loss = first.loss_fn if len({_loss_key(m.task.loss_fn) for m in members}) == 1 else None
-        self._loss = vmap(self._shared_loss) if self._shared_loss is not None else None
+        shared = self._shared_loss
+        self._loss = (batched_loss(shared) or vmap(shared)) if shared is not None else None
         weights = [name for name, p in first.model.named_parameters() if is_weight(name, p)]
         self._weights = [self.network.names.index(name) for name in weights]
         self.penalty_names = [name for name, _ in first.penalties]
@@ -120,6 +175,7 @@ class PopulationModule(pl.LightningModule):
         accuracy = not self.reconstruct and self.spec.kind in ("multiclass", "binary")
         self.totals = {stage: StackedTotals(len(members), means, accuracy) for stage in ("train", "val", "test")}
         self.views: list[MemberTrainer] = []  # made when the fit starts
+        self._shared: dict[str, Any] = {}  # the trainer's values the views share within an epoch's end
         self.store: MemberCheckpoints | None = None
         self.stacked_optimizer: StackedOptimizer | None = None
         self.active = torch.ones(len(members), dtype=torch.bool)
@@ -214,7 +270,7 @@ class PopulationModule(pl.LightningModule):
 
     # -- the members' view of the trainer -----------------------------------------------------
     def on_fit_start(self) -> None:
-        self.views = [MemberTrainer(self.trainer, member) for member in self.members]
+        self.views = [MemberTrainer(self.trainer, member, self._shared) for member in self.members]
         self.active = self.active.to(self.device)
         self._first_step = self._first_step.to(self.device)
         self._first_loss = self._first_loss.to(self.device)
@@ -248,6 +304,7 @@ class PopulationModule(pl.LightningModule):
         active = self.active.tolist()
         first_steps, first_losses = self._first_step.tolist(), self._first_loss.tolist()
         epoch = trainer.current_epoch
+        MemberTrainer.refresh(trainer, self._shared)
         for index, member in enumerate(self.members):
             if member.stopped:
                 continue
@@ -265,15 +322,17 @@ class PopulationModule(pl.LightningModule):
             view = self.views[index]
             for logger in view.loggers:
                 logger.log_metrics(row, step=epoch)
-            view.publish({k: torch.tensor(v) for k, v in row.items() if k.startswith(("train/", "val/"))})
             monitoring = [c for c in member.callbacks if isinstance(c, EarlyStopping)]
-            monitoring += [c for c in member.callbacks if isinstance(c, ModelCheckpoint)]
+            monitoring += [c for c in member.callbacks if isinstance(c, ModelCheckpoint) and _may_save(c, row)]
+            if monitoring:  # the numbers they read, as `publish` makes them (a 0-d float32 tensor each)
+                view.publish({c.monitor: torch.tensor(row[c.monitor]) for c in monitoring if c.monitor in row})
             for callback in monitoring:
                 callback.on_train_epoch_end(view, member.task)
             if view.should_stop and epoch + 1 >= (trainer.min_epochs or 0):
                 member.stopped = True
                 member.final_epoch, member.final_step = epoch + 1, trainer.global_step
         self.store.commit(trainer)
+        self._shared.clear()
         stopped = torch.tensor([m.stopped for m in self.members], device=self.active.device)
         self.active = self.active & ~stopped
         self.stacked_optimizer.set_active(self.active)

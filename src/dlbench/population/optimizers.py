@@ -132,6 +132,38 @@ class StackedOptimizer(torch.optim.Optimizer):
                 values = [float(group[key]) for group in groups]
             self.hyper[key] = _column(values, device)
         self.param_groups[0]["lr"] = float(groups[0]["lr"])
+        h = self.hyper
+        # what torch computes from them in Python double, per member, and what the step branches on
+        self.derived = {"-lr": -h["lr"], "decay": h["weight_decay"]}
+        if self.kind == "sgd":
+            self.derived.update(momentum=h["momentum"], undamped=1 - h["dampening"])
+        elif self.kind == "adam":
+            self.derived.update(beta2=h["beta2"], **{"1-beta1": 1 - h["beta1"], "1-beta2": 1 - h["beta2"]})
+            self.derived.update(eps=h["eps"], decoupled=1 - h["lr"] * h["weight_decay"])
+        elif self.kind == "rmsprop":
+            self.derived.update(alpha=h["alpha"], eps=h["eps"], momentum=h["momentum"], **{"1-alpha": 1 - h["alpha"]})
+        elif self.kind == "adagrad":
+            self.derived.update(eps=h["eps"])
+        self.any_decay = bool((h["weight_decay"] != 0).any())
+        self.masks = {"decay": h["weight_decay"] != 0}
+        if "momentum" in h:
+            self.masks.update(momentum=h["momentum"] != 0 if self.kind == "sgd" else h["momentum"] > 0)
+            self.any_momentum = bool(self.masks["momentum"].any())
+        if self.kind == "sgd":
+            self.masks["nesterov"] = h["nesterov"] != 0
+        self._casts: dict[tuple[str, int, torch.dtype], Tensor] = {}
+
+    def _c(self, key: str, like: Tensor) -> Tensor:
+        """Derived per-member number `key` as `like`'s dtype, shaped to broadcast over it (cached)."""
+        cache_key = (key, like.dim(), like.dtype)
+        value = self._casts.get(cache_key)
+        if value is None:
+            source = self.masks[key[5:]] if key.startswith("mask:") else self.derived[key]
+            value = source.view(-1, *([1] * (like.dim() - 1)))
+            if not key.startswith("mask:"):
+                value = value.to(like.dtype)
+            self._casts[cache_key] = value
+        return value
 
     @staticmethod
     def _cast(values: Tensor, like: Tensor) -> Tensor:
@@ -153,7 +185,11 @@ class StackedOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self.steps = torch.where(self.active, self.steps + 1, self.steps)
+        # on the CPU asking costs nothing; on an accelerator it would make the host wait every step
+        everyone = self.active.device.type == "cpu" and bool(self.active.all())
+        self.steps = self.steps + 1 if everyone else torch.where(self.active, self.steps + 1, self.steps)
+        self._step_casts: dict[tuple[str, int, torch.dtype], Tensor] = {}
+        self._step_values: dict[str, tuple[Tensor, ...]] = {}
         update = getattr(self, f"_{self.kind}")
         for p in self.param_groups[0]["params"]:
             if p.grad is None:
@@ -161,6 +197,10 @@ class StackedOptimizer(torch.optim.Optimizer):
             grad = -p.grad if self.maximize else p.grad
             state = self.state[p]
             new_param, new_state = update(p, grad, state)
+            if everyone:
+                p.copy_(new_param)
+                state.update(new_state)
+                continue
             keep = self._where(self.active, p)
             p.copy_(torch.where(keep, new_param, p))
             for key, value in new_state.items():
@@ -168,84 +208,87 @@ class StackedOptimizer(torch.optim.Optimizer):
                 state[key] = value if old is None else torch.where(keep, value, old)
         return loss
 
+    def _per_step(self, key: str, values: Tensor, like: Tensor) -> Tensor:
+        """A number that changes every step (bias corrections), cast once per step and shape."""
+        cache_key = (key, like.dim(), like.dtype)
+        value = self._step_casts.get(cache_key)
+        if value is None:
+            value = self._step_casts[cache_key] = self._cast(values, like)
+        return value
+
     def _weight_decay(self, grad: Tensor, p: Tensor) -> Tensor:
-        decay = self.hyper["weight_decay"]
-        if not bool((decay != 0).any()):
+        if not self.any_decay:
             return grad
-        return torch.where(self._where(decay != 0, p), torch.addcmul(grad, p, self._cast(decay, p)), grad)
+        return torch.where(self._c("mask:decay", p), torch.addcmul(grad, p, self._c("decay", p)), grad)
 
     def _sgd(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        h = self.hyper
         grad = self._weight_decay(grad, p)
         new_state: dict[str, Tensor] = {}
-        momentum = h["momentum"]
-        if bool((momentum != 0).any()):
+        if self.any_momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = grad.clone()
             else:
-                buf = torch.addcmul(buf * self._cast(momentum, p), grad, self._cast(1 - h["dampening"], p))
+                buf = torch.addcmul(buf * self._c("momentum", p), grad, self._c("undamped", p))
             new_state["momentum_buffer"] = buf
-            nesterov = torch.addcmul(grad, buf, self._cast(momentum, p))
-            stepped = torch.where(self._where(h["nesterov"] != 0, p), nesterov, buf)
-            grad = torch.where(self._where(momentum != 0, p), stepped, grad)
-        return torch.addcmul(p, grad, self._cast(-h["lr"], p)), new_state
+            nesterov = torch.addcmul(grad, buf, self._c("momentum", p))
+            stepped = torch.where(self._c("mask:nesterov", p), nesterov, buf)
+            grad = torch.where(self._c("mask:momentum", p), stepped, grad)
+        return torch.addcmul(p, grad, self._c("-lr", p)), new_state
 
     def _adam(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         h = self.hyper
-        lr, decay = h["lr"], h["weight_decay"]
         if self.decoupled:
-            if bool((decay != 0).any()):
-                p = torch.where(self._where(decay != 0, p), p * self._cast(1 - lr * decay, p), p)
+            if self.any_decay:
+                p = torch.where(self._c("mask:decay", p), p * self._c("decoupled", p), p)
         else:
             grad = self._weight_decay(grad, p)
         exp_avg = state.get("exp_avg", torch.zeros_like(p))
         exp_avg_sq = state.get("exp_avg_sq", torch.zeros_like(p))
-        exp_avg = torch.lerp(exp_avg, grad, self._cast(1 - h["beta1"], p))
-        exp_avg_sq = torch.addcmul(exp_avg_sq * self._cast(h["beta2"], p), grad * self._cast(1 - h["beta2"], p), grad)
-        step = self.steps
-        bias_correction1 = 1 - h["beta1"] ** step
-        bias_correction2 = 1 - h["beta2"] ** step
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = bias_correction2**0.5
+        exp_avg = torch.lerp(exp_avg, grad, self._c("1-beta1", p))
+        exp_avg_sq = torch.addcmul(exp_avg_sq * self._c("beta2", p), grad * self._c("1-beta2", p), grad)
+        if "adam" not in self._step_values:
+            bias_correction1 = 1 - h["beta1"] ** self.steps
+            bias_correction2 = 1 - h["beta2"] ** self.steps
+            self._step_values["adam"] = (-(h["lr"] / bias_correction1), bias_correction2**0.5)
+        neg_step_size, bias_correction2_sqrt = self._step_values["adam"]
         new_state = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
         second = exp_avg_sq
         if self.amsgrad:
             second = torch.maximum(state.get("max_exp_avg_sq", torch.zeros_like(p)), exp_avg_sq)
             new_state["max_exp_avg_sq"] = second
-        denom = (second.sqrt() / self._cast(bias_correction2_sqrt, p)) + self._cast(h["eps"], p)
-        return torch.addcdiv(p, exp_avg * self._cast(-step_size, p), denom), new_state
+        denom = (second.sqrt() / self._per_step("bc2", bias_correction2_sqrt, p)) + self._c("eps", p)
+        return torch.addcdiv(p, exp_avg * self._per_step("-step", neg_step_size, p), denom), new_state
 
     def _adagrad(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         h = self.hyper
         grad = self._weight_decay(grad, p)
-        clr = h["lr"] / (1 + (self.steps - 1) * h["lr_decay"])
+        if "adagrad" not in self._step_values:
+            self._step_values["adagrad"] = (-(h["lr"] / (1 + (self.steps - 1) * h["lr_decay"])),)
+        (neg_clr,) = self._step_values["adagrad"]
         total = torch.addcmul(state["sum"], grad, grad)
-        std = total.sqrt() + self._cast(h["eps"], p)
-        return torch.addcdiv(p, grad * self._cast(-clr, p), std), {"sum": total}
+        std = total.sqrt() + self._c("eps", p)
+        return torch.addcdiv(p, grad * self._per_step("-clr", neg_clr, p), std), {"sum": total}
 
     def _rmsprop(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        h = self.hyper
         grad = self._weight_decay(grad, p)
-        alpha = h["alpha"]
         square_avg = state.get("square_avg", torch.zeros_like(p))
-        square_avg = torch.addcmul(square_avg * self._cast(alpha, p), grad * self._cast(1 - alpha, p), grad)
+        square_avg = torch.addcmul(square_avg * self._c("alpha", p), grad * self._c("1-alpha", p), grad)
         new_state = {"square_avg": square_avg}
         if self.centered:
-            grad_avg = torch.lerp(state.get("grad_avg", torch.zeros_like(p)), grad, self._cast(1 - alpha, p))
+            grad_avg = torch.lerp(state.get("grad_avg", torch.zeros_like(p)), grad, self._c("1-alpha", p))
             new_state["grad_avg"] = grad_avg
             avg = torch.addcmul(square_avg, grad_avg, grad_avg, value=-1).sqrt()
         else:
             avg = square_avg.sqrt()
-        avg = avg + self._cast(h["eps"], p)
-        momentum = h["momentum"]
-        plain = torch.addcdiv(p, grad * self._cast(-h["lr"], p), avg)
-        if not bool((momentum > 0).any()):
+        avg = avg + self._c("eps", p)
+        plain = torch.addcdiv(p, grad * self._c("-lr", p), avg)
+        if not self.any_momentum:
             return plain, new_state
-        buf = torch.addcdiv(state.get("momentum_buffer", torch.zeros_like(p)) * self._cast(momentum, p), grad, avg)
+        buf = torch.addcdiv(state.get("momentum_buffer", torch.zeros_like(p)) * self._c("momentum", p), grad, avg)
         new_state["momentum_buffer"] = buf
-        with_momentum = torch.addcmul(p, buf, self._cast(-h["lr"], p))
-        return torch.where(self._where(momentum > 0, p), with_momentum, plain), new_state
+        with_momentum = torch.addcmul(p, buf, self._c("-lr", p))
+        return torch.where(self._c("mask:momentum", p), with_momentum, plain), new_state
 
     # -- one member's state, as its own torch optimizer holds it ---------------------------------
     def member_state(

@@ -20,8 +20,26 @@ from torch import Tensor
 class MemberTrainer:
     """`trainer` with the member's own metrics, callbacks, loggers, data and stop flag."""
 
-    def __init__(self, trainer: pl.Trainer, member: Any) -> None:
+    # What the callbacks ask the trainer many times an epoch and what does not change inside the
+    # epoch's end: read from the trainer once per epoch (`refresh`) for all members.
+    HOT = (
+        "current_epoch",
+        "global_step",
+        "sanity_checking",
+        "fast_dev_run",
+        "state",
+        "check_val_every_n_epoch",
+        "val_check_interval",
+        "num_val_batches",
+        "is_global_zero",
+        "strategy",
+        "world_size",
+        "_val_check_time_interval",
+    )
+
+    def __init__(self, trainer: pl.Trainer, member: Any, shared: dict[str, Any] | None = None) -> None:
         object.__setattr__(self, "_trainer", trainer)
+        object.__setattr__(self, "_shared", shared if shared is not None else {})
         object.__setattr__(self, "_own", {})
         self._own.update(
             callback_metrics={},
@@ -36,7 +54,17 @@ class MemberTrainer:
         own = object.__getattribute__(self, "_own")
         if name in own:
             return own[name]
+        shared = object.__getattribute__(self, "_shared")
+        if name in shared:
+            return shared[name]
         return getattr(object.__getattribute__(self, "_trainer"), name)
+
+    @classmethod
+    def refresh(cls, trainer: pl.Trainer, shared: dict[str, Any]) -> None:
+        """Read the trainer's `HOT` values into `shared` (at the start of an epoch's end)."""
+        shared.clear()
+        for name in cls.HOT:
+            shared[name] = getattr(trainer, name, None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._own:
