@@ -170,3 +170,35 @@ def test_stacked_optimizer_refuses_what_it_cannot_vectorise() -> None:
     assert "LBFGS" in unsupported_reason([torch.optim.LBFGS(params)])
     assert "different optimizer" in unsupported_reason([torch.optim.SGD(params, lr=0.1), torch.optim.Adam(params)])
     assert "amsgrad" in unsupported_reason([torch.optim.Adam(params), torch.optim.Adam(params, amsgrad=True)])
+
+
+def _conv(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 5))
+
+
+def _lstm(seed: int) -> nn.Module:
+    from dlbench.models.recurrent import Recurrent
+
+    torch.manual_seed(seed)
+    return Recurrent((5, 3), 2, cell="lstm", hidden_size=4)
+
+
+@pytest.mark.parametrize("make", [_conv, _lstm], ids=["conv", "lstm"])
+def test_on_the_cpu_other_networks_run_member_by_member_bit_for_bit(make) -> None:
+    """Convolutional and recurrent networks run each member's own modules ("loop"): outputs and
+    gradients equal the member's module run alone, to the last bit."""
+    models = [make(seed) for seed in range(3)]
+    network = StackedNetwork(models)
+    shape = (3, 6, 1, 8, 8) if isinstance(models[0], nn.Sequential) else (3, 6, 5, 3)
+    inputs = torch.randn(*shape)
+    outputs = network(inputs)
+    assert network.mode == "loop"
+    outputs.square().sum().backward()
+    network.gather_grads()
+    for index, model in enumerate(models):
+        alone = model(inputs[index])
+        assert torch.equal(outputs[index], alone)
+        alone.square().sum().backward()
+        for (name, p), stacked in zip(model.named_parameters(), network.stacked, strict=True):
+            assert torch.equal(stacked.grad[index], p.grad), name

@@ -87,21 +87,26 @@ def train_population(
     started: float | None = None,
     member_context: MemberContext | None = None,
     pictures: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Train, test and record `members`; return their summaries (in member order).
 
     `member_context(member)` is entered around each member's records (its Hydra job);
-    `pictures=False` leaves out the pictures each member's standalone run would draw."""
+    `pictures=False` leaves out the pictures each member's standalone run would draw; `timings`, when
+    given, gets the wall and CPU seconds of the fit (`fit_s`, `fit_cpu_s`), for the benchmark."""
     started = time.perf_counter() if started is None else started
     module = PopulationModule(members)
     data = PopulationData([member.datamodule for member in members])
     trainer = make_trainer(members)
     interrupted: BaseException | None = None
     with _quiet_lightning():
+        fit_started, fit_cpu = time.perf_counter(), time.process_time()
         try:
             trainer.fit(module, datamodule=data)
         except (KeyboardInterrupt, SystemExit) as error:
             interrupted = error
+        if timings is not None:
+            timings.update(fit_s=time.perf_counter() - fit_started, fit_cpu_s=time.process_time() - fit_cpu)
         if module.store is not None:
             module.store.flush(trainer)
         if interrupted is None:

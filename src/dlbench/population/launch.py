@@ -190,6 +190,8 @@ def run_population(launcher: Any, jobs: list[Job]) -> dict[int, JobReturn]:
                 print(f"{PREFIX} {job.label} runs alone: building it failed ({type(error).__name__})")
                 alone.append(job)
     if len(members) < launcher.min_members:
+        for member in members:
+            print(f"{PREFIX} {member.job.label} runs alone: the other jobs of its population could not be built")
         alone = jobs
         members = []
     if members:

@@ -195,7 +195,7 @@ class PopulationModule(pl.LightningModule):
 
     # -- one step -----------------------------------------------------------------------------
     def _losses(self, outputs: Tensor, targets: Tensor) -> Tensor:
-        if self._loss is not None:
+        if self._loss is not None and self.network.mode != "loop":  # "loop": each member's own loss, exactly
             return self._loss(outputs, targets)
         return torch.stack([m.task.loss_fn(outputs[i], targets[i]) for i, m in enumerate(self.members)])
 
@@ -245,6 +245,9 @@ class PopulationModule(pl.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._step("test", batch)
+
+    def on_after_backward(self) -> None:
+        self.network.gather_grads()
 
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -1,20 +1,25 @@
-"""The members' networks as one: stacked parameters, one vmapped call of the shared architecture.
+"""The members' networks as one: stacked parameters, run in one of three ways.
 
 Every member's `nn.Module` is built exactly as its standalone run builds it (same seed, same
 constructor, same initializer), so a member starts from the weights its standalone run starts
 from. `torch.func.stack_module_state` stacks their parameters into tensors of shape
-(members, ...), and `vmap(functional_call(skeleton, ...))` runs the architecture once over a
-(members, batch, ...) input. The skeleton is a copy of the first member's module on the `meta`
-device (it holds no numbers; the stacked tensors are passed in), with recurrent layers replaced
-by `StepwiseRecurrent` (vmap has no batching rule for the fused LSTM/GRU/RNN kernels).
+(members, ...) that the optimizer updates at once. Forward (`choose_mode`):
 
-Why vmap rather than hand-written batched layers: it takes every architecture of the project as
-it is (MLP, LeNet, autoencoders, the recurrent models), with the member's own parameter names,
-so a member's slice is its standalone state dict with no renaming. Networks that are a plain
-chain of linear layers and activations take a faster hand-batched way (`batched`), since on tiny
-networks vmap's own cost is most of a step. vmap's randomness is left at
-"error": a random operation inside a member's forward (dropout, a denoising autoencoder's noise)
-raises instead of silently drawing other numbers than the standalone run would.
+- "chain": a network that is a plain chain of linear layers and activations (MLP, perceptron,
+  MLP autoencoder) runs as batched matrix products over members (`dlbench.population.batched`):
+  on tiny networks the per-operation cost is the whole step, and this is the fewest operations.
+  Equal to each member's forward to float32 rounding (baddbmm against Linear's addmm).
+- "loop" (any other network, on the CPU): each member's own modules, one member after another, on
+  its slice of the stacked parameters: bit for bit the computation of its standalone run (tested:
+  LeNet and LSTM histories equal to the last bit). On a CPU a convolution or an LSTM step is
+  arithmetic-bound, so batching members saves little there, while vmap's grouped convolutions
+  and the step-by-step LSTM round differently, which chaotic training amplifies.
+- "vmap" (any other network, on an accelerator, where batching members fills the device):
+  `vmap(functional_call(skeleton, ...))` over a (members, batch, ...) input. The skeleton is a
+  meta-device copy of the first member's module (it holds no numbers) with recurrent layers
+  replaced by `StepwiseRecurrent` (vmap has no batching rule for the fused LSTM/GRU/RNN kernels).
+  vmap's randomness is left at "error": a random operation inside a member's forward raises
+  instead of silently drawing other numbers than the standalone run would.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ class StackedNetwork(nn.Module):
         self._call = vmap(self._one, in_dims=(0, 0, 0))
         layers = chain_of(models[0]) if not self.buffer_names else None
         self._chain = Chain(layers) if layers is not None else None  # see dlbench.population.batched
+        self._plain = [copy.deepcopy(models[0]).to("meta")]  # the architecture as it is, for "loop"
+        self._leaves: list[dict[str, Tensor]] = []
+        self.mode: str | None = None  # "chain", "vmap" or "loop": chosen at the first forward
 
     @property
     def skeleton(self) -> nn.Module:
@@ -66,7 +74,18 @@ class StackedNetwork(nn.Module):
     def train(self, mode: bool = True) -> StackedNetwork:
         super().train(mode)
         self.skeleton.train(mode)
+        self._plain[0].train(mode)
         return self
+
+    def choose_mode(self, device: torch.device) -> str:
+        """How the members run (see the module docstring): a chain of linear layers batched; any
+        other network on the CPU one member after another with its own modules (exactly its
+        standalone computation; on the CPU a convolution or an LSTM is arithmetic-bound, so
+        batching saves little, and vmap's grouped convolution and step-by-step LSTM round
+        differently); elsewhere vmapped, which fills an accelerator."""
+        if self._chain is not None:
+            return "chain"
+        return "loop" if device.type == "cpu" else "vmap"
 
     def named_stacked(self) -> dict[str, Tensor]:
         """Parameter name -> stacked tensor (members, ...)."""
@@ -80,9 +99,43 @@ class StackedNetwork(nn.Module):
 
     def forward(self, inputs: Tensor) -> Tensor:
         """(members, batch, ...) inputs -> (members, batch, ...) outputs, each member with its own weights."""
-        if self._chain is not None:
-            return self._chain(inputs, self.named_stacked())
-        return self._call(self.named_stacked(), self.stacked_buffers(), inputs)
+        if self.mode is None:
+            self.mode = self.choose_mode(inputs.device)
+        if self.mode == "chain":
+            return self._chain(inputs, self.named_stacked())  # type: ignore[misc]
+        if self.mode == "vmap":
+            return self._call(self.named_stacked(), self.stacked_buffers(), inputs)
+        leaves = self.member_leaves()
+        buffers = self.stacked_buffers()
+        outputs = [
+            functional_call(self._plain[0], ({**leaf, **{k: b[m] for k, b in buffers.items()}},), (inputs[m],))
+            for m, leaf in enumerate(leaves)
+        ]
+        return torch.stack(outputs)
+
+    def member_leaves(self) -> list[dict[str, Tensor]]:
+        """For "loop": each member's parameters as tensors of their own (views of the stacked ones,
+        so an optimizer step shows in them), whose gradients `gather_grads` stacks."""
+        first = self.stacked[0]
+        if not self._leaves or self._leaves[0][self.names[0]].data_ptr() != first[0].data_ptr():
+            self._leaves = [
+                {name: p.detach()[m].requires_grad_(True) for name, p in self.named_stacked().items()}
+                for m in range(self.members)
+            ]
+        return self._leaves
+
+    def gather_grads(self) -> None:
+        """After a backward pass in "loop" mode: the members' gradients as the stacked parameters' `.grad`."""
+        if self.mode != "loop" or not self._leaves:
+            return
+        for name, p in self.named_stacked().items():
+            grads = [leaf[name].grad for leaf in self._leaves]
+            if all(grad is None for grad in grads):
+                continue
+            stacked = torch.stack([grad if grad is not None else torch.zeros_like(p[0]) for grad in grads])
+            p.grad = stacked if p.grad is None else p.grad + stacked
+            for leaf in self._leaves:
+                leaf[name].grad = None
 
     @torch.no_grad()
     def member_state(self, member: int) -> dict[str, Tensor]:

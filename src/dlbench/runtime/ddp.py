@@ -155,7 +155,7 @@ def check_launcher(cfg: DictConfig) -> None:
         return
     launcher = HydraConfig.get().runtime.choices.get("hydra/launcher") or "basic"
     require(
-        launcher == "basic",
+        launcher in ("basic", "population"),  # both run each job in this process, as train.py
         f"trainer.strategy={cfg.trainer.strategy} with trainer.devices={cfg.trainer.devices} starts its other "
         "processes by running "
         f"train.py again, which a job of hydra/launcher={launcher} cannot do; leave hydra/launcher out (the "
