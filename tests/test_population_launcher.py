@@ -44,6 +44,9 @@ def test_jobs_that_differ_in_per_member_values_share_a_population(tmp_path: Path
     assert _key(tmp_path, "scheduler=step", "scheduler.gamma=0.5", "scheduler.step_size=3") == steps
     l2 = _key(tmp_path, "regularizer=[l2]")
     assert _key(tmp_path, "regularizer=[l2]", "penalty.l2=0.1") == l2
+    dropout = _key(tmp_path, "regularizer=[dropout]")
+    assert _key(tmp_path, "regularizer=[dropout]", "model.dropout=0.2") == dropout != base  # a Dropout layer or not
+    assert _key(tmp_path, "regularizer=[input_noise]", "task.input_noise=0.3") == base
 
 
 def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Path) -> None:
@@ -74,9 +77,11 @@ def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Pat
         (["tune=lr"], "tune.lr_find=true"),
         (["trainer=ddp_cpu"], "trainer.devices=2"),
         (["compile=true"], "compile=True"),
-        (["regularizer=[dropout]"], "model.dropout=0.5"),
+        (["regularizer=[dropout]", "trainer=default"], "model.dropout=0.5"),
+        (["model=autoencoder", "model.sparsity=0.01"], "model.sparsity=0.01"),
+        (["regularizer=[adversarial]"], "task.adversarial_epsilon=0.1"),
         (["regularizer=[batchnorm]"], "model.batch_norm=true"),
-        (["regularizer=[input_noise]"], "task.input_noise=0.1"),
+        (["regularizer=[input_noise]", "trainer=default"], "task.input_noise=0.1"),
         (["regularizer=[activity_l1]"], "penalty.activity_l1=0.001"),
         (["regularizer=[max_norm]"], "callbacks.max_norm (dlbench.callbacks.weights.MaxNorm)"),
         (["callbacks.layer_stats.enabled=true"], "callbacks.layer_stats"),
@@ -99,6 +104,8 @@ def test_what_a_population_can_express_has_no_blocker(tmp_path: Path) -> None:
         ["model=lenet", "dataset=digits", "dataset.size=28", "optimizer=adagrad", "initializer=xavier_uniform"],
         ["model=autoencoder"],
         ["regularizer=[label_smoothing,early_stopping]", "callbacks.early_stopping.patience=3"],
+        ["regularizer=[dropout,input_noise]"],
+        ["model=denoising_autoencoder"],
         ["debug=limit"],
         ["logger=[csv,wandb]"],
     ):

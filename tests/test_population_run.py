@@ -164,3 +164,18 @@ def test_pictures_of_a_member_are_its_run_alones(tmp_path: Path) -> None:
     names = sorted(path.name for path in (tmp_path / "alone" / "0" / "pictures").glob("*.png"))
     assert names == sorted(path.name for path in (tmp_path / "pop" / "0" / "pictures").glob("*.png"))
     assert "decision_surface.png" in names
+
+
+def test_members_draw_their_dropout_masks_and_input_noise_as_their_runs_alone(tmp_path: Path) -> None:
+    """Dropout (per-member probability) and input noise: each member's draws come from its own copy
+    of torch's random stream, where its run alone draws them; histories equal to the last bit."""
+    settings = _settings(
+        ["regularizer=[dropout]", "model.hidden=[32]", "seed=1"],
+        ["regularizer=[dropout]", "model.hidden=[32]", "model.dropout=0.2", "seed=2"],
+        ["regularizer=[dropout,input_noise]", "model.hidden=[32]", "task.input_noise=0.3", "seed=3"],
+    )
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    for member, single in zip(together, apart, strict=True):
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst == 0.0, (worst, where)

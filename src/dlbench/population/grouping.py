@@ -43,6 +43,9 @@ MEMBER_KEYS = {
     "penalty.l1",
     "penalty.l2",
     "task.label_smoothing",
+    "task.input_noise",
+    "model.dropout",
+    "model.noise_std",
     "callbacks.early_stopping.patience",
     "callbacks.early_stopping.min_delta",
 }
@@ -54,6 +57,9 @@ MEMBER_NODES = {"initializer"}
 # metrics. Every other per-member key may be present in one member's config and absent (its
 # default) in another's: each member's optimizer, scheduler and task read their own config.
 PRESENCE_MATTERS = {"penalty.l1", "penalty.l2"}
+# Per-member keys whose being zero or not matters: a dropout probability of 0 leaves the Dropout
+# layer out of the network, a positive one puts it in.
+POSITIVE_MATTERS = {"model.dropout", "model.noise_std"}
 
 OPTIMIZERS = {
     "torch.optim.SGD",
@@ -96,14 +102,17 @@ def _identity(node: Any, run_dir: str, prefix: str = "") -> Any:
         kept = {
             name: value
             for name, value in node.items()
-            if f"{prefix}{name}" in PRESENCE_MATTERS
+            if f"{prefix}{name}" in PRESENCE_MATTERS | POSITIVE_MATTERS
             or not (is_member_key(f"{prefix}{name}") or f"{prefix}{name}" in MEMBER_NODES)
         }
         identity = {name: _identity(value, run_dir, f"{prefix}{name}.") for name, value in kept.items()}
+        identity = {name: value for name, value in identity.items() if value != {}}  # empty = absent
         for name in node:
             if f"{prefix}{name}" in PRESENCE_MATTERS:
                 identity[name] = PER_MEMBER
         return identity
+    if key in POSITIVE_MATTERS:
+        return PER_MEMBER if isinstance(node, (int, float)) and node > 0 else node
     if is_member_key(key):
         return PER_MEMBER
     if isinstance(node, list):
@@ -178,14 +187,21 @@ def _trainer_blocker(trainer: DictConfig) -> str | None:
     return None
 
 
+def _on_cpu(cfg: DictConfig) -> bool:
+    return str(cfg.trainer.get("accelerator", "auto")) == "cpu"
+
+
 def _model_blocker(cfg: DictConfig) -> str | None:
     model = cfg.model
-    for key in ("dropout", "sparsity", "noise_std"):
+    sparsity = model.get("sparsity", 0.0) or 0.0
+    if sparsity > 0:
+        return f"model.sparsity={sparsity} reads the code of each forward pass, which a population does not keep"
+    for key in ("dropout", "noise_std"):
         value = model.get(key, 0.0) or 0.0
-        if value > 0:
+        if value > 0 and not _on_cpu(cfg):
             return (
-                f"model.{key}={value} draws random numbers inside the network, which a vmapped population "
-                "cannot draw as the standalone run does"
+                f"model.{key}={value} draws random numbers, which a population draws as the run alone does only "
+                f"on the CPU (trainer=cpu); trainer.accelerator={cfg.trainer.get('accelerator')}"
             )
     if model.get("batch_norm"):
         return "model.batch_norm=true keeps running statistics, which a population does not stack yet"
@@ -210,9 +226,15 @@ def _training_blocker(cfg: DictConfig) -> str | None:
         if name not in ("l1", "l2"):
             return f"penalty.{name}={cfg.penalty[name]} reads the network's activations; only l1 and l2 are vectorised"
     task = cfg.get("task") or {}
-    for key in ("input_noise", "adversarial_epsilon"):
-        if (task.get(key) or 0.0) > 0:
-            return f"task.{key}={task.get(key)} has no population version yet; it runs alone"
+    if (task.get("adversarial_epsilon") or 0.0) > 0:
+        return (
+            f"task.adversarial_epsilon={task.get('adversarial_epsilon')} has no population version yet; it runs alone"
+        )
+    if (task.get("input_noise") or 0.0) > 0 and not _on_cpu(cfg):
+        return (
+            f"task.input_noise={task.get('input_noise')} draws random numbers, which a population draws as the run "
+            "alone does only on the CPU (trainer=cpu)"
+        )
     return None
 
 

@@ -53,6 +53,7 @@ class Member:
     final_epoch: int | None = None  # the trainer's current_epoch when it stopped (as after fit)
     final_step: int | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
+    rng_state: Any = None  # torch's CPU generator state after the build: where its training draws start
 
     @property
     def seed(self) -> int:
@@ -125,4 +126,6 @@ def build_member(index: int, cfg: DictConfig, job: Any, overrides: list[str], da
         optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
     else:
         optimizer, scheduler = configured, None
-    return Member(index, cfg, job, overrides, run_dir, datamodule, task, optimizer, scheduler, callbacks, loggers)
+    member = Member(index, cfg, job, overrides, run_dir, datamodule, task, optimizer, scheduler, callbacks, loggers)
+    member.rng_state = torch.random.get_rng_state()
+    return member

@@ -33,7 +33,7 @@ from torch.func import vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from dlbench.population.checkpoints import MemberCheckpoints
-from dlbench.population.network import StackedNetwork
+from dlbench.population.network import MemberDraws, StackedNetwork
 from dlbench.population.optimizers import StackedOptimizer
 from dlbench.population.views import MemberTrainer
 from dlbench.training.initializers import is_weight
@@ -135,6 +135,16 @@ def batched_loss(loss_fn: nn.Module) -> Callable[[Tensor, Tensor], Tensor] | Non
     return None
 
 
+def _draws_in_forward(model: nn.Module) -> bool:
+    """Whether the network draws random numbers in training (dropout, a denoising autoencoder)."""
+    return getattr(model, "noise_std", 0) > 0 or any(
+        isinstance(module, nn.modules.dropout._DropoutNd)
+        and module.p > 0
+        or (isinstance(module, nn.RNNBase) and module.dropout > 0)
+        for module in model.modules()
+    )
+
+
 def _may_save(callback: ModelCheckpoint, row: dict[str, float]) -> bool:
     """Whether `callback.on_train_epoch_end` can save this epoch: it saves best (and last with it)
     only when the monitored value enters its top k (`check_monitor_top_k`: one of the populations'
@@ -160,7 +170,10 @@ class PopulationModule(pl.LightningModule):
     def __init__(self, members: list[Any]) -> None:
         super().__init__()
         self.members = members
-        self.network = StackedNetwork([member.task.model for member in members])
+        noise = [float(m.task.input_noise) for m in members]
+        random = any(noise) or any(_draws_in_forward(m.task.model) for m in members)
+        self.network = StackedNetwork([member.task.model for member in members], random=random)
+        self.draws = MemberDraws([m.rng_state for m in members], noise) if random else None
         first = members[0].task
         self.spec, self.reconstruct, self.monitor = first.spec, first.reconstruct, first.monitor
         self._shared_loss = first.loss_fn if len({_loss_key(m.task.loss_fn) for m in members}) == 1 else None
@@ -217,7 +230,7 @@ class PopulationModule(pl.LightningModule):
         inputs, targets = batch
         if self.reconstruct:
             targets = inputs
-        outputs = self.network(inputs)
+        outputs = self.network(inputs, self.draws if stage == "train" else None)
         data_loss = self._losses(outputs, targets)
         penalty = self._penalty()
         loss = data_loss + penalty if penalty is not None else data_loss

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +34,21 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from dlbench.population.batched import Chain, chain_of
 from dlbench.population.recurrent import make_stepwise
+
+
+@dataclass
+class MemberDraws:
+    """What each member draws from torch's random stream while training, kept per member.
+
+    A standalone run draws its input noise (`task.input_noise`), dropout masks and a denoising
+    autoencoder's noise from torch's global CPU generator, in that order, step after step; its
+    state at the first training step is the state right after the run's build (tested). Each
+    member keeps that state (`Member.rng_state`); in "loop" its forward runs with the global
+    generator set to it, so it draws exactly the numbers its run alone draws.
+    """
+
+    states: list[Tensor]
+    input_noise: list[float]
 
 
 def skeleton_of(model: nn.Module) -> nn.Module:
@@ -48,7 +64,9 @@ class StackedNetwork(nn.Module):
     parameter of the architecture, in the architecture's order (`names`).
     """
 
-    def __init__(self, models: Sequence[nn.Module]) -> None:
+    def __init__(self, models: Sequence[nn.Module], random: bool = False) -> None:
+        """`random`: the members draw random numbers while training (dropout, input noise), which
+        only "loop" on the CPU reproduces as their standalone runs draw them (see `MemberDraws`)."""
         super().__init__()
         if not models:
             raise ValueError("a population needs at least one member")
@@ -63,7 +81,8 @@ class StackedNetwork(nn.Module):
         self._call = vmap(self._one, in_dims=(0, 0, 0))
         layers = chain_of(models[0]) if not self.buffer_names else None
         self._chain = Chain(layers) if layers is not None else None  # see dlbench.population.batched
-        self._plain = [copy.deepcopy(models[0]).to("meta")]  # the architecture as it is, for "loop"
+        self._models = list(models)  # each member's own modules, for "loop"
+        self.random = random
         self._leaves: list[dict[str, Tensor]] = []
         self.mode: str | None = None  # "chain", "vmap" or "loop": chosen at the first forward
 
@@ -71,11 +90,13 @@ class StackedNetwork(nn.Module):
     def skeleton(self) -> nn.Module:
         return self._skeleton[0]
 
-    def train(self, mode: bool = True) -> StackedNetwork:
-        super().train(mode)
-        self.skeleton.train(mode)
-        self._plain[0].train(mode)
-        return self
+    def _follow_mode(self) -> None:
+        """The skeleton and the members' own modules train or evaluate as this module does (they are
+        not submodules; Lightning restores each submodule's mode by setting its flag, not by train())."""
+        if self.skeleton.training != self.training or self._models[0].training != self.training:
+            self.skeleton.train(self.training)
+            for model in self._models:
+                model.train(self.training)
 
     def choose_mode(self, device: torch.device) -> str:
         """How the members run (see the module docstring): a chain of linear layers batched; any
@@ -83,6 +104,10 @@ class StackedNetwork(nn.Module):
         standalone computation; on the CPU a convolution or an LSTM is arithmetic-bound, so
         batching saves little, and vmap's grouped convolution and step-by-step LSTM round
         differently); elsewhere vmapped, which fills an accelerator."""
+        if self.random:
+            if device.type != "cpu":
+                raise ValueError("members that draw random numbers train together on the CPU only")
+            return "loop"
         if self._chain is not None:
             return "chain"
         return "loop" if device.type == "cpu" else "vmap"
@@ -97,20 +122,32 @@ class StackedNetwork(nn.Module):
     def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], inputs: Tensor) -> Tensor:
         return functional_call(self.skeleton, (params, buffers), (inputs,))
 
-    def forward(self, inputs: Tensor) -> Tensor:
-        """(members, batch, ...) inputs -> (members, batch, ...) outputs, each member with its own weights."""
+    def forward(self, inputs: Tensor, draws: MemberDraws | None = None) -> Tensor:
+        """(members, batch, ...) inputs -> (members, batch, ...) outputs, each member with its own
+        weights; `draws` (training, "loop" only): each member's random stream and input noise."""
         if self.mode is None:
             self.mode = self.choose_mode(inputs.device)
+        self._follow_mode()
         if self.mode == "chain":
             return self._chain(inputs, self.named_stacked())  # type: ignore[misc]
         if self.mode == "vmap":
             return self._call(self.named_stacked(), self.stacked_buffers(), inputs)
         leaves = self.member_leaves()
         buffers = self.stacked_buffers()
-        outputs = [
-            functional_call(self._plain[0], ({**leaf, **{k: b[m] for k, b in buffers.items()}},), (inputs[m],))
-            for m, leaf in enumerate(leaves)
-        ]
+        kept = torch.random.get_rng_state() if draws is not None else None
+        outputs = []
+        for m, leaf in enumerate(leaves):
+            x = inputs[m]
+            if draws is not None:  # the member's own stream, where its run alone would be now
+                torch.random.set_rng_state(draws.states[m])
+                if draws.input_noise[m] > 0:  # as Task._step adds it, before the network
+                    x = x + draws.input_noise[m] * torch.randn_like(x)
+            state = {**leaf, **{name: buffer[m] for name, buffer in buffers.items()}}
+            outputs.append(functional_call(self._models[m], (state,), (x,)))
+            if draws is not None:
+                draws.states[m] = torch.random.get_rng_state()
+        if kept is not None:
+            torch.random.set_rng_state(kept)
         return torch.stack(outputs)
 
     def member_leaves(self) -> list[dict[str, Tensor]]:
