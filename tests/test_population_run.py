@@ -168,14 +168,19 @@ def test_pictures_of_a_member_are_its_run_alones(tmp_path: Path) -> None:
 
 def test_members_draw_their_dropout_masks_and_input_noise_as_their_runs_alone(tmp_path: Path) -> None:
     """Dropout (per-member probability) and input noise: each member's draws come from its own copy
-    of torch's random stream, where its run alone draws them; histories equal to the last bit."""
+    of torch's random stream, where its run alone draws them; with batch norm, each member's
+    running statistics (frozen when it stops early); histories equal to the last bit."""
     settings = _settings(
         ["regularizer=[dropout]", "model.hidden=[32]", "seed=1"],
         ["regularizer=[dropout]", "model.hidden=[32]", "model.dropout=0.2", "seed=2"],
         ["regularizer=[dropout,input_noise]", "model.hidden=[32]", "task.input_noise=0.3", "seed=3"],
     )
-    together = population(tmp_path, settings)
-    apart = alone(tmp_path, settings)
+    batch_norm = ["regularizer=[batchnorm,dropout,early_stopping]", "callbacks.early_stopping.min_delta=0.2"]
+    with_batch_norm = _settings([*batch_norm, "callbacks.early_stopping.patience=1"], [*batch_norm, "seed=4"])
+    together = population(tmp_path, settings) + population(tmp_path / "bn", with_batch_norm)
+    apart = alone(tmp_path, settings) + alone(tmp_path / "bn", with_batch_norm)
+    assert apart[3]["epochs_run"] < apart[4]["epochs_run"]  # one stops early, the other trains on
     for member, single in zip(together, apart, strict=True):
         worst, where = worst_difference(single["history"], member["history"])
         assert worst == 0.0, (worst, where)
+        assert member["metrics"]["test"] == single["metrics"]["test"]

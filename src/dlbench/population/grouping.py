@@ -203,8 +203,8 @@ def _model_blocker(cfg: DictConfig) -> str | None:
                 f"model.{key}={value} draws random numbers, which a population draws as the run alone does only "
                 f"on the CPU (trainer=cpu); trainer.accelerator={cfg.trainer.get('accelerator')}"
             )
-    if model.get("batch_norm"):
-        return "model.batch_norm=true keeps running statistics, which a population does not stack yet"
+    if model.get("batch_norm") and not _on_cpu(cfg):
+        return "model.batch_norm=true: a population keeps each member's batch statistics on the CPU only (trainer=cpu)"
     dataset = cfg.dataset
     for key, value in (dataset.get("augment") or {}).items():
         if value not in (0, 0.0, False, None):

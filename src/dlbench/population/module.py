@@ -230,7 +230,9 @@ class PopulationModule(pl.LightningModule):
         inputs, targets = batch
         if self.reconstruct:
             targets = inputs
-        outputs = self.network(inputs, self.draws if stage == "train" else None)
+        training = stage == "train"
+        active = self.active.tolist() if training and self.active.device.type == "cpu" else None
+        outputs = self.network(inputs, self.draws if training else None, active)
         data_loss = self._losses(outputs, targets)
         penalty = self._penalty()
         loss = data_loss + penalty if penalty is not None else data_loss

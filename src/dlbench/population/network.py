@@ -104,9 +104,11 @@ class StackedNetwork(nn.Module):
         standalone computation; on the CPU a convolution or an LSTM is arithmetic-bound, so
         batching saves little, and vmap's grouped convolution and step-by-step LSTM round
         differently); elsewhere vmapped, which fills an accelerator."""
-        if self.random:
+        if self.random or self.buffer_names:
             if device.type != "cpu":
-                raise ValueError("members that draw random numbers train together on the CPU only")
+                raise ValueError(
+                    "members that draw random numbers or keep batch statistics train together on the CPU only"
+                )
             return "loop"
         if self._chain is not None:
             return "chain"
@@ -122,9 +124,11 @@ class StackedNetwork(nn.Module):
     def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], inputs: Tensor) -> Tensor:
         return functional_call(self.skeleton, (params, buffers), (inputs,))
 
-    def forward(self, inputs: Tensor, draws: MemberDraws | None = None) -> Tensor:
+    def forward(self, inputs: Tensor, draws: MemberDraws | None = None, active: list[bool] | None = None) -> Tensor:
         """(members, batch, ...) inputs -> (members, batch, ...) outputs, each member with its own
-        weights; `draws` (training, "loop" only): each member's random stream and input noise."""
+        weights; `draws` (training, "loop" only): each member's random stream and input noise;
+        `active` (training, "loop" only): members still training; the others are not run (their
+        outputs are zeros), so nothing of theirs changes, batch-norm statistics included."""
         if self.mode is None:
             self.mode = self.choose_mode(inputs.device)
         self._follow_mode()
@@ -135,8 +139,11 @@ class StackedNetwork(nn.Module):
         leaves = self.member_leaves()
         buffers = self.stacked_buffers()
         kept = torch.random.get_rng_state() if draws is not None else None
-        outputs = []
+        outputs: list[Tensor | None] = []
         for m, leaf in enumerate(leaves):
+            if active is not None and not active[m] and (any(active) or m > 0):
+                outputs.append(None)
+                continue
             x = inputs[m]
             if draws is not None:  # the member's own stream, where its run alone would be now
                 torch.random.set_rng_state(draws.states[m])
@@ -148,7 +155,8 @@ class StackedNetwork(nn.Module):
                 draws.states[m] = torch.random.get_rng_state()
         if kept is not None:
             torch.random.set_rng_state(kept)
-        return torch.stack(outputs)
+        ran = next(output for output in outputs if output is not None)
+        return torch.stack([output if output is not None else torch.zeros_like(ran) for output in outputs])
 
     def member_leaves(self) -> list[dict[str, Tensor]]:
         """For "loop": each member's parameters as tensors of their own (views of the stacked ones,
