@@ -73,7 +73,7 @@ def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Pat
 @pytest.mark.parametrize(
     "overrides,named",
     [
-        (["trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val=1.0"),
+        (["regularizer=[weight_noise]"], "callbacks.weight_noise (dlbench.callbacks.weights.WeightNoise)"),
         (["tune=lr"], "tune.lr_find=true"),
         (["trainer=ddp_cpu"], "trainer.devices=2"),
         (["compile=true"], "compile=True"),
@@ -83,7 +83,6 @@ def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Pat
         (["regularizer=[batchnorm]", "trainer=default"], "model.batch_norm=true"),
         (["regularizer=[input_noise]", "trainer=default"], "task.input_noise=0.1"),
         (["regularizer=[activity_l1]"], "penalty.activity_l1=0.001"),
-        (["regularizer=[max_norm]"], "callbacks.max_norm (dlbench.callbacks.weights.MaxNorm)"),
         (["callbacks.layer_stats.enabled=true"], "callbacks.layer_stats"),
         (["debug=overfit"], "trainer.overfit_batches=1"),
         (["trainer.precision=bf16-mixed"], "trainer.precision=bf16-mixed"),
@@ -106,6 +105,7 @@ def test_what_a_population_can_express_has_no_blocker(tmp_path: Path) -> None:
         ["regularizer=[label_smoothing,early_stopping]", "callbacks.early_stopping.patience=3"],
         ["regularizer=[dropout,input_noise]"],
         ["regularizer=[batchnorm,dropout]"],
+        ["regularizer=[dropout,max_norm]", "trainer.gradient_clip_val=1.0"],
         ["model=denoising_autoencoder"],
         ["debug=limit"],
         ["logger=[csv,wandb]"],
@@ -120,14 +120,14 @@ def _rows(sweep_dir: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_a_sweep_with_seeds_runs_as_populations_and_what_cannot_join_runs_alone(tmp_path: Path) -> None:
-    """8 jobs (2 rates x 2 clipping settings x seeds=2): the 4 without clipping are one
-    population, the 4 with clipping run alone, each after one line naming the key."""
+    """8 jobs (2 rates x 2 regularizers x seeds=2): the 4 without weight noise are one
+    population, the 4 with weight noise run alone, each after one line naming the key."""
     sweep_dir = tmp_path / "sweep"
     result = run_cli(
         "-m",
         POPULATION,
         "optimizer.lr=0.1,0.3",
-        "trainer.gradient_clip_val=0,1",
+        "regularizer=[],[weight_noise]",
         "seeds=2",
         "trainer.max_epochs=2",
         "callbacks.pictures.enabled=false",
@@ -136,7 +136,9 @@ def test_a_sweep_with_seeds_runs_as_populations_and_what_cannot_join_runs_alone(
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     lines = [line for line in out.splitlines() if line.startswith("population:")]
-    alone = [line for line in lines if "runs alone: trainer.gradient_clip_val=1" in line]
+    alone = [
+        line for line in lines if "runs alone: callbacks.weight_noise (dlbench.callbacks.weights.WeightNoise)" in line
+    ]
     assert len(alone) == 4, lines
     assert "population: 4 jobs train together as one population: 0, 1, 4, 5" in lines
     rows = _rows(sweep_dir)

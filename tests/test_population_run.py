@@ -184,3 +184,26 @@ def test_members_draw_their_dropout_masks_and_input_noise_as_their_runs_alone(tm
         worst, where = worst_difference(single["history"], member["history"])
         assert worst == 0.0, (worst, where)
         assert member["metrics"]["test"] == single["metrics"]["test"]
+
+
+@pytest.mark.parametrize("model", [[], ["model=lstm", "dataset=parity", "dataset.length=3", "dataset.num_samples=200"]])
+def test_members_clip_their_own_gradients_and_weights(model: list[str], tmp_path: Path) -> None:
+    """Gradient clipping (each member's own norm, as Lightning clips a run's) and max-norm (each
+    member's bound): as their runs alone (the LSTM member by member, to the last bit)."""
+    settings = _settings(
+        [
+            *model,
+            "trainer.gradient_clip_val=0.5",
+            "regularizer=[max_norm]",
+            "callbacks.max_norm.max_norm=0.5",
+            "seed=1",
+        ],
+        [*model, "trainer.gradient_clip_val=0.5", "regularizer=[max_norm]", "optimizer.lr=0.5", "seed=2"],
+    )
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    for member, single in zip(together, apart, strict=True):
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (worst, where)
+        if model:
+            assert worst == 0.0, (worst, where)

@@ -48,6 +48,7 @@ MEMBER_KEYS = {
     "model.noise_std",
     "callbacks.early_stopping.patience",
     "callbacks.early_stopping.min_delta",
+    "callbacks.max_norm.max_norm",
 }
 # Groups whose every key is per member, except those listed (which stay in the group's identity).
 MEMBER_PREFIXES = {"initializer.": (), "scheduler.": ("scheduler._target_", "scheduler._partial_")}
@@ -72,6 +73,7 @@ OPTIMIZERS = {
 CHECKPOINTS = {"dlbench.callbacks.checkpoint.BufferedCheckpoint", "pytorch_lightning.callbacks.ModelCheckpoint"}
 EARLY_STOPPING = {"pytorch_lightning.callbacks.EarlyStopping"}
 HARMLESS_CALLBACKS = {"pytorch_lightning.callbacks.ModelSummary", "dlbench.callbacks.pictures.Pictures"}
+STEP_CALLBACKS = {"dlbench.callbacks.weights.MaxNorm"}  # applied per member by the population
 LOGGERS = {"pytorch_lightning.loggers.CSVLogger", "dlbench.loggers.wandb_logger.DlbenchWandbLogger"}
 
 
@@ -168,9 +170,6 @@ def _trainer_blocker(trainer: DictConfig) -> str | None:
     precision = str(trainer.get("precision", 32))
     if precision not in ("32", "32-true"):
         return f"trainer.precision={precision}: populations train in float32 (their equivalence is tested there)"
-    clip = trainer.get("gradient_clip_val")
-    if clip not in (None, 0, 0.0):
-        return f"trainer.gradient_clip_val={clip}: clipping each member's own gradient norm is not vectorised"
     for key, fine in (
         ("accumulate_grad_batches", (None, 1)),
         ("check_val_every_n_epoch", (None, 1)),
@@ -264,7 +263,7 @@ def _callbacks_blocker(cfg: DictConfig) -> str | None:
             every = callback.get("every_n_epochs", 0)
             if every:
                 return f"callbacks.{name}.every_n_epochs={every}: members' pictures are drawn at the end only"
-        elif target not in HARMLESS_CALLBACKS:
+        elif target not in HARMLESS_CALLBACKS | STEP_CALLBACKS:
             return f"callbacks.{name} ({target}) has no population version; it runs alone"
     for name, logger in (cfg.get("logger") or {}).items():
         if logger and _target(logger) not in LOGGERS:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytorch_lightning as pl
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from dlbench.callbacks.weights import MaxNorm
 from dlbench.population.checkpoints import MemberCheckpoints
 from dlbench.population.network import MemberDraws, StackedNetwork
 from dlbench.population.optimizers import StackedOptimizer
@@ -180,6 +182,9 @@ class PopulationModule(pl.LightningModule):
         shared = self._shared_loss
         self._loss = (batched_loss(shared) or vmap(shared)) if shared is not None else None
         weights = [name for name, p in first.model.named_parameters() if is_weight(name, p)]
+        self._weight_names = weights
+        bounds = [next((c.max_norm for c in m.callbacks if isinstance(c, MaxNorm)), None) for m in members]
+        self._max_norms = bounds if any(bound is not None for bound in bounds) else []
         self._weights = [self.network.names.index(name) for name in weights]
         self.penalty_names = [name for name, _ in first.penalties]
         lambdas = [[float(m.cfg.penalty[name]) for m in members] for name in self.penalty_names]
@@ -263,6 +268,37 @@ class PopulationModule(pl.LightningModule):
 
     def on_after_backward(self) -> None:
         self.network.gather_grads()
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        """`trainer.gradient_clip_val`: each member's own gradients clipped by torch's own function, as
+        Lightning clips a run's (the global norm of a member's gradients, never of the population's)."""
+        if not gradient_clip_val:
+            return
+        grads = [p.grad for p in self.network.stacked]
+        for member, training in enumerate(self.active.tolist()):
+            if not training:
+                continue
+            own = [SimpleNamespace(grad=grad[member]) for grad in grads if grad is not None]
+            if str(gradient_clip_algorithm) in ("value", "GradClipAlgorithmType.VALUE"):
+                torch.nn.utils.clip_grad_value_(own, clip_value=gradient_clip_val)  # type: ignore[arg-type]
+            else:
+                torch.nn.utils.clip_grad_norm_(own, gradient_clip_val)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """`regularizer=max_norm`: each member's `MaxNorm` after its step, on its slice of the weights."""
+        if not self._max_norms:
+            return
+        stacked = self.network.named_stacked()
+        for member, training in enumerate(self.active.tolist()):
+            bound = self._max_norms[member]
+            if not training or bound is None:
+                continue
+            for name in self._weight_names:
+                weight = stacked[name][member]
+                weight.copy_(weight.renorm(2, 0, bound))
 
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
