@@ -175,6 +175,9 @@ def test_seeds_must_be_a_whole_number_of_at_least_one(tmp_path: Path) -> None:
     both = run_cli("-m", "seeds=2", "seed=1,2", f"hydra.sweep.dir={tmp_path / 'both'}")
     assert both.returncode == 2
     assert "both choose the seeds" in both.stderr
+    search = run_cli("-m", "hparams_search=optuna", "seeds=3", f"hydra.sweep.dir={tmp_path / 'search'}")
+    assert search.returncode == 2
+    assert search.stderr.startswith("error: seeds=3 repeats every setting of a sweep over seeds, but hparams_search")
 
 
 @pytest.mark.slow
