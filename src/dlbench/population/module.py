@@ -34,7 +34,7 @@ from torch.func import vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from dlbench.callbacks.weights import MaxNorm
-from dlbench.population.checkpoints import MemberCheckpoints
+from dlbench.population.checkpoints import MemberCheckpoints, TopOne
 from dlbench.population.network import MemberDraws, StackedNetwork
 from dlbench.population.optimizers import StackedOptimizer
 from dlbench.population.views import MemberTrainer
@@ -325,6 +325,16 @@ class PopulationModule(pl.LightningModule):
     # -- the members' view of the trainer -----------------------------------------------------
     def on_fit_start(self) -> None:
         self.views = [MemberTrainer(self.trainer, member, self._shared) for member in self.members]
+        self._monitoring = [
+            (
+                [c for c in member.callbacks if isinstance(c, EarlyStopping)],
+                [c for c in member.callbacks if isinstance(c, ModelCheckpoint)],
+            )
+            for member in self.members
+        ]
+        self._top_one = {
+            id(c): TopOne(c) for _, checkpoints in self._monitoring for c in checkpoints if TopOne.applies(c)
+        }
         self.active = self.active.to(self.device)
         self._first_step = self._first_step.to(self.device)
         self._first_loss = self._first_loss.to(self.device)
@@ -359,6 +369,9 @@ class PopulationModule(pl.LightningModule):
         first_steps, first_losses = self._first_step.tolist(), self._first_loss.tolist()
         epoch = trainer.current_epoch
         MemberTrainer.refresh(trainer, self._shared)
+        first = next((c for checkpoints in self._monitoring for c in checkpoints[1]), None)
+        saving = first is not None and not first._should_skip_saving_checkpoint(self.views[0])
+        saving = saving and first._should_save_on_train_epoch_end(self.views[0])
         for index, member in enumerate(self.members):
             if member.stopped:
                 continue
@@ -376,12 +389,25 @@ class PopulationModule(pl.LightningModule):
             view = self.views[index]
             for logger in view.loggers:
                 logger.log_metrics(row, step=epoch)
-            monitoring = [c for c in member.callbacks if isinstance(c, EarlyStopping)]
-            monitoring += [c for c in member.callbacks if isinstance(c, ModelCheckpoint) and _may_save(c, row)]
-            if monitoring:  # the numbers they read, as `publish` makes them (a 0-d float32 tensor each)
-                view.publish({c.monitor: torch.tensor(row[c.monitor]) for c in monitoring if c.monitor in row})
-            for callback in monitoring:
+            stopping, checkpoints = self._monitoring[index]
+            monitored = [c.monitor for c in (*stopping, *checkpoints) if c.monitor in row]
+
+            def publish(view: MemberTrainer = view, row: dict[str, float] = row, keys: list[str] = monitored) -> None:
+                # the numbers the callbacks read, as `dlbench.tasks.publish` makes them (0-d float32)
+                view.publish({key: torch.tensor(row[key]) for key in keys})
+
+            if stopping:
+                publish()
+            for callback in stopping:
                 callback.on_train_epoch_end(view, member.task)
+            for callback in checkpoints:
+                fast = self._top_one.get(id(callback))
+                if fast is not None:
+                    if saving and callback.monitor in row:
+                        fast.epoch_end(view, row[callback.monitor], publish)
+                elif _may_save(callback, row):
+                    publish()
+                    callback.on_train_epoch_end(view, member.task)
             if view.should_stop and epoch + 1 >= (trainer.min_epochs or 0):
                 member.stopped = True
                 member.final_epoch, member.final_step = epoch + 1, trainer.global_step

@@ -84,6 +84,8 @@ class StackedNetwork(nn.Module):
         self._models = list(models)  # each member's own modules, for "loop"
         self.random = random
         self._leaves: list[dict[str, Tensor]] = []
+        self._all_modules: list[nn.Module] | None = None
+        self._modules_mode: bool | None = None
         self.mode: str | None = None  # "chain", "vmap" or "loop": chosen at the first forward
 
     @property
@@ -92,11 +94,16 @@ class StackedNetwork(nn.Module):
 
     def _follow_mode(self) -> None:
         """The skeleton and the members' own modules train or evaluate as this module does (they are
-        not submodules; Lightning restores each submodule's mode by setting its flag, not by train())."""
-        if self.skeleton.training != self.training or self._models[0].training != self.training:
-            self.skeleton.train(self.training)
-            for model in self._models:
-                model.train(self.training)
+        not submodules; Lightning restores each submodule's mode by setting its flag, not by train()).
+        The flags are set directly: `train()` on every member's modules twice an epoch was a tenth
+        of a tiny model's population fit."""
+        if self.mode == "chain" or self._modules_mode == self.training:
+            return
+        if self._all_modules is None:
+            self._all_modules = [m for model in (self.skeleton, *self._models) for m in model.modules()]
+        for module in self._all_modules:
+            module.__dict__["training"] = self.training
+        self._modules_mode = self.training
 
     def choose_mode(self, device: torch.device) -> str:
         """How the members run (see the module docstring): a chain of linear layers batched; any
