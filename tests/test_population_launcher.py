@@ -247,3 +247,50 @@ def test_each_member_is_its_own_wandb_run_in_the_sweeps_group(tmp_path: Path, no
         summary = json.loads((sweep_dir / job / "summary.json").read_text())
         assert run["summary"]["epochs_run"] == summary["epochs_run"] == 2
         assert run["summary"]["val/loss"]["min"] == pytest.approx(summary["best"]["value"])
+
+
+@pytest.mark.slow
+def test_an_interrupted_population_records_every_member_and_its_last_checkpoint(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    sweep_dir = tmp_path / "interrupted"
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        POPULATION,
+        "seed=1,2",
+        "trainer.max_epochs=100000",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    process = subprocess.Popen(  # as from a terminal (see test_bad_input)
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.time() + 180
+    while not (sweep_dir / "1" / "checkpoints" / "best.ckpt").exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    for job in ("0", "1"):
+        summary = json.loads((sweep_dir / job / "summary.json").read_text())
+        assert summary["status"] == "interrupted"
+        last = torch_load(sweep_dir / job / "checkpoints" / "last.ckpt")
+        assert last["epoch"] >= summary["epochs_run"] - 1
+
+
+def torch_load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=False)

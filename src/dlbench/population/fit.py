@@ -64,6 +64,18 @@ def _quiet_lightning() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _save_interrupted(module: PopulationModule, trainer: pl.Trainer) -> None:
+    """What `RunGuard` does for a run alone on Ctrl-C or SIGTERM: each member still training writes
+    `last.ckpt` with its state now, so `ckpt_path=` resumes it."""
+    store = module.store
+    if store is None or not module.views:
+        return
+    for member, view in zip(module.members, module.views, strict=True):
+        if not member.stopped and checkpoint_callback(member) is not None:
+            store.record(member, view, str(member.run_dir / "checkpoints" / "last.ckpt"))
+    store.commit(trainer)
+
+
 def _use_best_weights(module: PopulationModule) -> None:
     """Put each member's best weights into the stacked network (its last weights when it saved no
     best), as its standalone run's `trainer.test(ckpt_path="best")` loads its best checkpoint."""
@@ -103,8 +115,9 @@ def train_population(
         fit_started, fit_cpu = time.perf_counter(), time.process_time()
         try:
             trainer.fit(module, datamodule=data)
-        except (KeyboardInterrupt, SystemExit) as error:
+        except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C, SIGTERM (Lightning ends the fit with SystemExit)
             interrupted = error
+            _save_interrupted(module, trainer)
         if timings is not None:
             timings.update(fit_s=time.perf_counter() - fit_started, fit_cpu_s=time.process_time() - fit_cpu)
         if module.store is not None:

@@ -317,6 +317,7 @@ class PopulationModule(pl.LightningModule):
         for member, view, training in zip(self.members, self.views, active, strict=True):
             if member.scheduler is None or not training or member.stopped:
                 continue
+            member.optimizer._opt_called = True  # its steps are the stacked optimizer's (torch warns otherwise)
             if self.plateau:
                 member.scheduler.step(view.callback_metrics[self.monitor])
             else:
