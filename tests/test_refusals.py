@@ -102,6 +102,9 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("callbacks.layer_stats.saturation=2", "callbacks.layer_stats.saturation=2 must be a number in (0.5, 1)"),
     ("tune=lr tune.min_lr=1 tune.max_lr=0.1", "tune.min_lr=1 must be below tune.max_lr=0.1"),
     ("tune=lr trainer=ddp_cpu", "tune=lr runs its trial steps in one process"),
+    ("seeds=0", "seeds=0 must be a whole number >= 1"),
+    ("seeds=3", "seeds=3 repeats every setting over 3 seeds, which takes a multirun; add -m"),
+    ("-m seeds=0 optimizer.lr=0.1,0.01", "seeds=0"),
     ("logger=[wandb] logger.wandb.mode=sometimes", "logger.wandb.mode=sometimes must be one of auto, online"),
     # mistakes Hydra finds while composing, said in the same way
     ("foo=1", "foo is not a key of the config (`python train.py --cfg job` shows them); +foo=1 would add it"),

@@ -109,6 +109,9 @@ def _one_line(error: BaseException, argv: list[str]) -> str | None:
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
     text = str(error)
+    mistake = find_config_error(error)  # a sweeper's or launcher's own refusal (seeds=0 with -m)
+    if mistake is not None:
+        return str(mistake)
     if isinstance(error, MissingConfigException):
         found = re.search(r"Could not find '([^']+)'", text)
         options = re.findall(r"^\t(\S+)$", text, flags=re.MULTILINE)

@@ -168,11 +168,18 @@ def check_context(config: Mapping[str, Any], context: RunContext) -> None:
     relaunches = strategy.startswith("ddp") and not any(word in strategy for word in _RELAUNCHING)
     if relaunches and many and not external:
         require(
-            context.launcher == "basic",
+            context.launcher in ("basic", "population"),
             f"trainer.strategy={strategy} with trainer.devices={devices} starts its other processes by running "
             f"train.py again, which a job of hydra/launcher={context.launcher} cannot do; leave hydra/launcher out "
             "(the basic launcher runs DDP jobs one after another), or on SLURM set hydra.launcher.tasks_per_node to "
             "trainer.devices so SLURM starts every process.",
+        )
+    seeds = int(config.get("seeds", 1) or 1)
+    if seeds > 1 and not context.multirun and "LOCAL_RANK" not in os.environ:  # DDP children of a job are RUN mode
+        require(
+            False,
+            f"seeds={seeds} repeats every setting over {seeds} seeds, which takes a multirun; add -m "
+            f"(python train.py -m seeds={seeds} ...).",
         )
     nodes = int(trainer.get("num_nodes", 1) or 1)
     tune = config.get("tune") or {}

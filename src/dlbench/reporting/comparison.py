@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbench.loggers.protocol import read_records
+from dlbench.reporting.seeds import SEED_KEYS, settings_of, write_setting_tables
 from dlbench.reporting.summary import SUMMARY_FILE
 
 TABLE_CSV = "report.csv"
@@ -271,5 +272,10 @@ def write_report(sweep_dir: str | Path) -> list[Path]:
         )
     columns, rows = table_rows(jobs)
     written = write_tables(sweep_dir, columns, rows)
-    written += write_plots(sweep_dir, jobs, swept_keys(jobs))
+    keys = swept_keys(jobs)
+    settings = settings_of(jobs, keys)  # None unless some setting ran with several seeds (seeds=N)
+    if settings is not None:
+        written += write_setting_tables(sweep_dir, settings, _metric_columns(jobs), jobs)
+        keys = [key for key in keys if key not in SEED_KEYS]
+    written += write_plots(sweep_dir, jobs, keys, settings)
     return written

@@ -66,13 +66,23 @@ def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl
     trial fits, which may also change Trainer arguments through `overrides`)."""
     if not record:
         return instantiate(plan.trainer, callbacks=[], logger=False, enable_checkpointing=False, **overrides)
-    callbacks = [instantiate(callback) for callback in plan.callbacks.values()]
-    callbacks.append(RunGuard(dict(plan.config), plan.output_dir / "checkpoints"))
-    loggers = [_logger(settings, plan) for settings in plan.loggers.values()]
-    trainer = instantiate(plan.trainer, callbacks=callbacks, logger=loggers or False)
+    loggers = build_loggers(plan)
+    trainer = instantiate(plan.trainer, callbacks=build_callbacks(plan), logger=loggers or False)
     if trainer.world_size > 1:  # only several processes can disagree; one more callback costs every step
         trainer.callbacks.append(SameConfigOnAllRanks(plan.config))
     return trainer
+
+
+def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
+    """The plan's callbacks (those switched on), and the run guard every run has."""
+    callbacks = [instantiate(callback) for callback in plan.callbacks.values()]
+    callbacks.append(RunGuard(dict(plan.config), plan.output_dir / "checkpoints"))
+    return callbacks
+
+
+def build_loggers(plan: RunPlan) -> list[Any]:
+    """The plan's loggers."""
+    return [_logger(settings, plan) for settings in plan.loggers.values()]
 
 
 def _logger(settings: Any, plan: RunPlan) -> Any:
