@@ -131,18 +131,26 @@ def options(group: str) -> list[Option]:
 
 
 def value_text(value: Any) -> str:
-    """A value as a user would type it (yaml's spelling: true, null, [16, 32])."""
+    """A value as a user would type it (yaml's spelling: true, null, [16, 32], '')."""
     if isinstance(value, str):
-        return value
+        return value or "''"
     return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
 
 
 def cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Header text as a table cell that shows as written: outside its `code` spans, Markdown's
+    emphasis (`_target_`) and HTML (`<run dir>`) are escaped."""
+    parts = text.replace("\n", " ").split("`")
+    for index in range(0, len(parts), 2):  # the even parts are outside code spans
+        part = parts[index].replace("\\", "\\\\")
+        for char in "_*[]":
+            part = part.replace(char, "\\" + char)
+        parts[index] = part.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    return "`".join(parts)
 
 
 def code(text: str) -> str:
-    return f"`{cell(text)}`"
+    return f"`{text}`"  # a `|` inside a code span does not split the table's cell
 
 
 def _sets(option: Option, hide: tuple[str, ...], swept: bool) -> str:
