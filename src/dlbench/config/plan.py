@@ -193,7 +193,7 @@ def check_context(config: Mapping[str, Any], context: RunContext) -> None:
     require(
         nodes == 1 or external,
         f"trainer.num_nodes={nodes} needs one process per device on {nodes} machines, started by SLURM "
-        "(hydra/launcher=submitit_slurm) or torchrun (see the README's SLURM section); on one machine use "
+        "(hydra/launcher=submitit_slurm) or torchrun (see docs/devices.md); on one machine use "
         "trainer=ddp or trainer=ddp_cpu.",
     )
 

@@ -29,7 +29,7 @@ class Outcome:
 
 
 def make_summary(plan: RunPlan, outcome: Outcome) -> dict[str, Any]:
-    """Everything `summary.json` holds, in its order (see the README's "The run directory")."""
+    """Everything `summary.json` holds, in its order (see docs/run-directory.md)."""
     history = outcome.history
     last = history[-1] if history else {}
     by_split = {
