@@ -1,1 +1,2 @@
-"""dlbench's performance benchmark: `python benchmarks/run.py` (see benchmarks/README.md)."""
+"""dlbench's benchmarks: `python benchmarks/run.py` (dlbench against a hand-written loop, see its
+docstring) and `python benchmarks/patches.py` (what each framework patch in dlbench.runtime buys)."""

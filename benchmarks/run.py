@@ -36,9 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import training_cases  # noqa: E402
+from benchmarks.population import population_cases  # noqa: E402
 
 SIDES = ("hand", "lightning", "dlbench")
 OTHER_CASES = ("multirun", "startup")
+POPULATION_CASES = (*population_cases(False), "population_sweep")
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -54,9 +56,9 @@ def environment(threads: int) -> dict[str, str]:
 
 
 def launch(
-    command: list[str], threads: int, timeout: float, extra_env: dict[str, str] | None = None
+    command: list[str], threads: int, timeout: float, extra_env: dict[str, str] | None = None, expect: int = 0
 ) -> tuple[float, float, str, str]:
-    """Run `command`; return (wall seconds, peak RSS in MB, stdout, stderr)."""
+    """Run `command`; return (wall seconds, peak RSS in MB, stdout, stderr). It must exit with `expect`."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -76,7 +78,7 @@ def launch(
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if process.returncode != 0:
+    if process.returncode != expect:
         raise RuntimeError(f"{' '.join(command[:4])} ... exited with {process.returncode}:\n{stderr[-3000:]}")
     return wall, usage.ru_maxrss / 1024, stdout, stderr
 
@@ -187,6 +189,7 @@ def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     rows: dict[str, list[tuple[float, float]]] = {
         "help": [],
         "cfg_job": [],
+        "refusal": [],
         "first_step_dlbench": [],
         "first_step_hand": [],
     }
@@ -195,6 +198,8 @@ def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for key, extra in (("help", ["--help"]), ("cfg_job", ["--cfg", "job"])):
             wall, peak, _, _ = launch([sys.executable, "train.py", *extra], args.threads, args.timeout)
             rows[key].append((wall, peak))
+        refused = [sys.executable, "train.py", "optimizer.lr=abc", f"hydra.run.dir={workdir / 'refused'}"]
+        rows["refusal"].append(launch(refused, args.threads, args.timeout, expect=2)[:2])
         probe_file.unlink(missing_ok=True)
         started = time.time()
         command = [
@@ -219,6 +224,129 @@ def run_startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             file=sys.stderr,
         )
     return {"runs": rows}
+
+
+def run_populations(names: list[str], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Each population case against its base training case's hand and dlbench sides, in turn per
+    repetition, every side in a fresh process (see benchmarks/population.py)."""
+    bases = training_cases(args.quick, args.data_dir)
+    cases = population_cases(args.quick)
+    specs: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    info: dict[str, Any] = {}
+    for name in names:
+        case = cases[name]
+        base = bases[case["base"]]
+        spec = {
+            **base,
+            "seed": 42,
+            "threads": args.threads,
+            "data": str(workdir / f"{name}.pt"),
+            "workdir": str(workdir / name),
+            "device": args.device,
+            "precision": args.precision,
+            "compile": False,
+            "members": case["members"],
+        }
+        info[name] = child("benchmarks.cases", {**spec, "side": "prepare"}, args.threads, args.timeout)
+        specs[name] = {**spec, "case": case}
+        runs[name] = {"hand": [], "dlbench": [], "population": []}
+    for repetition in range(args.repeats):
+        for name in names:
+            spec = {key: value for key, value in specs[name].items() if key != "case"}
+            for side, module in (
+                ("hand", "benchmarks.hand"),
+                ("dlbench", "benchmarks.cases"),
+                ("population", "benchmarks.population"),
+            ):
+                result = child(module, {**spec, "side": side}, args.threads, args.timeout * 3)
+                runs[name][side].append(result)
+                print(
+                    f"  [{repetition + 1}/{args.repeats}] {name:18s} {side:10s} {result['time_s']:8.3f} s  "
+                    f"{result['peak_rss_mb']:6.0f} MB",
+                    file=sys.stderr,
+                )
+    return {"specs": specs, "data": info, "runs": runs}
+
+
+def run_population_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """`python train.py -m sweep=lr seeds=5 hydra/launcher=population` against today's
+    `python train.py -m sweep=lr`, whole commands, in turn per repetition."""
+    epochs = ["trainer.max_epochs=2"] if args.quick else []
+    commands = {
+        "basic, 1 seed": ["-m", "sweep=lr", *epochs],
+        "population, 5 seeds": ["-m", "sweep=lr", "seeds=5", "hydra/launcher=population", *epochs],
+    }
+    records: dict[str, list[dict[str, float]]] = {key: [] for key in commands}
+    for repetition in range(args.repeats):
+        for key, extra in commands.items():
+            sweep_dir = workdir / f"sweep_{key.split(',')[0]}_{repetition}"
+            command = [sys.executable, "train.py", *extra, f"hydra.sweep.dir={sweep_dir}"]
+            wall, peak, _, _ = launch(command, args.threads, args.timeout * 3)
+            jobs = len(list(sweep_dir.glob("*/summary.json")))
+            records[key].append({"wall_s": wall, "peak_rss_mb": peak, "jobs": jobs})
+            print(f"  [{repetition + 1}/{args.repeats}] sweep=lr {key}: {wall:.2f} s, {jobs} jobs", file=sys.stderr)
+    return {"runs": records}
+
+
+def _seeds(case: dict[str, Any]) -> int:
+    return len({override for member in case["members"] for override in member if override.startswith("seed=")})
+
+
+def population_table(results: dict[str, Any]) -> str:
+    """The populations' own table: their time against one run (or against the runs one after
+    another), per member against the hand-written loop, and memory per member."""
+    lines = [
+        "| case | hand-written (one run) | dlbench (one run) | population | population / one run | target | met | "
+        "per member / hand | CPU-time ratio | peak MB one run | peak MB population | peak MB per member |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    training = results.get("populations")
+    if training:
+        for name, sides in training["runs"].items():
+            case = training["specs"][name]["case"]
+            members = len(case["members"])
+            t = {side: median([r["time_s"] for r in runs]) for side, runs in sides.items()}
+            cpu = {side: median([r["cpu_s"] for r in runs]) for side, runs in sides.items()}
+            mem = {side: median([r["peak_rss_mb"] for r in runs]) for side, runs in sides.items()}
+            epochs = sides["population"][0]["epochs"]
+            if case["against"] == "each":  # against the members' runs one after another
+                ratio, cpu_ratio, label = (
+                    t["population"] / (members * t["dlbench"]),
+                    cpu["population"] / (members * cpu["dlbench"]),
+                    "population / all runs",
+                )
+                target = f"< {case['target']:.2f}x ({members} runs)"
+            else:
+                ratio, cpu_ratio, label = t["population"] / t["dlbench"], cpu["population"] / cpu["dlbench"], ""
+                target = f"<= {case['target']:.2f}x"
+            met = (
+                "yes"
+                if (ratio < case["target"] if case["against"] == "each" else ratio <= case["target"])
+                else "**no**"
+            )
+            source = " (generated data)" if training["data"][name]["source"] == "generated" else ""
+            title = case["title"].format(epochs=epochs, members=members, seeds=_seeds(case))
+            lines.append(
+                f"| {title}{source} | {t['hand']:.3f} s | {t['dlbench']:.3f} s | "
+                f"{t['population']:.3f} s | {ratio:.2f}x{(' ' + label) if label else ''} | {target} | {met} | "
+                f"{t['population'] / members / t['hand']:.2f}x | {cpu_ratio:.2f}x | {mem['dlbench']:.0f} | "
+                f"{mem['population']:.0f} | {mem['population'] / members:.1f} |"
+            )
+    sweep = results.get("population_sweep")
+    if sweep:
+        runs = sweep["runs"]
+        basic, population = runs["basic, 1 seed"], runs["population, 5 seeds"]
+        wall_b, wall_p = median([r["wall_s"] for r in basic]), median([r["wall_s"] for r in population])
+        jobs_p = population[0]["jobs"]
+        lines.append(
+            f"| `python train.py -m sweep=lr seeds=5 hydra/launcher=population` ({jobs_p} jobs) vs today's "
+            f"`-m sweep=lr` ({basic[0]['jobs']} jobs), whole commands | | {wall_b:.3f} s | {wall_p:.3f} s | "
+            f"{wall_p / wall_b:.2f}x | <= 2.00x | {verdict(wall_p / wall_b, 2.0)} | | | "
+            f"{median([r['peak_rss_mb'] for r in basic]):.0f} | {median([r['peak_rss_mb'] for r in population]):.0f} | "
+            f"{median([r['peak_rss_mb'] for r in population]) / jobs_p:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 # -- the table ----------------------------------------------------------------------------------
@@ -284,10 +412,14 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
     startup = results.get("startup")
     if startup:
         rows = startup["runs"]
-        for key, label in (("help", "`python train.py --help`"), ("cfg_job", "`python train.py --cfg job`")):
+        for key, label, limit in (
+            ("help", "`python train.py --help`", 1.0),
+            ("cfg_job", "`python train.py --cfg job`", 1.0),
+            ("refusal", "a refused value, `python train.py optimizer.lr=abc` (exit 2)", 1.5),
+        ):
             value = median([w for w, _ in rows[key]])
             lines.append(
-                f"| {label} | | | {value:.3f} s | | <= 1.000 s | {verdict(value, 1.0)} | | | "
+                f"| {label} | | | {value:.3f} s | | <= {limit:.3f} s | {verdict(value, limit)} | | | "
                 f"{median([m for _, m in rows[key]]):.0f} | |"
             )
         hand, ours = median([w for w, _ in rows["first_step_hand"]]), median([w for w, _ in rows["first_step_dlbench"]])
@@ -324,6 +456,16 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
             "",
             table(results, args),
             "",
+            *(
+                [
+                    "Populations (hydra/launcher=population; benchmarks/population.py says what each row times):",
+                    "",
+                    population_table(results),
+                    "",
+                ]
+                if results.get("populations") or results.get("population_sweep")
+                else []
+            ),
         ]
     )
 
@@ -343,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cases",
         nargs="*",
         default=None,
-        help=f"a subset of: {', '.join([*training_cases(False, None), *OTHER_CASES])}",
+        help=f"a subset of: {', '.join([*training_cases(False, None), *OTHER_CASES, *POPULATION_CASES])}",
     )
     parser.add_argument(
         "--data-dir",
@@ -379,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir is None:
         candidates = [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"]
         args.data_dir = next((str(path) for path in candidates if (path / "MNIST" / "raw").is_dir()), None)
-    names = args.cases or [*training_cases(False, None), *OTHER_CASES]
+    names = args.cases or [*training_cases(False, None), *OTHER_CASES, *POPULATION_CASES]
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dlbench-bench-") as tmp:
@@ -389,6 +531,11 @@ def main(argv: list[str] | None = None) -> int:
             results["training"] = run_training(training_names, args, workdir)
         if "multirun" in names:
             results["multirun"] = run_multirun(args, workdir)
+        population_names = [name for name in names if name in population_cases(False)]
+        if population_names:
+            results["populations"] = run_populations(population_names, args, workdir)
+        if "population_sweep" in names:
+            results["population_sweep"] = run_population_sweep(args, workdir)
         if "startup" in names:
             results["startup"] = run_startup(args, workdir)
     text = report(results, args, command.strip())

@@ -1,35 +1,42 @@
-"""Shared fixtures: compose configs through Hydra's compose API, as `train.py` would."""
+"""Shared fixtures: compose configs through Hydra's compose API, as `train.py` would.
+
+Plain helpers that tests import (the project root, running `python train.py`) live in helpers.py:
+conftest.py is pytest's plugin file, not a module to import from."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
+import helpers
+from dlbench.config.compose import compose_config
 
 
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The config `python train.py <overrides>` would run, writing into `output_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.runtime.cwd = str(ROOT)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    return cfg
+@pytest.fixture(scope="session")
+def run_cli() -> Callable[..., subprocess.CompletedProcess]:
+    """`run_cli("model=mlp", ...)`: `python train.py <args>` in a subprocess, as a user runs it."""
+    return helpers.run_cli
+
+
+@pytest.fixture
+def refuse(make_cfg, capsys) -> Callable[..., tuple[object, list[str]]]:
+    """`refuse("model=lenet")`: the job run in this process as `python train.py model=lenet` runs it
+    (dlbench.cli.run_job); returns its exit status and the lines it wrote to stderr. For refusals
+    that need torch (the data, the devices); those that do not are in tests/test_refusals.py."""
+    from dlbench.cli import run_job
+
+    def run(*overrides: str) -> tuple[object, list[str]]:
+        cfg = make_cfg(*overrides)
+        with pytest.raises(SystemExit) as exit_info:
+            run_job(cfg)
+        return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+    return run
 
 
 @pytest.fixture
@@ -40,22 +47,7 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_config(list(overrides), output_dir or tmp_path / "run")
 
     yield make
-    GlobalHydra.instance().clear()
-
-
-def run_cli(
-    *args: str, cwd: Path | None = None, timeout: int = 300, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """Run `python train.py <args>` in a subprocess, as a user would."""
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", **(env or {})}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd or ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment,
-    )
+    HydraConfig.instance().cfg = None
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from dlbench.config.devices import cpu_compiler
 from dlbench.run import train
-from dlbench.run.compiling import cpu_compiler
+from helpers import ROOT
 
 
 @pytest.mark.slow
@@ -118,34 +118,6 @@ def test_help_and_cfg_job_answer_without_importing_torch(args: list[str]) -> Non
     assert "model" in result.stdout and "optimizer" in result.stdout, "the help or config was printed"
 
 
-def test_multirun_jobs_get_the_config_that_cfg_job_composes(tmp_path: Path) -> None:
-    """A multirun composes each job's config once (the sweeper's check hands it to the launcher):
-    each job must still run exactly the config `--cfg job` composes for its overrides."""
-    rates = ["0.03", "0.07"]
-    result = run_cli(
-        "-m",
-        f"optimizer.lr={','.join(rates)}",
-        "trainer.max_epochs=1",
-        "test=false",
-        "callbacks.pictures.enabled=false",
-        f"hydra.sweep.dir={tmp_path}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    for job, rate in enumerate(rates):
-        alone = run_cli(
-            "--cfg",
-            "job",
-            f"optimizer.lr={rate}",
-            "trainer.max_epochs=1",
-            "test=false",
-            "callbacks.pictures.enabled=false",
-        )
-        assert alone.returncode == 0, alone.stderr[-3000:]
-        ran = (tmp_path / str(job) / ".hydra" / "config.yaml").read_text()
-        assert f"lr: {rate}" in ran
-        assert ran.strip() == alone.stdout.strip(), f"job {job}"
-
-
 def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
@@ -218,24 +190,6 @@ def test_buffered_last_checkpoint_of_the_first_epoch_records_its_own_path(make_c
         states[name] = _checkpoint_state(_load(output / "checkpoints" / "last.ckpt"), output)
     assert states["buffered"]["last_model_path"] == "<run>/checkpoints/last.ckpt"
     assert states["buffered"] == states["lightning"]
-
-
-def test_the_task_still_registers_what_is_assigned_to_it_and_keeps_the_hook_name_plain() -> None:
-    """`Task.__setattr__` skips nn.Module's bookkeeping for the one name Lightning sets around
-    every hook; parameters and submodules assigned later must still be registered."""
-    from functools import partial
-
-    from torch import nn
-
-    from dlbench.data.spec import DataSpec
-    from dlbench.tasks import Task
-
-    task = Task(nn.Linear(4, 3), DataSpec("table", (4,), 3, "multiclass"), optimizer=partial(torch.optim.SGD, lr=0.1))
-    task.probe = nn.Linear(3, 2)
-    task.scale = nn.Parameter(torch.ones(1))
-    task._current_fx_name = "training_step"
-    assert "probe.weight" in task.state_dict() and "scale" in dict(task.named_parameters())
-    assert task._current_fx_name == "training_step" and "_current_fx_name" not in task._modules
 
 
 def test_the_kept_best_score_is_not_changed_by_a_metric_updated_in_place() -> None:

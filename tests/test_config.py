@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 
 LIST_GROUPS = {"regularizer", "logger"}  # groups that take a list: regularizer=[l2,dropout]
 SKIP_GROUPS = {"hydra", "hparams_search"}  # Hydra's own settings; sweepers are tested with sweeps
@@ -45,3 +45,19 @@ def test_seed_lives_in_one_place(make_cfg) -> None:
 def test_run_dir_names_differ_for_runs_started_in_the_same_second() -> None:
     text = (CONFIGS / "hydra" / "default.yaml").read_text()
     assert "%f" in text.split("run:")[1].split("sweep:")[0], "run dirs need sub-second names"
+
+
+def test_the_schemas_lists_of_names_are_the_registries_own() -> None:
+    """The schema repeats the registries' names (they import torch, the schema must not): they agree."""
+    from dlbench.callbacks.pictures import PICTURES
+    from dlbench.config import schema
+    from dlbench.models.activations import ACTIVATIONS
+    from dlbench.tasks.losses import LOSSES
+    from dlbench.tasks.output_units import UNITS
+    from dlbench.training.initializers import SCHEMES
+
+    assert set(schema.LOSSES) == {"auto", *LOSSES}
+    assert set(schema.ACTIVATIONS) == set(ACTIVATIONS)
+    assert set(schema.SCHEMES) == set(SCHEMES)
+    assert set(schema.PICTURES) == set(PICTURES)
+    assert set(schema.UNITS) == set(UNITS)

@@ -17,11 +17,11 @@ import pytorch_lightning as pl
 import torch
 import torchvision.datasets.cifar
 
-from conftest import run_cli
 from dlbench.data.augment import Augment, random_crop
 from dlbench.data.sequence import SequentialMNIST
 from dlbench.data.vision import CIFAR10, MNIST, DatasetUnavailable, Digits, FashionMNIST
 from dlbench.run import build
+from helpers import run_cli
 
 TRAIN, TEST = 40, 10
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from dlbench.config.devices import cpu_compiler
 from dlbench.errors import ConfigError
 from dlbench.run import build, train
-from dlbench.run.compiling import cpu_compiler
+from helpers import run_cli
 
 NO_GPU = not torch.cuda.is_available()
 
@@ -25,6 +25,7 @@ NO_GPU = not torch.cuda.is_available()
         ("ddp", "gpu", -1, "ddp", 1),
         ("ddp_cpu", "cpu", 2, "ddp", 1),
         ("multinode", "gpu", -1, "ddp", 2),
+        ("mps", "mps", 1, "auto", 1),
     ],
 )
 def test_each_preset_changes_only_its_own_idea(make_cfg, preset, accelerator, devices, strategy, nodes) -> None:
@@ -50,11 +51,11 @@ def test_gpu_preset_without_gpu_says_what_runs_here(make_cfg, preset: str) -> No
 
 
 @pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")
-def test_gpu_on_cli_without_gpu_exits_2_before_training(tmp_path: Path) -> None:
-    result = run_cli("trainer=gpu", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: trainer=gpu needs a GPU but none was found")
-    assert not (tmp_path / "summary.json").exists()
+def test_gpu_on_cli_without_gpu_exits_2_before_training(refuse, tmp_path: Path) -> None:
+    status, lines = refuse("trainer=gpu")
+    assert status == 2
+    assert lines[-1].startswith("error: trainer=gpu needs a GPU but none was found")
+    assert not (tmp_path / "run" / "summary.json").exists()
 
 
 def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
@@ -67,6 +68,36 @@ def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
         build(make_cfg("trainer=ddp", f"trainer.devices={found + 1}"))
     assert f"trainer.devices={found + 1} asks for {found + 1} GPUs but {found} " in str(error.value)
     assert f"use trainer.devices={found} or fewer" in str(error.value)
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has an Apple GPU")
+def test_mps_preset_without_an_apple_gpu_exits_2_with_one_sentence(refuse, tmp_path: Path) -> None:
+    status, lines = refuse("trainer=mps")
+    assert status == 2
+    (line,) = [line for line in lines if line.startswith("error:")]
+    assert line.startswith("error: trainer=mps needs an Apple GPU (MPS) but ")
+    assert line.endswith("to run here.") and "trainer=cpu" in line
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["trainer.devices=2"], "trainer.devices=2 asks for several Apple GPUs, but MPS is one device (no DDP)"),
+        (["trainer.precision=64"], "trainer.precision=64 does not run on an Apple GPU (MPS has no float64)"),
+    ],
+)
+def test_mps_settings_an_apple_gpu_cannot_run_get_one_sentence(
+    make_cfg, monkeypatch, overrides: list[str], expected: str
+) -> None:
+    from dlbench.config.devices import check_devices
+
+    if not torch.backends.mps.is_available():  # no Mac here: stand in one so these messages are still checked
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    check_devices(make_cfg("trainer=mps").trainer, "mps")  # the preset itself passes on an Apple GPU
+    with pytest.raises(ConfigError) as error:
+        check_devices(make_cfg("trainer=mps", *overrides).trainer, "mps")
+    assert str(error.value).startswith(expected)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +116,7 @@ def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
         ),
         (
             ["trainer.precision=8"],
-            "trainer.precision=8 is not a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed.",
+            "trainer.precision=8 must be a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed.",
         ),
         (
             ["trainer=ddp_cpu", "trainer.num_nodes=2"],

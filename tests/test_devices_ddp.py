@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from helpers import run_cli
 
 pytestmark = pytest.mark.slow
 EPOCHS = "trainer.max_epochs=3"
@@ -121,7 +121,7 @@ def test_two_nodes_started_by_torchrun_write_one_run(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -167,7 +167,7 @@ def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path: Path)
     stopped alone would leave the other waiting in the gradient all-reduce), one summary says so."""
     import os
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     env = {"PYTHONPATH": os.pathsep.join(path for path in (str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if path)}
     result = run_cli(

@@ -221,7 +221,7 @@ def test_debug_anomaly_turns_on_detection_during_training(make_cfg) -> None:
     class Record(pl.Callback):
         seen: list[bool] = []
 
-        def on_train_batch_start(self, *args) -> None:  # noqa: ANN002
+        def on_train_batch_start(self, *args) -> None:
             self.seen.append(torch.is_anomaly_enabled())
 
     cfg = make_cfg("debug=anomaly", "trainer.max_epochs=1", "callbacks.pictures.enabled=false")

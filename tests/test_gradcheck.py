@@ -35,13 +35,16 @@ SPECS = [
 ]
 
 
-def example_batch(spec: DataSpec, reconstruct: bool, size: int = 2) -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
+def example_batch(
+    spec: DataSpec, reconstruct: bool, size: int = 2, per_pixel: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
     generator = torch.Generator().manual_seed(0)
     inputs = torch.randn(size, *spec.input_shape, generator=generator, dtype=torch.float64)
     if reconstruct:
         return inputs, inputs, nn.MSELoss()
     if spec.kind == "multiclass":
-        return inputs, torch.randint(spec.num_outputs, (size,), generator=generator), nn.CrossEntropyLoss()
+        shape = (size, *spec.input_shape[1:]) if per_pixel else (size,)  # a class per pixel (encoder_decoder)
+        return inputs, torch.randint(spec.num_outputs, shape, generator=generator), nn.CrossEntropyLoss()
     return inputs, torch.randn(size, spec.num_outputs, generator=generator, dtype=torch.float64), nn.MSELoss()
 
 
@@ -52,14 +55,14 @@ def test_every_model_family_passes(name: str, make_cfg) -> None:
         try:
             model = build_model(cfg.model, spec)
             break
-        except Exception as error:  # noqa: BLE001 - a model refusing this data says so with a ConfigError
+        except Exception as error:
             if find_config_error(error) is None:
                 raise
     else:
         pytest.fail(f"model {name} accepted none of the example data specs")
     torch.manual_seed(0)
     reconstruct = bool(getattr(model, "reconstructs", False))
-    inputs, targets, loss = example_batch(spec, reconstruct)
+    inputs, targets, loss = example_batch(spec, reconstruct, per_pixel=getattr(model, "per_pixel", False))
     results = check_gradients(model, lambda m: loss(m(inputs), targets), max_entries=4)
     assert results, "the model has no parameters to check"
     assert all(r.passed for r in results), format_table(results, 1e-4)
@@ -69,20 +72,20 @@ class WrongSigmoid(torch.autograd.Function):
     """The logistic function with a backward that forgot the factor (1 - y)."""
 
     @staticmethod
-    def forward(ctx, x):  # noqa: ANN001
+    def forward(ctx, x):
         y = torch.sigmoid(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: ANN001
+    def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         return grad * y  # should be grad * y * (1 - y)
 
 
 class RightSigmoid(WrongSigmoid):
     @staticmethod
-    def backward(ctx, grad):  # noqa: ANN001
+    def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         return grad * y * (1 - y)
 
@@ -111,6 +114,7 @@ def test_custom_backward_is_judged(activation, should_pass: bool) -> None:
         assert by_name["hidden.weight"].worst_error > 1e-2  # wrong, not merely imprecise
 
 
+@pytest.mark.slow
 def test_command_line_prints_a_verdict_per_tensor() -> None:
     env_path = str(ROOT / "src")
     command = [sys.executable, "-m", "dlbench.gradcheck", "model=mlp", "dataset=iris", "model.hidden=[5]"]

@@ -10,6 +10,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
+from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader, TensorDataset
 
 from dlbench.data.spec import DataSpec
@@ -173,13 +174,26 @@ OVERFIT = [
 
 @pytest.mark.parametrize("name,spec,options,lr", OVERFIT, ids=[c[0] if isinstance(c, tuple) else None for c in OVERFIT])
 def test_each_model_overfits_one_small_batch(name: str, spec: DataSpec, options: dict, lr: float) -> None:
-    """A Lightning Trainer on one batch: the training loss must fall by at least 90 %."""
+    """A Lightning Trainer on one batch: the training loss must fall by at least 90 % within 150
+    epochs (training stops as soon as it has: the assertion is the same, the test faster)."""
     pl.seed_everything(0, verbose=False)
     model = build(name, spec, **options)
     task = Task(model, spec, optimizer=partial(torch.optim.Adam, lr=lr))
-    loader = DataLoader(TensorDataset(*one_batch(spec)), batch_size=8)
+    batch = one_batch(spec)
+    with torch.no_grad():
+        first_loss = float(task._step("val", batch))  # the loss at the initial weights: epoch 0's
+    task.metrics["val_metrics"].reset()
+    loader = DataLoader(TensorDataset(*batch), batch_size=8)
+    done = EarlyStopping(
+        "train/loss", stopping_threshold=0.1 * first_loss, patience=10**6, check_on_train_epoch_end=True
+    )
     trainer = pl.Trainer(
-        max_epochs=150, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False
+        max_epochs=150,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[done],
     )
     trainer.fit(task, train_dataloaders=loader)
     losses = [row["train/loss"] for row in task.history]
@@ -224,10 +238,6 @@ REFUSALS = [
         "lstm needs sequences (time x features) or images read row by row; dataset iris gives 4 features; "
         "use model=mlp.",
     ),
-    ("rnn", SEQUENCES, {"dropout": 0.5}, "model.dropout=0.5 acts only between stacked layers"),
-    ("autoencoder", IRIS, {"code_size": 0}, "model.code_size=0 is < 1"),
-    ("conv_autoencoder", MNIST, {"code_size": 0}, "model.code_size=0 is < 1"),
-    ("alexnet", CIFAR, {"variant": "tiny"}, "model.variant='tiny' is unknown"),
     ("lenet", MNIST, {"hidden": [10]}, "model.hidden does not apply to model lenet"),
     (
         "mlp",
@@ -265,15 +275,10 @@ def test_an_autoencoder_refuses_a_classification_loss() -> None:
         Task(build("autoencoder", MNIST), MNIST, optimizer=partial(torch.optim.SGD, lr=0.1), loss="cross_entropy")
 
 
-def test_the_command_line_says_why_lenet_cannot_read_iris(tmp_path: Path) -> None:
-    from conftest import run_cli
-
-    result = run_cli("model=lenet", "dataset=iris", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 2
-    assert (
-        "error: lenet needs image inputs (C x H x W); dataset iris gives 4 features; use model=mlp."
-        in result.stdout + result.stderr
-    )
+def test_the_command_line_says_why_lenet_cannot_read_iris(refuse) -> None:
+    status, lines = refuse("model=lenet", "dataset=iris")
+    assert status == 2
+    assert lines == ["error: lenet needs image inputs (C x H x W); dataset iris gives 4 features; use model=mlp."]
 
 
 # -- the perceptron rule, end to end -------------------------------------------------------------
@@ -299,12 +304,10 @@ def test_perceptron_rule_learns_and_or_but_not_xor(make_cfg, gate: str, separabl
         assert max(accuracies) <= 0.75 and summary["metrics"]["test"]["acc"] <= 0.75
 
 
-def test_sine_with_an_mlp_is_refused_from_the_command_line(tmp_path: Path) -> None:
-    from conftest import run_cli
-
-    result = run_cli("model=mlp", "dataset=sine", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 2
-    assert "error: mlp gives one prediction per example, but dataset sine wants one at every step" in result.stderr
+def test_sine_with_an_mlp_is_refused_from_the_command_line(refuse) -> None:
+    status, lines = refuse("model=mlp", "dataset=sine")
+    assert status == 2
+    assert lines[-1].startswith("error: mlp gives one prediction per example, but dataset sine wants one at every step")
 
 
 # -- pairs a user would try, through the whole run ----------------------------------------------

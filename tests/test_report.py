@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from conftest import ROOT, run_cli
 from dlbench.reporting.comparison import write_report
+from helpers import ROOT, run_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Early stopping as Lightning's own callback, added from the command line: patience 1 with a
@@ -48,7 +48,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def assert_close(cell: str, value: object) -> None:
-    assert float(cell) == pytest.approx(float(value), rel=1e-9), (cell, value)  # type: ignore[arg-type]
+    assert float(cell) == pytest.approx(float(value), rel=1e-9), (cell, value)
 
 
 def test_table_has_one_row_per_job_matching_its_summary(sweep_dir: Path) -> None:

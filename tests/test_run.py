@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
 from dlbench.run import train
+from helpers import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from conftest import CONFIGS, ROOT, run_cli
+from helpers import CONFIGS, ROOT, run_cli
 
 FAST = ("trainer.max_epochs=2",)
 
@@ -25,6 +25,7 @@ def summaries(sweep_dir: Path) -> dict[str, dict]:
     return {path.parent.name: json.loads(path.read_text()) for path in sweep_dir.glob("*/summary.json")}
 
 
+@pytest.mark.slow
 def test_named_sweep_runs_every_value_and_writes_the_report(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "lr"
     result = run_cli("-m", "sweep=lr", *FAST, f"hydra.sweep.dir={sweep_dir}")
@@ -49,6 +50,10 @@ NAMED_SWEEPS = {
     "activation": {"model.activation": "sigmoid,tanh,relu,leaky_relu,elu"},
     "initializer": {"initializer": "zeros,normal,xavier_uniform,he_normal,orthogonal"},
     "regularizer": {"regularizer": "[],[l2],[dropout],[batchnorm],[l2,dropout],[dropout,batchnorm]"},
+    "mirror_1986": {"seed": "range(10)"},
+    "inverse_mse_vs_mdn": {"loss": "mse,gaussian_nll,mdn"},
+    "segmentation_losses": {"loss": "cross_entropy,dice,wasserstein_dice"},
+    "encoder_decoder_skips": {"model.skips": "false,true"},
 }
 
 
@@ -74,6 +79,10 @@ JOBS = {
     "activation": 5,
     "initializer": 5,
     "regularizer": 6,
+    "mirror_1986": 10,
+    "inverse_mse_vs_mdn": 3,
+    "segmentation_losses": 3,
+    "encoder_decoder_skips": 2,
 }
 
 
@@ -105,16 +114,18 @@ def test_every_named_sweep_is_listed_for_an_unknown_name() -> None:
     assert result.returncode != 0
     message = result.stderr + result.stdout
     assert "Could not find 'sweep/learning_rate'" in message
+    choices = message.split("choose one of: ", 1)[1]
     for path in (ROOT / "sweeps").glob("*.yaml"):
-        assert f"\t{path.stem}\n" in message
+        assert path.stem in choices.rstrip().rstrip(".").split(", ")
 
 
-def test_a_swept_key_missing_from_the_config_gets_hydras_message() -> None:
+def test_a_swept_key_missing_from_the_config_is_named_with_the_nearest_key() -> None:
     result = run_cli("-m", "optimizer.lr_typo=0.1,0.01")
-    assert result.returncode != 0
-    assert "Could not override 'optimizer.lr_typo'" in result.stderr
+    assert result.returncode == 2
+    assert "optimizer.lr_typo is not a key of the config; did you mean optimizer.lr?" in result.stderr
 
 
+@pytest.mark.slow
 def test_diverged_and_failed_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "bad"
     # lr=1e10 diverges; batch_size=0 is refused before training: each is one job of four.
@@ -133,6 +144,7 @@ def test_diverged_and_failed_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
     assert "4 jobs; completed: 1, diverged: 1, failed: 2" in (sweep_dir / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_job_that_raises_is_reported_and_the_sweep_finishes(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "raises"
     # The Trainer has no such argument: each job raises while it is built, past the config checks.

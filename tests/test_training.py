@@ -11,15 +11,18 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from hydra.utils import instantiate
 from torch import nn
 
-from conftest import run_cli
+from dlbench.config.context import RunContext
+from dlbench.config.plan import resolve
 from dlbench.errors import ConfigError
 from dlbench.run import build, train
+from dlbench.tasks.likelihoods import SquaredError
 from dlbench.training.initializers import training_inputs
-from dlbench.training.optim import make_optimizer
 from dlbench.training.regularizers import fgsm
 from dlbench.training.schedulers import warmup
+from helpers import run_cli
 
 QUICK = ("logger=[]", "callbacks.model_summary=null", "callbacks.model_checkpoint=null", "callbacks.pictures=null")
 
@@ -142,7 +145,8 @@ def _two_steps(make_cfg, name: str) -> list[torch.Tensor]:
     torch.manual_seed(0)
     layer = nn.Linear(3, 1)
     start = layer.weight.detach().clone()
-    optimizer = make_optimizer(make_cfg(f"optimizer={name}").optimizer)(layer.parameters())
+    plan = resolve(make_cfg(f"optimizer={name}"), RunContext(output_dir=Path(".")))
+    optimizer = instantiate(plan.optimizer)(layer.parameters())
     steps = []
     for _ in range(2):
         optimizer.zero_grad()
@@ -192,10 +196,17 @@ def test_full_batch_sgd_takes_one_step_per_epoch(make_cfg):
     assert trainer.global_step == 3
 
 
+def resolve_with_data(cfg, datamodule):
+    from dlbench.config.plan import Facts
+
+    facts = Facts(datamodule.spec, datamodule.train_size, 1, datamodule.effective_batch_size(1))
+    return resolve(cfg, RunContext(output_dir=Path(cfg.paths.output_dir)), facts=facts)
+
+
 def test_linear_scaling_multiplies_the_rate_by_batch_over_reference(make_cfg):
     cfg = make_cfg("optimizer.scale_lr_with_batch=true", "optimizer.reference_batch=32", "dataset.batch_size=16")
     datamodule, task, trainer = build(cfg)
-    assert task.lr == pytest.approx(0.1 * 16 / 32)
+    assert resolve_with_data(cfg, datamodule).lr == pytest.approx(0.1 * 16 / 32)
     assert task.configure_optimizers().param_groups[0]["lr"] == pytest.approx(0.05)
     _, unscaled, _ = build(make_cfg("optimizer.reference_batch=32", "dataset.batch_size=16"))
     assert unscaled.configure_optimizers().param_groups[0]["lr"] == pytest.approx(0.1)
@@ -404,7 +415,8 @@ def test_gradient_clipping_by_value_bounds_every_step(make_cfg):
         (("dataset=breast_cancer",), nn.BCEWithLogitsLoss),
         (("dataset=sine", "model=lstm", "model.hidden_size=8"), nn.MSELoss),
         (("dataset=sine", "model=lstm", "model.hidden_size=8", "loss=huber"), nn.HuberLoss),
-        (("dataset=breast_cancer", "loss=mse"), nn.MSELoss),
+        (("dataset=breast_cancer", "loss=mse"), SquaredError),  # a sigmoid unit on 0/1 targets
+        (("dataset=breast_cancer", "loss=mse", "output.unit=linear"), nn.MSELoss),
     ],
 )
 def test_the_loss_follows_the_data_unless_named(make_cfg, overrides, loss):
@@ -416,20 +428,26 @@ def test_the_loss_follows_the_data_unless_named(make_cfg, overrides, loss):
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [
-        (("regularizer=[l2]", "penalty.l2=-0.1"), "penalty.l2=-0.1 is a lambda < 0"),
-        (("optimizer=momentum", "optimizer.momentum=1.0"), "optimizer.momentum=1.0 is outside [0, 1)"),
+        (("regularizer=[l2]", "penalty.l2=-0.1"), "penalty.l2=-0.1 must be a weight >= 0"),
+        (("optimizer=momentum", "optimizer.momentum=1.0"), "optimizer.momentum=1.0 must be a number in [0, 1)"),
         (("optimizer=nesterov", "optimizer.momentum=0"), "Nesterov momentum requires a momentum"),
         (
             ("optimizer=adam", "optimizer.weight_decay=-1"),
-            "Adam refuses the optimizer.* settings (Invalid weight_decay value: -1)",
+            "optimizer.weight_decay=-1 must be a number >= 0",
         ),
-        (("regularizer=[early_stopping]", "callbacks.early_stopping.patience=0"), "patience=0 must be >= 1"),
-        (("regularizer=[adversarial]", "task.adversarial_epsilon=-0.1"), "epsilon=-0.1 is an epsilon < 0"),
+        (
+            ("regularizer=[early_stopping]", "callbacks.early_stopping.patience=0"),
+            "patience=0 must be a whole number of epochs >= 1",
+        ),
+        (
+            ("regularizer=[adversarial]", "task.adversarial_epsilon=-0.1"),
+            "task.adversarial_epsilon=-0.1 must be an epsilon >= 0",
+        ),
         (("regularizer=[activity_l1]", "model.hidden=[]"), "regularizer=activity_l1 needs hidden layers"),
         (("regularizer=[dropout]", "model=perceptron"), "regularizer=dropout cannot apply to model perceptron"),
         (("regularizer=[batchnorm]", "model=perceptron"), "regularizer=batchnorm cannot apply to model perceptron"),
         (("regularizer=[augment]",), "dataset.augment is set for dataset iris, which has no images"),
-        (("regularizer=[max_norm]", "callbacks.max_norm.max_norm=0"), "max_norm=0 must be > 0"),
+        (("regularizer=[max_norm]", "callbacks.max_norm.max_norm=0"), "max_norm=0 must be a number > 0"),
         (("loss=mse",), "loss=mse compares one output with one target"),
         (("dataset=sine", "model=lstm", "loss=cross_entropy"), "loss=cross_entropy needs class labels"),
     ],

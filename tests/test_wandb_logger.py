@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 
-from conftest import run_cli
 from dlbench.loggers.wandb_logger import resolve_mode, sweep_group
 from dlbench.run import train
+from helpers import run_cli
 
 WANDB = str(Path(sys.executable).parent / "wandb")
 

@@ -51,6 +51,7 @@ def run_sweep_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_a_grid_spec_over_two_learning_rates_runs_locally_and_writes_the_report(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "lr.yaml", {"optimizer.lr": {"values": [0.1, 0.01]}})
     sweep_dir = tmp_path / "multirun" / "2026-01-01" / "12-00-00-wandb-lr"

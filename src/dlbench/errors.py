@@ -20,5 +20,5 @@ def find_config_error(error: BaseException) -> ConfigError | None:
     while error is not None:
         if isinstance(error, ConfigError):
             return error
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        error = error.__cause__ or error.__context__
     return None

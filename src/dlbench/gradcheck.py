@@ -9,50 +9,26 @@ in float64, for every parameter tensor. Exit status 0 when every tensor passes, 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-def compose(overrides: list[str]):  # -> DictConfig
-    """The config `python train.py <overrides>` would run (Hydra's compose API, no run directory)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.cwd = os.getcwd()
-        cfg.hydra.runtime.output_dir = os.getcwd()
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+from typing import Any
 
 
-def gradcheck_config(cfg, batch_size: int = 4, **options):  # -> list[TensorCheck]
-    """Build data, model and loss as a run of `cfg` would, and check the gradients on one batch."""
-    import pytorch_lightning as pl
-    from hydra.utils import instantiate
-
+def gradcheck_run(overrides: list[str], batch_size: int = 4, **options: Any) -> list[Any]:
+    """Build data, model and loss as `python train.py <overrides>` would, and check the gradients
+    of the training loss on one batch of `batch_size` examples."""
+    from dlbench.config.compose import compose_config
+    from dlbench.config.context import RunContext
     from dlbench.diagnostics.gradients import check_gradients
-    from dlbench.models import build_model
+    from dlbench.run.build import build_network
+    from dlbench.run.execute import prepare
     from dlbench.tasks.losses import make_loss
-    from dlbench.training.initializers import initialize
 
-    pl.seed_everything(cfg.seed, verbose=False)
-    datamodule = instantiate(cfg.dataset, _convert_="all")
-    datamodule.setup()
-    spec = datamodule.spec
-    model = build_model(cfg.model, spec)
-    initialize(model, **cfg.initializer)
+    cfg = compose_config(overrides, Path.cwd())
+    plan, datamodule = prepare(cfg, RunContext(output_dir=Path.cwd()))
+    model = build_network(plan, datamodule)
     reconstruct = bool(getattr(model, "reconstructs", False))
-    loss_fn = make_loss(cfg.get("loss", "auto"), spec, reconstruct)
+    loss_fn = make_loss(plan.task.loss, datamodule.spec, reconstruct, output=plan.output)
     inputs, targets = next(iter(datamodule.train_dataloader()))
     inputs, targets = inputs[:batch_size].double(), targets[:batch_size]
     if targets.is_floating_point():
@@ -81,11 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     from dlbench.errors import find_config_error
 
     try:
-        cfg = compose(args.overrides)
-        results = gradcheck_config(
-            cfg, args.batch_size, eps=args.eps, tolerance=args.tolerance, max_entries=args.entries
+        results = gradcheck_run(
+            args.overrides, args.batch_size, eps=args.eps, tolerance=args.tolerance, max_entries=args.entries
         )
-    except Exception as error:  # noqa: BLE001 - user mistakes get one line, anything else its traceback
+    except Exception as error:
         mistake = find_config_error(error) or (error if isinstance(error, HydraException) else None)
         if mistake is None:
             raise

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from dlbench.config.compose import CONFIGS
 from dlbench.errors import ConfigError
 
 # The project root: where `python -m dlbench.sweep` is run from, or this checkout's root.
@@ -105,22 +106,18 @@ def _config_keys(config: Mapping[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-def check_parameters(spec: Mapping[str, Any], fixed: list[str], configs: Path = ROOT / "configs") -> Any:
+def check_parameters(spec: Mapping[str, Any], fixed: list[str], configs: Path = CONFIGS) -> Any:
     """Every swept key must be a key of the composed config (or a group of configs/); else name it
     and the nearest valid keys, before any job runs. `+key` adds a new key and is not checked."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    GlobalHydra.instance().clear()
+    from dlbench.config.compose import compose_config
+
     try:
-        with initialize_config_dir(config_dir=str(configs.resolve()), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=fixed)
-    except Exception as error:  # Hydra's own message names the bad override
+        cfg = compose_config(fixed)
+    except Exception as error:  # noqa: BLE001 - Hydra's own message names the bad override
         raise ConfigError(f"the sweep's fixed overrides {' '.join(fixed)} do not compose: {error}") from None
-    finally:
-        GlobalHydra.instance().clear()
-    valid = _config_keys(OmegaConf.to_container(cfg, resolve=False))  # type: ignore[arg-type]
+    valid = _config_keys(OmegaConf.to_container(cfg, resolve=False))
     groups = sorted(path.name for path in configs.iterdir() if path.is_dir())
     for key, options in (spec.get("parameters") or {}).items():
         if key.startswith("+"):
@@ -211,6 +208,7 @@ def run_sweep(
     environment = {
         **os.environ,
         "WANDB_RUN_GROUP": os.environ.get("WANDB_RUN_GROUP") or sweep_group(directory),
+        "DLBENCH_SWEEP_DIR": str(directory),  # MLflow nests the jobs under one parent run of this sweep
         "PYTHONUNBUFFERED": "1",
     }
     environment.pop("WANDB_SWEEP_ID", None)
@@ -274,7 +272,7 @@ def _wait(process: subprocess.Popen, spec: Mapping[str, Any], runs: list[Any], c
 
 
 def _report(directory: Path) -> None:
-    from dlbench.loggers.wandb_report import safely_log_report
+    from dlbench.loggers.sweep_end import report_to_loggers
     from dlbench.reporting.comparison import write_report
 
     try:
@@ -283,7 +281,7 @@ def _report(directory: Path) -> None:
         print(f"warning: no comparison report: {error}", file=sys.stderr)
         return
     print(f"comparison report: {directory}/report.md ({len(written)} files)", flush=True)
-    safely_log_report(directory, written)
+    report_to_loggers(directory, written)  # W&B's sweep group, MLflow's parent run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,6 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from dlbench.errors import require
-
 RELUS = (nn.ReLU, nn.ReLU6)
 SATURATING = (nn.Sigmoid, nn.Tanh)
 ACTIVATIONS = (*RELUS, *SATURATING, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.Softplus, nn.SiLU)
@@ -98,14 +96,6 @@ class LayerStatistics(pl.Callback):
     """
 
     def __init__(self, enabled: bool = False, every_n_batches: int = 1, saturation: float = 0.99) -> None:
-        require(
-            every_n_batches >= 1,
-            f"callbacks.layer_stats.every_n_batches={every_n_batches} must be >= 1; 1 measures every batch.",
-        )
-        require(
-            0.5 < saturation < 1.0,
-            f"callbacks.layer_stats.saturation={saturation} must lie in (0.5, 1); 0.99 is usual.",
-        )
         self.enabled = enabled
         self.every_n_batches = every_n_batches
         self.saturation = saturation
@@ -132,7 +122,7 @@ class LayerStatistics(pl.Callback):
             self._handles.append(module.register_forward_hook(self._hook(name)))
         self._reset()
 
-    def _hook(self, name: str):  # noqa: ANN202 - a forward hook
+    def _hook(self, name: str):
         def record(module: nn.Module, inputs: Any, outputs: Any) -> None:
             if self._measuring and isinstance(outputs, Tensor):
                 self._accumulators[name].add(module, outputs, self.saturation)

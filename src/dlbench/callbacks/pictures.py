@@ -3,8 +3,8 @@
 At the end of training (and every N epochs when asked) it draws whichever of these apply:
 training curves, the decision surface of a model on 2-D data with the training points, the
 first-layer filters of a convolutional model, the hidden-unit activation matrix over a batch,
-and an autoencoder's reconstructions beside its inputs. With a W&B logger each picture is
-also logged as a W&B image.
+and an autoencoder's reconstructions beside its inputs. Each picture is also handed to the
+run's loggers (W&B and TensorBoard images, MLflow artifacts).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from torch import Tensor, nn
 
 from dlbench.callbacks.layer_stats import find_activations
 from dlbench.diagnostics import drawing
-from dlbench.errors import require
+from dlbench.diagnostics.output_pictures import output_picture
 
 log = logging.getLogger(__name__)
 
-PICTURES = ("curves", "decision_surface", "filters", "activations", "reconstructions")
+PICTURES = ("curves", "decision_surface", "filters", "activations", "reconstructions", "fit", "segmentation")
 
 
 def network_of(pl_module: nn.Module) -> nn.Module:
@@ -76,15 +76,6 @@ class Pictures(pl.Callback):
     ) -> None:
         explicit = draw != "auto"
         names = list(PICTURES) if not explicit else [draw] if isinstance(draw, str) else list(draw)
-        unknown = [name for name in names if name not in PICTURES]
-        require(
-            not unknown,
-            f"callbacks.pictures.draw has unknown picture(s) {unknown}; choose 'auto' or a list from {list(PICTURES)}.",
-        )
-        require(
-            every_n_epochs >= 0,
-            f"callbacks.pictures.every_n_epochs={every_n_epochs} must be >= 0; 0 draws at the end only.",
-        )
         self.dirpath = Path(dirpath)
         self.names, self.explicit = names, explicit
         self.every_n_epochs = every_n_epochs
@@ -114,6 +105,10 @@ class Pictures(pl.Callback):
         if name == "reconstructions" and not getattr(model, "reconstructs", False):
             name = type(model).__name__
             return f"model {name} is not an autoencoder (reconstructs=True), so there is nothing to reconstruct"
+        if name in ("fit", "segmentation"):  # what an output unit predicts (dlbench.diagnostics.output_drawing)
+            from dlbench.diagnostics.output_pictures import why_not
+
+            return why_not(name, pl_module)
         return None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -156,6 +151,8 @@ class Pictures(pl.Callback):
             "filters": self.filters,
             "activations": self.activations,
             "reconstructions": self.reconstructions,
+            "fit": lambda trainer, module: output_picture("fit", trainer, module, self._epochs_done),
+            "segmentation": lambda trainer, module: output_picture("segmentation", trainer, module, self._epochs_done),
         }
         self._epochs_done = epochs_done
         written = []
@@ -176,11 +173,9 @@ class Pictures(pl.Callback):
         return written
 
     def log_image(self, trainer: pl.Trainer, name: str, path: Path, epoch: int) -> None:
-        from pytorch_lightning.loggers import WandbLogger
+        from dlbench.loggers.protocol import log_picture
 
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"pictures/{name}", images=[str(path)], step=max(epoch, 0))
+        log_picture(trainer.loggers, f"pictures/{name}", path, max(epoch, 0))
 
     def _examples(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str, limit: int
@@ -218,7 +213,7 @@ class Pictures(pl.Callback):
         )
 
     def filters(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Figure | None:
-        name, conv = first_conv(network_of(pl_module))  # type: ignore[misc]
+        name, conv = first_conv(network_of(pl_module))
         return drawing.filters(conv.weight, name)
 
     def activations(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Figure | None:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
-
-
-def _overrides_and_choices() -> tuple[list[str], dict[str, str]]:
-    """The command line's overrides and the option picked in each config group (`model: lenet`)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:  # not running under Hydra
-        return [], {}
-    choices = {str(group): str(option) for group, option in hydra_cfg.runtime.choices.items() if "/" not in group}
-    return [str(item) for item in hydra_cfg.overrides.task], choices
 
 
 class RunGuard(pl.Callback):
@@ -40,9 +28,17 @@ class RunGuard(pl.Callback):
     writers of one file were how an interrupted run came to leave an older `last.ckpt`).
     """
 
-    def __init__(self, config: dict[str, Any], checkpoint_dir: str | Path, parts: Sequence[pl.Callback] = ()) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        checkpoint_dir: str | Path,
+        parts: Sequence[pl.Callback] = (),
+        overrides: Sequence[str] = (),
+        choices: Mapping[str, str] | None = None,
+    ) -> None:
         self.config = config
-        self.overrides, self.choices = _overrides_and_choices()
+        self.overrides = list(overrides)  # the command line's, as typed
+        self.choices = {group: option for group, option in (choices or {}).items() if "/" not in group}  # model: lenet
         self.checkpoint_dir = Path(checkpoint_dir)
         self.parts = list(parts)
 
@@ -101,7 +97,12 @@ class RecordingRunGuard(RunGuard, Checkpoint):
     last_model_path = ""
 
 
-def guard_callbacks(config: dict[str, Any], output_dir: str | Path) -> list[pl.Callback]:
+def guard_callbacks(
+    config: dict[str, Any],
+    output_dir: str | Path,
+    overrides: Sequence[str] = (),
+    choices: Mapping[str, str] | None = None,
+) -> list[pl.Callback]:
     """The callback every run gets, whatever `callbacks=` says, carrying what a trustworthy record
     rests on: the config in every checkpoint and safe loading; stopping between steps; the random
     state in every checkpoint for an exact resume; the record on disk after every epoch.
@@ -118,6 +119,7 @@ def guard_callbacks(config: dict[str, Any], output_dir: str | Path) -> list[pl.C
     parts: list[pl.Callback] = [StopBetweenSteps(), ExactResume()]
     checkpoint_dir = Path(output_dir) / "checkpoints"
     if (config.get("trainer") or {}).get("enable_checkpointing", True) is False:
-        return [RunGuard(config, checkpoint_dir, parts)]
+        return [RunGuard(config, checkpoint_dir, parts, overrides, choices)]
     monitor, mode = str(config.get("monitor", "val/loss")), str(config.get("monitor_mode", "min"))
-    return [RecordingRunGuard(config, checkpoint_dir, [*parts, RunRecord(output_dir, monitor, mode)])]
+    record = RunRecord(output_dir, monitor, mode, overrides)
+    return [RecordingRunGuard(config, checkpoint_dir, [*parts, record], overrides, choices)]

@@ -31,6 +31,7 @@ import math
 import os
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,26 +76,17 @@ def _encode(parts: dict[str, Any]) -> str:
     return text[1:-1]
 
 
-def _overrides() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        return [str(item) for item in HydraConfig.get().overrides.task]
-    except ValueError:
-        return []
-
-
 class RunRecord(pl.Callback):
     """See the module docstring. Its `on_train_epoch_end` must run after the LightningModule's,
     where the epoch's row is made: it is carried by `RecordingRunGuard`, which Lightning calls
     with the checkpoint callbacks, after the module."""
 
-    def __init__(self, output_dir: str | Path, monitor: str, mode: str) -> None:
+    def __init__(self, output_dir: str | Path, monitor: str, mode: str, overrides: Sequence[str] = ()) -> None:
         self.output_dir = Path(output_dir)
         self.monitor, self.mode = monitor, mode
         self.best: dict[str, float] | None = None
         self._process = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-        self._overrides = _overrides()  # asked once: HydraConfig.get() costs a quarter of a millisecond
+        self._overrides = list(overrides)
         self._file = _InPlaceJSON(self.output_dir / SUMMARY_FILE)
         self._fixed: dict[str, Any] | None = None
         self._fixed_json = ""

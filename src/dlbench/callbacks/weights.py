@@ -8,7 +8,6 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from dlbench.errors import require
 from dlbench.training.initializers import is_weight
 
 
@@ -20,9 +19,6 @@ class MaxNorm(pl.Callback):
     """
 
     def __init__(self, max_norm: float = 3.0) -> None:
-        require(
-            max_norm > 0, f"callbacks.max_norm.max_norm={max_norm} must be > 0; Srivastava et al. (2014) used 3 to 4."
-        )
         self.max_norm = max_norm
 
     @torch.no_grad()
@@ -46,7 +42,6 @@ class WeightNoise(pl.Callback):
     """
 
     def __init__(self, std: float = 0.01) -> None:
-        require(std >= 0, f"callbacks.weight_noise.std={std} is a standard deviation < 0; use e.g. 0.01.")
         self.std = std
         self._noise: list[tuple[Tensor, Tensor]] = []
 

@@ -8,22 +8,15 @@ one sentence naming the value, what was found and a setting that will run on thi
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Mapping
+from typing import Any
 
 import torch
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
-from dlbench.errors import require
+from dlbench.errors import ConfigError, require
 
-PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "64-true")
 ALL = (-1, "-1", "auto")
-
-
-def _preset() -> str | None:
-    try:
-        return HydraConfig.get().runtime.choices.get("trainer")
-    except ValueError:  # composed without Hydra's runtime (a hand-built config)
-        return None
 
 
 def _asked(devices: object, found: int) -> int:
@@ -35,16 +28,11 @@ def _asked(devices: object, found: int) -> int:
         return len(items) if "," in devices else int(devices)
     if isinstance(devices, int):
         return devices
-    return len(list(devices))  # type: ignore[arg-type]
+    return len(list(devices))
 
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
-def externally_launched() -> bool:
-    """True when SLURM (srun, submitit) or torchrun started this process as one of several ranks."""
-    return int(os.environ.get("SLURM_NTASKS", "1")) > 1 or "TORCHELASTIC_RUN_ID" in os.environ
 
 
 def _resolve_auto() -> str:
@@ -56,19 +44,68 @@ def _resolve_auto() -> str:
     return "cpu"
 
 
-def check_devices(trainer: DictConfig, preset: str | None = None) -> None:
-    """Raise ConfigError when `trainer` asks for devices or a precision this machine does not have."""
-    preset = preset or _preset()
+def world_size(trainer: Mapping[str, Any]) -> int:
+    """How many processes train: devices per machine times machines, as Lightning counts them."""
+    accelerator = _accelerator(trainer)
+    found = torch.cuda.device_count() if accelerator in ("gpu", "cuda") and torch.cuda.is_available() else 1
+    devices = trainer.get("devices", "auto")
+    asked = 1 if accelerator in ("cpu", "mps") and devices in ALL else _asked(devices, found)
+    return max(1, asked) * int(trainer.get("num_nodes", 1) or 1)
+
+
+def _accelerator(trainer: Mapping[str, Any]) -> str:
+    accelerator = str(trainer.get("accelerator", "auto"))
+    return _resolve_auto() if accelerator == "auto" else accelerator
+
+
+def cpu_compiler() -> str | None:
+    """The C++ compiler TorchInductor would use for CPU kernels, if there is one."""
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++") or shutil.which("c++")
+
+
+def check_compiler(options: Mapping[str, Any] | None, trainer: Mapping[str, Any]) -> None:
+    """`compile=true` on the CPU: TorchInductor writes and builds C++ kernels, so the run would fail at
+    its first step without a compiler; said before training starts instead."""
+    if options is None or options.get("backend", "inductor") != "inductor":
+        return
+    require(
+        _accelerator(trainer) not in ("cpu",) or cpu_compiler() is not None,
+        "compile=true on the CPU needs a C++ compiler (TorchInductor builds its kernels with one) and none was found; "
+        "install g++ or set CXX, or run with compile=false.",
+    )
+
+
+def check_mps(named: str, devices: object, precision: str) -> None:
+    """Apple GPUs (trainer=mps): there must be one, it is one device, and it has no float64."""
+    if not torch.backends.mps.is_available():
+        why = (
+            "this PyTorch build has no MPS support"
+            if not torch.backends.mps.is_built()
+            else "none was found (MPS needs macOS 12.3+ on Apple silicon or an AMD GPU)"
+        )
+        other = "trainer=gpu or trainer=cpu" if torch.cuda.is_available() else "trainer=cpu"
+        raise ConfigError(f"{named} needs an Apple GPU (MPS) but {why}; use {other} to run here.")
+    require(
+        devices in ALL or _asked(devices, 1) == 1,
+        f"trainer.devices={devices} asks for several Apple GPUs, but MPS is one device (no DDP); use "
+        "trainer.devices=1.",
+    )
+    require(
+        precision not in ("64", "64-true"),
+        f"trainer.precision={precision} does not run on an Apple GPU (MPS has no float64); use 32 or 16-mixed.",
+    )
+
+
+def check_devices(trainer: Mapping[str, Any], preset: str | None = None) -> None:
+    """Raise ConfigError when `trainer` asks for devices or a precision this machine does not have.
+
+    `preset` is the `trainer=` option the user chose, named in the message when it is not the default."""
     accelerator = str(trainer.get("accelerator", "auto"))
     if accelerator == "auto":
         accelerator = _resolve_auto()
     devices = trainer.get("devices", "auto")
     precision = str(trainer.get("precision", "32"))
     named = f"trainer={preset}" if preset and preset not in ("default", "cpu") else f"trainer.accelerator={accelerator}"
-    require(
-        precision in PRECISIONS,
-        f"trainer.precision={precision} is not a precision Lightning knows; use 32, 16-mixed (GPU) or bf16-mixed.",
-    )
     if accelerator in ("gpu", "cuda"):
         found = torch.cuda.device_count() if torch.cuda.is_available() else 0
         require(
@@ -89,10 +126,7 @@ def check_devices(trainer: DictConfig, preset: str | None = None) -> None:
                 f"{torch.cuda.get_device_name(0)} has none; use trainer.precision=16-mixed or 32.",
             )
     elif accelerator == "mps":
-        require(
-            torch.backends.mps.is_available(),
-            "trainer.accelerator=mps needs an Apple GPU but none was found; use trainer=cpu to run here.",
-        )
+        check_mps(named, devices, precision)
     elif accelerator == "cpu":
         require(
             precision not in ("16-mixed", "16-true"),
@@ -103,10 +137,3 @@ def check_devices(trainer: DictConfig, preset: str | None = None) -> None:
             devices in ALL or _asked(devices, 1) >= 1,
             f"trainer.devices={devices} must be >= 1 CPU processes.",
         )
-    nodes = int(trainer.get("num_nodes", 1) or 1)
-    require(
-        nodes == 1 or externally_launched(),
-        f"trainer.num_nodes={nodes} needs one process per device on {nodes} machines, started by SLURM "
-        "(hydra/launcher=submitit_slurm) or torchrun (see the README's SLURM section); on one machine use "
-        "trainer=ddp or trainer=ddp_cpu.",
-    )

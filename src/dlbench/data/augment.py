@@ -16,8 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dlbench.errors import require
-
 
 @dataclass
 class Augment:
@@ -36,22 +34,6 @@ class Augment:
     translate: float = 0.0
     scale: float = 0.0
     noise_std: float = 0.0
-
-    def __post_init__(self) -> None:
-        require(
-            int(self.crop_padding) == self.crop_padding and self.crop_padding >= 0,
-            f"dataset.augment.crop_padding={self.crop_padding} must be a whole number of pixels >= 0.",
-        )
-        for key in ("degrees", "translate", "scale", "noise_std"):
-            require(
-                getattr(self, key) >= 0,
-                f"dataset.augment.{key}={getattr(self, key)} must be >= 0; use 0 to turn it off.",
-            )
-        require(
-            self.translate < 1 and self.scale < 1,
-            f"dataset.augment.translate={self.translate} and scale={self.scale} must be below 1 (fractions of "
-            "the image).",
-        )
 
     @property
     def active(self) -> bool:

@@ -44,12 +44,6 @@ class InMemoryDataModule(pl.LightningDataModule):
         augment: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if batch_size != "full":
-            require(
-                isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1,
-                f"dataset.batch_size={batch_size!r} is invalid; use a whole number >= 1, or 'full' for "
-                "full-batch gradient descent.",
-            )
         self.batch_size = batch_size
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.seed = seed

@@ -22,6 +22,8 @@ class DataSpec:
     kind: Kind
     sequence: bool = False  # inputs are (time, features)
     per_step: bool = False  # a target at every time step (many-to-many)
+    per_pixel: bool = False  # a class for every pixel of an image (segmentation): outputs (N, C, H, W)
+    class_distances: tuple[tuple[float, ...], ...] | None = None  # between classes, for loss=wasserstein_dice
 
     @property
     def is_image(self) -> bool:

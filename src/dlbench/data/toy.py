@@ -17,20 +17,6 @@ import torch
 from sklearn import datasets
 
 from dlbench.data.module import InMemoryDataModule, Pair
-from dlbench.errors import require
-
-
-def _positive(value: float, key: str, dataset: str, whole: bool = False, minimum: float = 1) -> None:
-    kind = "a whole number" if whole else "a number"
-    ok = value >= minimum and (not whole or float(value).is_integer())
-    require(ok, f"dataset.{key}={value} is invalid for dataset {dataset}; use {kind} >= {minimum}.")
-
-
-def _noise(value: float, dataset: str) -> None:
-    require(
-        value >= 0,
-        f"dataset.noise={value} is invalid for dataset {dataset}; use a standard deviation >= 0 (0 for none).",
-    )
 
 
 class ToyDataModule(InMemoryDataModule):
@@ -58,8 +44,6 @@ class XOR(ToyDataModule):
 
     def __init__(self, copies: int = 0, noise: float = 0.1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _positive(copies, "copies", self.name, whole=True, minimum=0)
-        _noise(noise, self.name)
         self.copies, self.noise = int(copies), noise
 
     def load(self) -> dict[str, Pair]:
@@ -83,7 +67,6 @@ class MirrorSymmetry(ToyDataModule):
 
     def __init__(self, bits: int = 6, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _positive(bits, "bits", self.name, whole=True, minimum=2)
         self.bits = int(bits)
 
     def load(self) -> dict[str, Pair]:
@@ -97,8 +80,6 @@ class _Cloud(ToyDataModule):
 
     def __init__(self, num_samples: int = 500, noise: float = 0.1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _positive(num_samples, "num_samples", self.name, whole=True, minimum=4)
-        _noise(noise, self.name)
         self.num_samples, self.noise = int(num_samples), noise
 
 
@@ -119,10 +100,6 @@ class Circles(_Cloud):
 
     def __init__(self, factor: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        require(
-            0 < factor < 1,
-            f"dataset.factor={factor} is outside (0, 1); it is the inner circle's radius over the outer's, e.g. 0.5.",
-        )
         self.factor = factor
 
     def load(self) -> dict[str, Pair]:
@@ -138,8 +115,6 @@ class Spiral(_Cloud):
 
     def __init__(self, num_classes: int = 3, turns: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _positive(num_classes, "num_classes", self.name, whole=True, minimum=2)
-        require(turns > 0, f"dataset.turns={turns} must be > 0 (revolutions of each arm), e.g. 1.")
         self.num_classes, self.turns = int(num_classes), turns
 
     def load(self) -> dict[str, Pair]:
@@ -160,7 +135,6 @@ class Blobs(_Cloud):
 
     def __init__(self, num_classes: int = 3, noise: float = 1.0, **kwargs: Any) -> None:
         super().__init__(noise=noise, **kwargs)
-        _positive(num_classes, "num_classes", self.name, whole=True, minimum=2)
         self.num_classes = int(num_classes)
 
     def load(self) -> dict[str, Pair]:

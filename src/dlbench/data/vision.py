@@ -19,7 +19,7 @@ from sklearn import datasets as sklearn_datasets
 from torch import Tensor
 
 from dlbench.data.module import InMemoryDataModule, Pair
-from dlbench.errors import ConfigError, require
+from dlbench.errors import ConfigError
 
 
 class DatasetUnavailable(ConfigError):
@@ -52,11 +52,6 @@ class Digits(ImageDataModule):
 
     def __init__(self, size: int = 8, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        require(
-            float(size).is_integer() and size >= 8,
-            f"dataset.size={size} is invalid for dataset digits; use a whole number of pixels >= 8 (8 is the "
-            "original, 28 lets model=lenet read them).",
-        )
         self.size = int(size)
 
     def load(self) -> dict[str, Pair]:

@@ -1,4 +1,5 @@
-"""Looking inside training: gradient checks, per-layer statistics, pictures, tuning, debug runs.
+"""Looking inside training: the numerical gradient check, the lr and batch-size finders, drawing.
 
-Each module does one job and knows nothing of files beyond the directory it is handed.
+The callbacks that look during a run (pictures, per-layer statistics) are in dlbench.callbacks and
+draw with `drawing`. Each module does one job and knows nothing of files beyond what it is handed.
 """

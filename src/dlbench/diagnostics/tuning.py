@@ -8,32 +8,21 @@ the model's weights afterwards; with `apply` the real run trains with the sugges
 
 from __future__ import annotations
 
-import functools
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
 from pytorch_lightning.tuner import Tuner
-from torchmetrics import Metric
+from pytorch_lightning.utilities import rank_zero_only
 
+from dlbench.config.plan import RunPlan, Tuning
 from dlbench.diagnostics import drawing
-from dlbench.errors import require
-from dlbench.training.optim import scale_learning_rate, scaled_lr
+from dlbench.run.build import build_network, build_task, build_trainer
+from dlbench.runtime.lr_finder_progress import lr_finder_progress
 
 log = logging.getLogger(__name__)
-
-
-def _forget_trial_steps(task: pl.LightningModule) -> None:
-    """The finders run real training steps: drop their epoch rows and half-accumulated metrics."""
-    history = getattr(task, "history", None)
-    if isinstance(history, list):
-        history.clear()
-    for module in task.modules():
-        if isinstance(module, Metric):
-            module.reset()
 
 
 def fix_smoothing(finder: Any, beta: float = 0.98) -> None:
@@ -90,134 +79,73 @@ def lr_plot(finder: Any, suggestion: float | None, path: Path) -> Path:
     return drawing.save(figure, path)
 
 
-def tune(
-    cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamodule: pl.LightningDataModule
-) -> dict[str, Any] | None:
-    """Run the finders `cfg.tune` asks for; returns what goes into summary.json as "tuning"."""
-    options = cfg.tune
-    if not (options.lr_find or options.batch_size):
-        return None
-    require(
-        0 < options.min_lr < options.max_lr,
-        f"tune.min_lr={options.min_lr} and tune.max_lr={options.max_lr} must satisfy 0 < min_lr < max_lr; "
-        "e.g. 1e-6 and 1.",
-    )
+def tune(plan: RunPlan, datamodule: Any) -> Tuning:
+    """Run the finders `plan.tune` asks for on a trial copy of the run; the suggestions come back as
+    a `Tuning`, from which the run's plan is resolved again (nothing of the run is changed here)."""
+    options = plan.tune or {}
+    model = build_network(plan, datamodule)
+    task = build_task(plan, model, datamodule.spec)
+    # The finders count optimizer steps; on a small dataset max_epochs would end them early.
+    trainer = build_trainer(plan, record=False, max_epochs=-1)
     tuner = Tuner(trainer)
-    results: dict[str, Any] = {}
-    output_dir = Path(cfg.paths.output_dir)
-    # The finders count optimizer steps; on a small dataset trainer.max_epochs would end them early.
-    max_epochs = trainer.fit_loop.max_epochs
-    trainer.fit_loop.max_epochs = -1
-    try:
-        _find(cfg, options, tuner, trainer, task, datamodule, output_dir, results)
-    finally:
-        trainer.fit_loop.max_epochs = max_epochs
-    return results
+    report: dict[str, Any] = {}
+    batch_size = _find_batch_size(options, tuner, task, datamodule, report) if options.get("batch_size") else None
+    lr = _find_lr(plan, options, trainer, task, datamodule, report) if options.get("lr_find") else None
+    return Tuning(lr=lr, batch_size=batch_size, report=report)
 
 
-def _find(
-    cfg: DictConfig,
-    options: DictConfig,
-    tuner: Tuner,
-    trainer: pl.Trainer,
-    task: pl.LightningModule,
-    datamodule: Any,
-    output_dir: Path,
-    results: dict[str, Any],
-) -> None:
+def _find_batch_size(options: Mapping[str, Any], tuner: Tuner, task: Any, datamodule: Any, report: dict) -> int | None:
+    """The largest batch that fits (at most the training set), or None when it is not to be applied."""
+    start = datamodule.batch_size
+    if not isinstance(start, int):
+        log.warning("Skipping the batch-size finder: dataset.batch_size=%r is not a number of examples.", start)
+        return None
+    found = tuner.scale_batch_size(
+        task, datamodule=datamodule, mode=options["batch_size_mode"], max_trials=options["max_trials"], init_val=2
+    )
+    if found and found > datamodule.train_size:
+        found = datamodule.train_size  # a batch larger than the training set is the whole training set
+    applied = bool(options["apply"] and found)
+    report["batch_size"] = {"suggestion": found, "initial": start, "applied": applied}
+    datamodule.batch_size = found if applied else start  # the finder leaves its last trial behind
+    print(f"tune=batch_size: largest batch that fits: {found} ({'applied' if applied else 'not applied'})")
+    return int(found) if applied else None
 
-    if options.batch_size:
-        start = getattr(datamodule, "batch_size", None)
-        if not isinstance(start, int):
-            log.warning("Skipping the batch-size finder: dataset.batch_size=%r is not a number of examples.", start)
-        else:
-            found = tuner.scale_batch_size(
-                task, datamodule=datamodule, mode=options.batch_size_mode, max_trials=options.max_trials, init_val=2
-            )
-            _forget_trial_steps(task)
-            size = getattr(datamodule, "train_size", None)
-            if found and isinstance(size, int) and found > size:
-                found = size  # a batch larger than the training set is the whole training set
-                datamodule.batch_size = found
-            results["batch_size"] = {"suggestion": found, "initial": start, "applied": bool(options.apply and found)}
-            if not (options.apply and found):
-                datamodule.batch_size = start  # the finder leaves its last value behind
-            else:
-                if "batch_size" in cfg.dataset:
-                    cfg.dataset.batch_size = int(found)
-                _rescale_lr(cfg, trainer, task, datamodule)
 
-    if options.lr_find:
-        configured = cfg.optimizer.get("lr")
-        finder = tuner.lr_find(
+def _find_lr(
+    plan: RunPlan, options: Mapping[str, Any], trainer: Any, task: Any, datamodule: Any, report: dict
+) -> float | None:
+    """The suggested learning rate (with its plot), or None when there is none or it is not applied."""
+    with lr_finder_progress(trainer):  # one line per update in a log file, not one line of redraws
+        finder = Tuner(trainer).lr_find(
             task,
             datamodule=datamodule,
-            min_lr=options.min_lr,
-            max_lr=options.max_lr,
-            num_training=options.num_training,
+            min_lr=options["min_lr"],
+            max_lr=options["max_lr"],
+            num_training=options["num_training"],
             update_attr=False,
         )
-        _forget_trial_steps(task)
-        if finder is not None:
-            fix_smoothing(finder)
-        suggestion = suggest_lr(finder) if finder is not None else None
-        entry: dict[str, Any] = {
-            "suggestion": suggestion,
-            "min_lr": options.min_lr,
-            "max_lr": options.max_lr,
-            "applied": False,
-        }
-        if finder is not None and trainer.is_global_zero:
-            entry["plot"] = str(lr_plot(finder, suggestion, output_dir / "lr_find.png"))
-            _log_image(trainer, entry["plot"])
-        factory = getattr(task, "optimizer_factory", None)
-        if options.apply and suggestion is not None and isinstance(factory, functools.partial):
-            task.optimizer_factory = functools.partial(factory, lr=suggestion)
-            task.lr = float(suggestion)  # the rate summary.json reports
-            if "lr" in cfg.optimizer:
-                cfg.optimizer.lr = float(suggestion) * _lr_scale(cfg, trainer, datamodule)
-            entry["applied"] = True
-        elif suggestion is None:
-            log.warning(
-                "The learning-rate finder found no clear descent of the loss; training keeps optimizer.lr=%s.",
-                cfg.optimizer.get("lr"),
-            )
-        results["lr_find"] = entry
-        if suggestion is not None and trainer.is_global_zero:
-            print(_said(entry, configured, options.apply))
-    if results.get("batch_size") and trainer.is_global_zero:
-        found = results["batch_size"]
-        what = "training with it" if found["applied"] else f"tune.apply=false: training keeps {found['initial']}"
-        print(f"Batch-size finder: suggests dataset.batch_size={found['suggestion']}; {what}.")
-
-
-def _said(entry: dict[str, Any], lr: Any, apply: bool) -> str:
-    """The finder's suggestion, and whether the run trains with it, in one line for the terminal."""
-    suggestion = f"Learning-rate finder: suggests lr={entry['suggestion']:.3g}"
-    plot = f" (plot: {entry['plot']})" if entry.get("plot") else ""
-    if entry["applied"]:
-        return f"{suggestion}{plot}; training with it instead of optimizer.lr={lr}."
-    if apply:
-        return f"{suggestion}{plot}; this optimizer takes no lr, training as configured."
-    return f"{suggestion}{plot}; tune.apply=false: training keeps optimizer.lr={lr}."
-
-
-def _lr_scale(cfg: DictConfig, trainer: pl.Trainer, datamodule: Any) -> float:
-    """optimizer.lr / the rate trained with: reference_batch / batch when the rate scales with the
-    batch, so that the config in summary.json trains with the suggested rate again."""
-    rate = scaled_lr(cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
-    return 1.0 if not rate else float(cfg.optimizer.lr) / rate
-
-
-def _rescale_lr(cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamodule: Any) -> None:
-    """A new batch size changes the rate when optimizer.scale_lr_with_batch is on."""
-    if cfg.optimizer.get("scale_lr_with_batch", False):
-        scale_learning_rate(task, cfg.optimizer, datamodule.effective_batch_size(trainer.world_size))
-
-
-def _log_image(trainer: pl.Trainer, path: str) -> None:
-    from pytorch_lightning.loggers import WandbLogger
-
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key="tuning/lr_find", images=[path])
+    if finder is not None:
+        fix_smoothing(finder)
+    suggestion = suggest_lr(finder) if finder is not None else None
+    applied = bool(options["apply"] and suggestion is not None)
+    entry: dict[str, Any] = {
+        "suggestion": suggestion,
+        "min_lr": options["min_lr"],
+        "max_lr": options["max_lr"],
+        "applied": applied,
+    }
+    if finder is not None and rank_zero_only.rank == 0:
+        entry["plot"] = str(lr_plot(finder, suggestion, Path(plan.output_dir) / "lr_find.png"))
+    report["lr_find"] = entry
+    if suggestion is None:
+        log.warning(
+            "The learning-rate finder found no clear descent of the loss; training keeps optimizer.lr=%s.", plan.lr
+        )
+        print(f"tune=lr: no clear descent of the loss; training keeps lr={plan.lr}")
+    else:
+        plot = f" (plot: {entry['plot']})" if entry.get("plot") else ""
+        kept = f"optimizer.lr={plan.lr}"
+        what = f"training with it instead of {kept}" if applied else f"tune.apply=false: training keeps {kept}"
+        print(f"Learning-rate finder: suggests lr={suggestion:.3g}{plot}; {what}.")
+    return float(suggestion) if applied and suggestion is not None else None

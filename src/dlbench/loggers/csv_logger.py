@@ -36,7 +36,7 @@ class _AppendingWriter(ExperimentWriter):
             exists = os.path.isfile(self.metrics_file_path)
             if new_keys and exists:
                 self._rewrite_with_new_header(self.metrics_keys)
-            self._handle = open(self.metrics_file_path, "a" if exists else "w", newline="")  # noqa: SIM115
+            self._handle = open(self.metrics_file_path, "a" if exists else "w", newline="")
             self._writer = csv.DictWriter(self._handle, fieldnames=self.metrics_keys)
             if not exists:
                 self._writer.writeheader()

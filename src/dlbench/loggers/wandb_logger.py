@@ -11,8 +11,9 @@ sweeps needs and Lightning leaves to the user:
 - the resolved config is logged flat (`optimizer.lr`, `model.hidden`), the keys W&B's
   parallel-coordinates panel and W&B sweep specs use;
 - `define_metric` keeps the best monitored value in the summary, not only the last;
-- `finish_loggers` ends the W&B run at the end of every job (Hydra's in-process launcher would
-  otherwise hand the first job's run to the second) and marks an exception as a failed run.
+- `finish_run` (dlbench's logger protocol, `protocol.py`) ends the W&B run at the end of every job
+  (Hydra's in-process launcher would otherwise hand the first job's run to the second) and marks
+  an exception as a failed run.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from __future__ import annotations
 import netrc
 import os
 import socket
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -29,6 +29,9 @@ from urllib.parse import urlparse
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.loggers.logger import DummyExperiment, rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
+
+from dlbench.config.context import RunContext
+from dlbench.loggers.protocol import flatten
 
 MODES = ("auto", "online", "offline", "disabled")
 DEFAULT_HOST = "https://api.wandb.ai"
@@ -41,25 +44,6 @@ def wandb_installed() -> bool:
     except ImportError:
         return False
     return True
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"optimizer": {"lr": 0.1}}` -> `{"optimizer.lr": 0.1}`: the names W&B panels and sweep specs use.
-
-    Hydra's own section and the `_partial_`/`_convert_` instantiation flags say nothing about a run
-    and are left out; `_target_` stays, since it names the class that was compared.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        key = str(key)
-        if (not prefix and key == "hydra") or key in ("_partial_", "_convert_", "_recursive_"):
-            continue
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, name))
-        else:
-            flat[name] = value
-    return flat
 
 
 def has_credentials(host: str | None = None) -> bool:
@@ -116,20 +100,6 @@ def sweep_group(sweep_dir: str | Path) -> str:
     return "_".join(part for part in (path.parent.name, path.name) if part)
 
 
-def _hydra_context() -> tuple[str | None, list[str], dict[str, str]]:
-    """(group of the running multirun or None, this job's overrides, the chosen group options)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        hydra = HydraConfig.get()
-    except (ImportError, ValueError):
-        return None, [], {}
-    group = sweep_group(hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
-    choices = {str(key): str(value) for key, value in (hydra.runtime.choices or {}).items() if value is not None}
-    return group, list(hydra.overrides.task), choices
-
-
 class DlbenchWandbLogger(WandbLogger):
     """Lightning's WandbLogger with the mode, group, tags, config and summary a sweep needs."""
 
@@ -144,16 +114,21 @@ class DlbenchWandbLogger(WandbLogger):
         monitor: str | None = None,
         monitor_mode: str = "min",
         log_pictures: bool = True,
+        context: RunContext | None = None,
         **kwargs: Any,
     ) -> None:
+        """`context`: the run's (the build step passes it): a sweep job joins its sweep's group, and
+        the run is named after the job's overrides and tagged with the chosen options."""
         self.requested_mode = mode
         self._logged_images: set[str] = set()
         if not wandb_installed():
             self._init_without_wandb(save_dir)
             return
         self.mode, self.offline_reason = resolve_mode(mode) if rank_zero_only.rank == 0 else ("disabled", None)
-        hydra_group, overrides, choices = _hydra_context()
-        self.group = group or os.environ.get("WANDB_RUN_GROUP") or hydra_group
+        sweep = sweep_group(context.sweep_dir) if context is not None and context.sweep_dir is not None else None
+        overrides = list(context.overrides) if context is not None else []
+        choices = dict(context.choices) if context is not None else {}
+        self.group = group or os.environ.get("WANDB_RUN_GROUP") or sweep
         option_tags = [f"{key}={choices[key]}" for key in ("dataset", "model", "optimizer") if key in choices]
         all_tags = [*tags, *option_tags, *(["sweep"] if self.group else [])]
         self.tags = list(dict.fromkeys(tag[:64] for tag in all_tags))
@@ -207,7 +182,7 @@ class DlbenchWandbLogger(WandbLogger):
         self._wandb_init["settings"] = wandb.Settings(silent=True, init_timeout=60)
         try:
             run = super().experiment
-        except Exception as error:  # noqa: BLE001 - a W&B server problem must not stop training
+        except Exception as error:
             if self.mode != "online":
                 raise
             self.mode, self.offline_reason = "offline", f"W&B did not answer ({type(error).__name__})"
@@ -237,11 +212,6 @@ class DlbenchWandbLogger(WandbLogger):
             f"W&B: offline{reason}; run{group} saved in {sync_dir}; upload it with: wandb sync {sync_dir}", flush=True
         )
 
-    def pictures(self) -> list[Path]:
-        """Every PNG the run left in its directory (e.g. `pictures/`), W&B's own files aside."""
-        run_dir = Path(self.save_dir or ".")
-        return sorted(path for path in run_dir.rglob("*.png") if "wandb" not in path.relative_to(run_dir).parts)
-
     @rank_zero_only
     def log_image(self, key: str, images: list[Any], step: int | None = None, **kwargs: Any) -> None:
         """As Lightning's, remembering the files so the end of the run does not log them twice;
@@ -251,8 +221,19 @@ class DlbenchWandbLogger(WandbLogger):
         self._logged_images.update(str(Path(image).resolve()) for image in images if isinstance(image, (str, Path)))
         super().log_image(key, images, step=step, **kwargs)
 
+    def log_picture(self, key: str, path: Path, step: int | None = None) -> None:
+        self.log_image(key=key, images=[str(path)], step=step)
+
+    def record(self) -> dict[str, Any]:
+        """The run's URL online, its offline directory (for `wandb sync`) otherwise."""
+        run = self._experiment
+        if run is None or isinstance(run, DummyExperiment) or self.mode == "disabled":
+            return {}
+        where = {"url": run.url} if self.mode == "online" else {"sync_dir": str(run.settings.sync_dir)}
+        return {"wandb": {"run_id": run.id, "name": run.name, "group": self.group, "mode": self.mode, **where}}
+
     @rank_zero_only
-    def finish_run(self, summary: Mapping[str, Any]) -> None:
+    def finish_run(self, summary: Mapping[str, Any], pictures: Sequence[Path] = ()) -> None:
         """Summary numbers, pictures of the run, and the W&B run's end state from `summary.json`."""
         if self._experiment is None or isinstance(self._experiment, DummyExperiment):
             return
@@ -276,27 +257,8 @@ class DlbenchWandbLogger(WandbLogger):
             if status != "completed":
                 run.tags = tuple(dict.fromkeys([*run.tags, status]))
             if self.log_pictures:
-                pictures = [path for path in self.pictures() if str(path.resolve()) not in self._logged_images]
+                pictures = [path for path in pictures if str(path.resolve()) not in self._logged_images]
                 if pictures:
                     run.log({f"pictures/{path.stem}": wandb.Image(str(path)) for path in pictures})
         run.finish(exit_code=EXIT_CODES.get(status, 1))
         self._experiment = None
-
-
-def wandb_loggers(loggers: Iterable[Logger]) -> list[DlbenchWandbLogger]:
-    return [logger for logger in loggers if isinstance(logger, DlbenchWandbLogger)]
-
-
-def start_loggers(loggers: Iterable[Logger], config: Mapping[str, Any]) -> None:
-    """Open the W&B run (flat config, metric definitions) before the first epoch."""
-    for logger in wandb_loggers(loggers):
-        logger.start(config)
-
-
-def finish_loggers(loggers: Iterable[Logger], summary: Mapping[str, Any]) -> None:
-    """End every W&B run of this job as `summary["status"]` says; a W&B error only warns."""
-    for logger in wandb_loggers(loggers):
-        try:
-            logger.finish_run(summary)
-        except Exception as error:  # noqa: BLE001 - the run itself is done and saved; say so and go on
-            print(f"W&B: could not finish the run cleanly ({type(error).__name__}: {error})", file=sys.stderr)

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from dlbench.data.spec import DataSpec
-from dlbench.errors import require
 from dlbench.models.checks import flat_size, require_images
 
 # (out channels, kernel, stride, padding, max-pool after) for the five convolutions, and the two
@@ -84,8 +83,6 @@ class AlexNet(nn.Module):
         lrn: bool = False,
     ) -> None:
         super().__init__()
-        require(variant in VARIANTS, f"model.variant={variant!r} is unknown; choose one of {', '.join(VARIANTS)}.")
-        require(0.0 <= dropout < 1.0, f"model.dropout={dropout} is outside [0, 1); the paper uses 0.5.")
         convs, width = VARIANTS[variant]
         layers: list[nn.Module] = []
         channels = input_shape[0]

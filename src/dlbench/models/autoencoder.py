@@ -18,7 +18,6 @@ import torch
 from torch import Tensor, nn
 
 from dlbench.data.spec import DataSpec
-from dlbench.errors import require
 from dlbench.models.activations import make_activation, width_factor
 from dlbench.models.checks import require_images
 
@@ -32,14 +31,6 @@ class _Reconstruction(nn.Module):
 
     def __init__(self, code_size: int, sparsity: float, noise_std: float) -> None:
         super().__init__()
-        require(
-            code_size >= 1,
-            f"model.code_size={code_size} is < 1; the code needs at least 1 unit, e.g. model.code_size=32.",
-        )
-        require(sparsity >= 0, f"model.sparsity={sparsity} is negative; use 0 (off) or a small weight such as 1e-3.")
-        require(
-            noise_std >= 0, f"model.noise_std={noise_std} is negative; use 0 (off) or a standard deviation such as 0.3."
-        )
         self.code_size, self.sparsity, self.noise_std = code_size, sparsity, noise_std
         self.code: Tensor | None = None
 
@@ -85,11 +76,6 @@ class Autoencoder(_Reconstruction):
         maxout_pieces: int = 2,
     ) -> None:
         super().__init__(code_size, sparsity, noise_std)
-        for width in hidden:
-            require(
-                width >= 1,
-                f"model.hidden={list(hidden)} has a width {width} < 1; every hidden layer needs at least 1 unit.",
-            )
         self.input_shape = tuple(input_shape)
         features = 1
         for dim in input_shape:
@@ -136,15 +122,6 @@ class ConvAutoencoder(_Reconstruction):
         negative_slope: float = 0.01,
     ) -> None:
         super().__init__(code_size, sparsity, noise_std)
-        require(
-            len(channels) >= 1 and all(c >= 1 for c in channels),
-            f"model.channels={list(channels)} needs at least one layer of at least 1 channel, e.g. [16, 32].",
-        )
-        require(
-            activation != "maxout",
-            "model.activation=maxout is not available in conv_autoencoder; choose relu, tanh, elu or another "
-            "of the shared set.",
-        )
 
         def act() -> nn.Module:
             return make_activation(activation, negative_slope)

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from dlbench.data.spec import DataSpec
-from dlbench.errors import require
 from dlbench.models.activations import make_activation, width_factor
 from dlbench.models.checks import require_whole_examples
 
@@ -31,12 +30,6 @@ class MLP(nn.Module):
         maxout_pieces: int = 2,
     ) -> None:
         super().__init__()
-        for width in hidden:
-            require(
-                width >= 1,
-                f"model.hidden={list(hidden)} has a width {width} < 1; every hidden layer needs at least 1 unit.",
-            )
-        require(0.0 <= dropout < 1.0, f"model.dropout={dropout} is outside [0, 1); use a probability such as 0.5.")
         factor = width_factor(activation, maxout_pieces)
         layers: list[nn.Module] = [nn.Flatten()]
         width_in = 1

@@ -46,25 +46,6 @@ class Recurrent(nn.Module):
         nonlinearity: str = "tanh",
     ) -> None:
         super().__init__()
-        require(cell in CELLS, f"model.cell={cell!r} is unknown; choose one of {', '.join(CELLS)}.")
-        require(hidden_size >= 1, f"model.hidden_size={hidden_size} is < 1; use at least 1 unit, e.g. 64.")
-        require(num_layers >= 1, f"model.num_layers={num_layers} is < 1; use at least 1 layer.")
-        require(
-            0.0 <= dropout < 1.0, f"model.dropout={dropout} is outside [0, 1); it is applied between stacked layers."
-        )
-        require(
-            dropout == 0 or num_layers > 1,
-            f"model.dropout={dropout} acts only between stacked layers, and model.num_layers=1; set "
-            "model.num_layers=2 or more.",
-        )
-        require(
-            nonlinearity in ("tanh", "relu"),
-            f"model.nonlinearity={nonlinearity!r} is not available; the RNN cell takes tanh or relu.",
-        )
-        require(
-            cell == "rnn" or nonlinearity == "tanh",
-            f"model.nonlinearity={nonlinearity!r} applies only to model=rnn; LSTM and GRU gates are fixed.",
-        )
         self.image_rows = len(input_shape) == 3
         features = input_shape[0] * input_shape[2] if self.image_rows else input_shape[-1]
         options = {"nonlinearity": nonlinearity} if cell == "rnn" else {}

@@ -72,7 +72,7 @@ class ComparisonReport(Callback):
             written = write_report(sweep_dir)
             plan = read_plan(sweep_dir)
             jobs = find_jobs(sweep_dir, plan)
-        except Exception as error:  # a report problem must not turn a finished sweep into a failure
+        except Exception as error:  # noqa: BLE001 - a report problem must not turn a finished sweep into a failure
             log.warning("No comparison report for %s: %s: %s", sweep_dir, type(error).__name__, error)
             print(f"warning: no comparison report for {sweep_dir}: {error}")
             return []
@@ -85,8 +85,8 @@ class ComparisonReport(Callback):
         print(f"comparison report: {sweep_dir}/report.md ({len(written)} files)")
         if stopped:
             print(f"to resume it, run the same command again with hydra.sweep.dir={Path(sweep_dir)}")
-        if not stopped:
-            from dlbench.loggers.wandb_report import safely_log_report
+        else:
+            from dlbench.loggers.sweep_end import report_to_loggers
 
-            safely_log_report(sweep_dir, written)  # into the sweep's W&B group, when its jobs used logger=wandb
+            report_to_loggers(sweep_dir, written)  # W&B's sweep group, MLflow's parent run: where the jobs logged
         return [job.status for job in jobs]

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlbench.loggers.protocol import read_records
 from dlbench.reporting.liveness import effective_status
+from dlbench.reporting.seeds import SEED_KEYS, settings_of, write_setting_tables
 from dlbench.reporting.summary import SUMMARY_FILE
 from dlbench.reporting.sweep_plan import SweepPlan, read_plan
 
@@ -43,6 +45,11 @@ class Job:
         if not isinstance(rows, list):  # a run still going, or lost: its rows are in metrics.csv
             rows = _metrics_rows(self.run_dir)
         return [{key: to_float(value) for key, value in row.items()} for row in rows]
+
+    @property
+    def loggers(self) -> dict[str, dict[str, Any]]:
+        """Where each logger of this job keeps its records (`loggers.json`)."""
+        return read_records(self.run_dir)
 
     def label(self, keys: list[str]) -> str:
         shown = [f"{key}={self.overrides.get(key, '-')}" for key in keys]
@@ -158,16 +165,38 @@ def _metric_columns(jobs: list[Job]) -> list[str]:
     return columns
 
 
+LOGGER_COLUMNS = {"tensorboard": "tensorboard_dir", "mlflow": "mlflow_run", "wandb": "wandb_run"}
+
+
+def logger_cell(name: str, record: dict[str, Any]) -> str:
+    """How the report names a job's run in one logger: a link where there is one, else its id or directory."""
+    if name == "tensorboard":
+        return str(record.get("log_dir", ""))
+    if name == "mlflow":
+        return str(record.get("link") or record.get("run_id") or "")
+    if name == "wandb":
+        return str(record.get("url") or record.get("sync_dir") or record.get("run_id") or "")
+    return ""
+
+
+def _logger_columns(jobs: list[Job]) -> list[str]:
+    used = {name for job in jobs for name in job.loggers}
+    return [column for name, column in LOGGER_COLUMNS.items() if name in used]
+
+
 def table_rows(jobs: list[Job], plan: SweepPlan | None = None) -> tuple[list[str], list[dict[str, Any]]]:
-    """The report's columns and one row per job: swept values, metrics, timing, status."""
+    """The report's columns and one row per job: swept values, metrics, timing, status, runs in the loggers."""
     keys = swept_keys(jobs, plan)
     metrics = _metric_columns(jobs)
+    logger_columns = _logger_columns(jobs)
+    criterion = any(job.summary.get("criterion") for job in jobs)  # criterion=within|all_correct
     columns = [
         "job",
         *keys,
         "status",
         "stop_reason",
         "epochs_run",
+        *(["epochs_to_criterion"] if criterion else []),
         "best_epoch",
         "best_metric",
         "best_value",
@@ -177,6 +206,7 @@ def table_rows(jobs: list[Job], plan: SweepPlan | None = None) -> tuple[list[str
         "samples_per_s",
         "effective_batch_size",
         "run_dir",
+        *logger_columns,
     ]
     rows = []
     for job in jobs:
@@ -191,12 +221,19 @@ def table_rows(jobs: list[Job], plan: SweepPlan | None = None) -> tuple[list[str
             best_metric=best.get("metric", ""),
             best_value=best.get("value", ""),
         )
+        if criterion:
+            reached = summary.get("epochs_to_criterion")
+            row["epochs_to_criterion"] = "not met" if reached is None else reached
         for column in metrics:
             split, name = column.split("/", 1)
             row[column] = ((summary.get("metrics") or {}).get(split) or {}).get(name, "")
         for column in ("wall_time_s", "time_per_epoch_s", "samples_per_s", "effective_batch_size"):
             row[column] = summary.get(column, "")
         row["run_dir"] = str(job.run_dir)
+        records = job.loggers
+        for name, column in LOGGER_COLUMNS.items():
+            if column in logger_columns:
+                row[column] = logger_cell(name, records.get(name) or {})
         rows.append(row)
     return columns, rows
 
@@ -215,7 +252,7 @@ def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    shown = [column for column in columns if column != "run_dir"]
+    shown = [column for column in columns if column != "run_dir" and column not in LOGGER_COLUMNS.values()]
     lines = [
         f"# Sweep report: {sweep_dir}",
         "",
@@ -229,8 +266,34 @@ def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
         "| " + " | ".join("---" for _ in shown) + " |",
     ]
     lines += ["| " + " | ".join(_cell(row[column]) for column in shown) + " |" for row in rows]
+    lines += logger_lines(sweep_dir, columns, rows)
     markdown_path.write_text("\n".join(lines) + "\n")
     return [csv_path, markdown_path]
+
+
+def logger_lines(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """report.md's section naming each job's run in every logger the sweep used (none: no lines)."""
+    used = [(name, column) for name, column in LOGGER_COLUMNS.items() if column in columns]
+    if not used:
+        return []
+    titles = {"tensorboard": "TensorBoard", "mlflow": "MLflow", "wandb": "W&B"}
+    lines = ["", "## Runs in the loggers", ""]
+    if any(name == "tensorboard" for name, _ in used):
+        lines += [f"TensorBoard, every job side by side (HParams tab): `tensorboard --logdir {sweep_dir}`", ""]
+    parent = sweep_dir / "mlflow_parent.json"
+    if parent.exists():
+        saved = json.loads(parent.read_text())
+        uri = saved["tracking_uri"]
+        allow = "MLFLOW_ALLOW_FILE_STORE=true " if uri.startswith("file:") else ""
+        lines += [
+            f"MLflow: the jobs are nested under parent run `{saved['run_id']}` in `{uri}` "
+            f"(`{allow}mlflow ui --backend-store-uri {uri}`)",
+            "",
+        ]
+    for row in rows:
+        cells = [f"{titles[name]} `{row[column]}`" for name, column in used if row.get(column)]
+        lines.append(f"- job {row['job']}: " + (" · ".join(cells) if cells else "no logger records"))
+    return lines
 
 
 def write_report(sweep_dir: str | Path) -> list[Path]:
@@ -250,7 +313,12 @@ def write_report(sweep_dir: str | Path) -> list[Path]:
         )
     columns, rows = table_rows(jobs, plan)
     written = write_tables(sweep_dir, columns, rows)
-    ran = [job for job in jobs if job.status != NOT_STARTED]
+    ran = [job for job in jobs if job.status != NOT_STARTED]  # a stopped sweep: the jobs it never started
+    keys = swept_keys(jobs, plan)
+    settings = settings_of(ran, keys)  # None unless some setting ran with several seeds (seeds=N)
+    if settings is not None:
+        written += write_setting_tables(sweep_dir, settings, _metric_columns(ran), ran)
+        keys = [key for key in keys if key not in SEED_KEYS]
     if ran:
-        written += write_plots(sweep_dir, ran, swept_keys(jobs, plan))
+        written += write_plots(sweep_dir, ran, keys, settings)
     return written

@@ -8,19 +8,11 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
 from dlbench.reporting.summary import SUMMARY_FILE, read_summary, write_summary
 
 
-def record_failure(cfg: DictConfig, error: BaseException) -> Path | None:
+def record_failure(run_dir: Path, overrides: list[str], error: BaseException) -> Path | None:
     """Write status `failed` and the error into the job's run directory, unless a summary exists."""
-    try:
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        overrides = list(HydraConfig.get().overrides.task)
-    except ValueError:  # not under Hydra
-        return None
     from dlbench.run.claim import RunDirTaken
 
     if isinstance(error, RunDirTaken):

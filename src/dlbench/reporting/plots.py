@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 import matplotlib
 
 matplotlib.use("Agg")  # files only: works on a cluster node or in CI without a display
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
     from dlbench.reporting.comparison import Job
+    from dlbench.reporting.seeds import Setting
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -50,15 +51,20 @@ def _finite(value: float) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
 
-def validation_curves(sweep_dir: Path, jobs: list[Job], keys: list[str]) -> Path:
-    """Every job's validation metrics per epoch, overlaid: the first thing to look at."""
+def validation_curves(sweep_dir: Path, jobs: list[Job], keys: list[str], settings: list[Setting] | None = None) -> Path:
+    """Every job's validation metrics per epoch, overlaid: the first thing to look at. With seeds,
+    every setting once: its mean over seeds with bands (`dlbench.reporting.seed_plots`)."""
     names = sorted({name for job in jobs for row in job.history for name in row if name.startswith("val/")}) or [
         _monitor(jobs)
     ]
     figure, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
     marker = "." if max(len(job.history) for job in jobs) < 30 else None
     for axis, name in zip(axes[0], names, strict=False):
-        for job in jobs:
+        if settings is not None:
+            from dlbench.reporting.seed_plots import draw_setting_curves
+
+            draw_setting_curves(axis, settings, name, marker)
+        for job in jobs if settings is None else []:
             epochs, values = _series(job, name)
             if epochs:
                 suffix = "" if job.status == "completed" else f" ({job.status})"
@@ -90,8 +96,9 @@ def _wants_log_axis(key: str, values: list[float]) -> bool:
     return len(positive) == len(values) and len(values) > 1 and max(values) / min(values) >= 100
 
 
-def final_metric(sweep_dir: Path, jobs: list[Job], key: str) -> Path:
-    """The best monitored value (and the test metrics) against the swept value of `key`."""
+def final_metric(sweep_dir: Path, jobs: list[Job], key: str, settings: list[Setting] | None = None) -> Path:
+    """The best monitored value (and the test metrics) against the swept value of `key`; with
+    seeds, each setting's mean +- std and every seed's value."""
     monitor = _monitor(jobs)
     test_names = sorted({name for job in jobs for name in ((job.summary.get("metrics") or {}).get("test") or {})})
     panels = [monitor] + [f"test/{name}" for name in test_names]
@@ -108,7 +115,16 @@ def final_metric(sweep_dir: Path, jobs: list[Job], key: str) -> Path:
                 for job in jobs
             ]
             title = panel
-        if numbers is not None:
+        if settings is not None:
+            from dlbench.reporting.seed_plots import draw_setting_points
+            from dlbench.reporting.seeds import best_values, metric_values
+
+            values = [best_values(s) if panel == monitor else metric_values(s, panel) for s in settings]
+            setting_numbers = _numeric([s.values.get(key, "") for s in settings])
+            draw_setting_points(axis, settings, key, values, setting_numbers is not None)
+            if setting_numbers is not None and _wants_log_axis(key, setting_numbers):
+                axis.set_xscale("log")
+        elif numbers is not None:
             order = sorted(range(len(jobs)), key=lambda index: numbers[index])
             axis.plot([numbers[i] for i in order], [ys[i] for i in order], marker="o")
             if _wants_log_axis(key, numbers):
@@ -116,7 +132,7 @@ def final_metric(sweep_dir: Path, jobs: list[Job], key: str) -> Path:
         else:
             axis.bar(range(len(jobs)), [y if _finite(y) else 0.0 for y in ys], tick_label=raw)
             axis.tick_params(axis="x", rotation=30)
-        for index, job in enumerate(jobs):
+        for index, job in enumerate(jobs if settings is None else []):
             if job.status != "completed":
                 x = numbers[index] if numbers is not None else index
                 axis.annotate(
@@ -213,10 +229,11 @@ def _is_early_stopping_sweep(jobs: list[Job], keys: list[str]) -> bool:
     return any(str(job.summary.get("stop_reason") or "").startswith("early stopping") for job in jobs)
 
 
-def write_plots(sweep_dir: Path, jobs: list[Job], keys: list[str]) -> list[Path]:
-    """All plots that fit this sweep; returns the files written."""
-    written = [validation_curves(sweep_dir, jobs, keys)]
-    written += [final_metric(sweep_dir, jobs, key) for key in keys]
+def write_plots(sweep_dir: Path, jobs: list[Job], keys: list[str], settings: list[Setting] | None = None) -> list[Path]:
+    """All plots that fit this sweep; returns the files written. `settings`: the sweep's settings
+    when it ran them with several seeds (`dlbench.reporting.seeds`)."""
+    written = [validation_curves(sweep_dir, jobs, keys, settings)]
+    written += [final_metric(sweep_dir, jobs, key, settings) for key in keys]
     if any(key.rsplit(".", 1)[-1] == "batch_size" for key in keys):
         written.append(batch_size_timing(sweep_dir, jobs))
     if _is_early_stopping_sweep(jobs, keys):

@@ -44,7 +44,7 @@ def read_plan(sweep_dir: str | Path) -> SweepPlan | None:
         sweeper = config.hydra.get("sweeper") or {}
         params = tuple(f"{key}={value}" for key, value in (sweeper.get("params") or {}).items())
         parsed = OverridesParser.create().parse_overrides([*params, *overrides])
-    except Exception:  # an unreadable plan: the report falls back to what the jobs' files say
+    except Exception:  # noqa: BLE001 - an unreadable plan: the report falls back to what the jobs' files say
         return None
     swept = tuple(override.get_key_element().lstrip("+~") for override in parsed if override.is_sweep_override())
     jobs = None

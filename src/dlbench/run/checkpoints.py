@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from omegaconf import DictConfig, OmegaConf, open_dict
 
+from dlbench.config.plan import RunPlan
 from dlbench.errors import ConfigError
 
 # Checkpoints already read and checked, waiting for Lightning to ask for them (see `take`):
@@ -157,15 +157,6 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
 
 # -- what a checkpoint holds ------------------------------------------------------------------
-def _current_choices() -> dict[str, str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        return {str(group): str(option) for group, option in HydraConfig.get().runtime.choices.items()}
-    except ValueError:  # not running under Hydra
-        return {}
-
-
 def _named(group: str, choices: dict[str, Any], section: Any) -> str:
     """`model=lenet` when the option is known, else the class name (`LeNet`)."""
     if choices.get(group):
@@ -173,26 +164,26 @@ def _named(group: str, choices: dict[str, Any], section: Any) -> str:
     return str((section or {}).get("_target_", "?")).rsplit(".", 1)[-1]
 
 
-def check_checkpoint_fits(cfg: DictConfig, task: torch.nn.Module) -> None:
+def check_checkpoint_fits(plan: RunPlan, task: torch.nn.Module) -> None:
     """Refuse, before training, a `ckpt_path` this run cannot restore: unreadable, or another network.
 
     Reads the file once (Lightning's restore then takes the same dictionary, see `take`).
     """
-    if cfg.get("ckpt_path") is None:
+    if plan.ckpt_path is None:
         return
-    checkpoint = read_for_lightning(cfg.ckpt_path)
+    path = plan.ckpt_path
+    checkpoint = read_for_lightning(path)
     stored = checkpoint.get("dlbench_config") or {}
-    path = cfg.ckpt_path
     trained_with = " ".join(checkpoint.get("dlbench_overrides") or [])
     again = f" ({trained_with})" if trained_with else ""
-    theirs, ours = stored.get("model"), OmegaConf.to_container(cfg.model, resolve=True)
-    if isinstance(theirs, dict) and isinstance(ours, dict) and theirs.get("_target_") != ours.get("_target_"):
+    theirs, ours = stored.get("model"), dict(plan.model)
+    if isinstance(theirs, dict) and theirs.get("_target_") != ours.get("_target_"):
         choices = checkpoint.get("dlbench_choices") or {}
         raise CheckpointError(
             f"ckpt_path={path} holds {_named('model', choices, theirs)} trained on "
             f"{_named('dataset', choices, stored.get('dataset'))}, but this run builds "
-            f"{_named('model', _current_choices(), ours)}; resume it with the overrides it was trained with{again}, "
-            "or evaluate it with train=false."
+            f"{_named('model', dict(plan.context.choices), ours)}; resume it with the overrides it was trained "
+            f"with{again}, or evaluate it with train=false."
         )
     expected = {name: tuple(value.shape) for name, value in task.state_dict().items()}
     found = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items() if hasattr(value, "shape")}
@@ -211,25 +202,3 @@ def check_checkpoint_fits(cfg: DictConfig, task: torch.nn.Module) -> None:
             f"ckpt_path={path} does not fit the network this run builds: {what}; use the model and dataset "
             f"overrides it was trained with{again}."
         )
-
-
-def config_for_evaluation(cfg: DictConfig, checkpoint: dict[str, Any], overrides: list[str]) -> DictConfig:
-    """The run config with the data, model and loss the checkpoint was trained with (train=false).
-
-    The checkpoint's sections replace the command line's whole (a merge would fail on keys one
-    dataset has and another lacks, e.g. mnist's data_dir on iris); only where the data lives
-    (`dataset.data_dir`, `download`, `on_device`, `in_memory`) is still taken from the command line.
-    """
-    stored = checkpoint.get("dlbench_config")
-    if not isinstance(stored, dict):
-        return cfg
-    merged = cfg.copy()
-    with open_dict(merged):
-        for section in ("dataset", "model", "loss", "penalty", "task"):
-            if section in stored:
-                merged[section] = stored[section]
-        for override in overrides:
-            key, _, value = override.lstrip("+~").partition("=")
-            if key in ("dataset.data_dir", "dataset.download", "dataset.on_device", "dataset.in_memory"):
-                OmegaConf.update(merged, key, cfg.dataset.get(key.split(".", 1)[1], value), merge=False)
-    return merged

@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from dlbench.config.context import RunContext
 from dlbench.run.claim import RunDirTaken, claim, release
 
 RESULTS = ("completed", "diverged")
@@ -40,48 +41,36 @@ class JobStart:
     value: float | None = None
 
 
-def _hydra() -> Any:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:
-        return None
-    return hydra_cfg if hydra_cfg.mode == RunMode.MULTIRUN else None
-
-
-def start_job(cfg: DictConfig) -> JobStart:
+def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
     """In a multirun: claim the job's directory and decide from what it holds (module docstring).
     A single run claimed its directory before Hydra wrote into it; nothing to do here."""
-    hydra_cfg = _hydra()
-    if hydra_cfg is None:
+    if not context.multirun:
         return JobStart(cfg)
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    overrides = [str(item) for item in hydra_cfg.overrides.task]
+    run_dir, number = context.output_dir, context.job_number
+    overrides = list(context.overrides)
     for held in _current_job:  # the previous job of this process is over
         release(held)
     _current_job.clear()
     # the lock first (a live run's files are never looked at to be changed), then what the directory holds
-    if claim(run_dir, key=f"sweep job {hydra_cfg.job.num}", any_record=True) is not None:
+    if claim(run_dir, key=f"sweep job {number}", any_record=True) is not None:
         _current_job.append(run_dir)
     summary = _summary(run_dir)
     if summary and summary.get("overrides") is not None and list(summary["overrides"]) != overrides:
         raise RunDirTaken(
             f"{run_dir} holds a job with other overrides ({' '.join(summary['overrides'])}) than this sweep's "
-            f"job {hydra_cfg.job.num} ({' '.join(overrides)}); give this sweep its own hydra.sweep.dir."
+            f"job {number} ({' '.join(overrides)}); give this sweep its own hydra.sweep.dir."
         )
     status = _status(run_dir, summary)
     if status in RESULTS and cfg.get("train", True):
         best = (summary or {}).get("best") or {}
-        print(f"job {hydra_cfg.job.num} ({' '.join(overrides)}): {status} earlier in {run_dir}; not run again.")
+        print(f"job {number} ({' '.join(overrides)}): {status} earlier in {run_dir}; not run again.")
         return JobStart(cfg, skip=True, value=best.get("value"))
     last = run_dir / "checkpoints" / "last.ckpt"
     if status in RESUMABLE and last.is_file() and cfg.get("ckpt_path") is None and cfg.get("train", True):
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.ckpt_path = str(last)
-        print(f"job {hydra_cfg.job.num} ({' '.join(overrides)}): {status} earlier; resuming from {last}.")
+        print(f"job {number} ({' '.join(overrides)}): {status} earlier; resuming from {last}.")
     elif summary is not None or (run_dir / "metrics.csv").exists():
         _clear_record(run_dir)  # failed or never got going: it starts again, from nothing
     return JobStart(cfg)

@@ -1,4 +1,27 @@
 """Every change dlbench makes to a framework's private behaviour (Hydra, Lightning), in one room.
 
-Each module says what its patch buys (measured) and has a contract test that fails loudly when
-the pinned framework changes underneath it (tests/test_runtime.py)."""
+Each module says what its patch buys, as measured by `benchmarks/patches.py`, and has a contract
+test in tests/test_runtime.py that fails loudly when the pinned framework changes underneath it.
+Any patch can be switched off to see whether a problem is ours: `DLBENCH_RUNTIME_OFF=publish,...`
+(names: `PATCHES`) or `DLBENCH_RUNTIME_OFF=all`; the run then takes the framework's own path.
+"""
+
+from __future__ import annotations
+
+import os
+
+PATCHES = (
+    "config_store",  # hydra.py: one shared ConfigStore instead of a deep copy per composition
+    "group_options",  # hydra.py: --help asks each config group's options once
+    "sweep_configs",  # hydra.py: a multirun composes each job's config once, not twice
+    "hook_name",  # lightning.py: Lightning's per-hook attribute set without nn.Module's lookups
+    "publish",  # lightning.py: epoch rows put straight into trainer.callback_metrics
+    "lr_finder_progress",  # lr_finder_progress.py: the lr finder's bar follows the trainer's setting
+    "help_groups",  # hydra.py: --help leaves out sweeps/wandb (W&B sweep specs, not configs)
+)
+
+
+def enabled(name: str) -> bool:
+    """Whether patch `name` is on (all are, unless DLBENCH_RUNTIME_OFF names it or says `all`)."""
+    off = {item.strip() for item in os.environ.get("DLBENCH_RUNTIME_OFF", "").split(",")}
+    return name not in off and "all" not in off

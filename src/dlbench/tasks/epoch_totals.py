@@ -30,7 +30,7 @@ class EpochTotals(Metric):
         # a tensor made from Python numbers on a GPU is a copy the host waits for, every step
         self._counts: dict[tuple[int, int, torch.device], Tensor] = {}
 
-    def update(self, values: Tensor, examples: int, correct: Tensor | None = None, predictions: int = 0) -> None:  # type: ignore[override]
+    def update(self, values: Tensor, examples: int, correct: Tensor | None = None, predictions: int = 0) -> None:
         """`values`: this batch's mean of each name in `means`, in that order. One addition: on a
         tiny model every small tensor operation of a step is a visible share of it."""
         sums = values.detach().float().reshape(-1) * examples
@@ -47,7 +47,7 @@ class EpochTotals(Metric):
         self._update_count = 1 if bool(totals.any()) else 0  # torchmetrics warns on compute() before any update
         self._computed = None
 
-    def compute(self) -> dict[str, Tensor]:  # type: ignore[override]
+    def compute(self) -> dict[str, Tensor]:
         totals = self.totals
         correct, examples, predictions = totals[-3], totals[-2].clamp(min=1), totals[-1].clamp(min=1)
         row = {name: totals[i] / examples for i, name in enumerate(self.means)}

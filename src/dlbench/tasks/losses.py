@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import nn
 
 from dlbench.data.spec import DataSpec
 from dlbench.errors import ConfigError
+from dlbench.tasks.output_units import OUTPUT_LOSSES, check_output_fit, make_output_loss, uses_output_loss
 
 LOSSES = {
     "cross_entropy": nn.CrossEntropyLoss,
@@ -13,6 +17,7 @@ LOSSES = {
     "mse": nn.MSELoss,
     "l1": nn.L1Loss,
     "huber": nn.HuberLoss,
+    **dict.fromkeys(OUTPUT_LOSSES),  # built by dlbench.tasks.output_units (docs/output-units.md)
 }
 CLASS_LOSSES = ("cross_entropy", "bce")
 
@@ -24,10 +29,10 @@ def default_loss(spec: DataSpec, reconstruct: bool) -> str:
     return {"multiclass": "cross_entropy", "binary": "bce", "regression": "mse"}[spec.kind]
 
 
-def make_loss(name: str, spec: DataSpec, reconstruct: bool, label_smoothing: float = 0.0) -> nn.Module:
-    """The loss module for `name` ('auto' picks `default_loss`)."""
+def check_loss(name: str, spec: DataSpec, reconstruct: bool, output: Mapping[str, Any] | None = None) -> str:
+    """The loss a run trains with (`auto` resolved), or one sentence saying why `name` cannot fit the data."""
     if name == "auto":
-        name = default_loss(spec, reconstruct)
+        return default_loss(spec, reconstruct)
     if name not in LOSSES:
         raise ConfigError(f"loss={name!r} is unknown; choose auto or one of {', '.join(LOSSES)}.")
     if reconstruct and name == "cross_entropy":
@@ -39,11 +44,27 @@ def make_loss(name: str, spec: DataSpec, reconstruct: bool, label_smoothing: flo
             f"loss=cross_entropy needs class labels, but dataset {spec.name} is {spec.kind}; use loss=auto "
             f"({default_loss(spec, reconstruct)})."
         )
-    if not reconstruct and name != "cross_entropy" and spec.kind == "multiclass":
+    if name in OUTPUT_LOSSES:  # said better there (the loss, the dataset and what would work)
+        check_output_fit(name, spec, "model", None, reconstruct, output)
+    if not reconstruct and name not in ("cross_entropy", "dice", "wasserstein_dice") and spec.kind == "multiclass":
         raise ConfigError(
             f"loss={name} compares one output with one target, but dataset {spec.name} has {spec.num_outputs} "
             "classes as labels; use loss=auto (cross_entropy)."
         )
+    return name
+
+
+def make_loss(
+    name: str,
+    spec: DataSpec,
+    reconstruct: bool,
+    label_smoothing: float = 0.0,
+    output: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """The loss module for `name` ('auto' picks `default_loss`)."""
+    name = check_loss(name, spec, reconstruct, output)
     if name == "cross_entropy":
         return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    if uses_output_loss(name, spec, reconstruct, output):
+        return make_output_loss(name, spec, reconstruct, output)
     return LOSSES[name]()

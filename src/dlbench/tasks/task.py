@@ -11,10 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from dlbench.data.spec import DataSpec
+from dlbench.runtime.lightning import PlainHookName, publish
 from dlbench.tasks import resume_state
-from dlbench.tasks.epoch_totals import EpochTotals, count_correct
+from dlbench.tasks.epoch_totals import EpochTotals
 from dlbench.tasks.losses import make_loss
-from dlbench.tasks.publish import publish
+from dlbench.tasks.output_units import make_readout
 from dlbench.training.regularizers import fgsm
 
 Penalty = Callable[[nn.Module], Tensor]
@@ -29,7 +30,7 @@ class TrainingDiverged(RuntimeError):
         self.epoch, self.step, self.loss = epoch, step, loss
 
 
-class Task(pl.LightningModule):
+class Task(PlainHookName, pl.LightningModule):
     """Trains `model` on the data described by `spec`.
 
     Metrics are accumulated over the epoch (one torchmetrics state, reduced across DDP ranks) and written to
@@ -49,6 +50,8 @@ class Task(pl.LightningModule):
         label_smoothing: float = 0.0,
         input_noise: float = 0.0,
         adversarial_epsilon: float = 0.0,
+        output: dict[str, Any] | None = None,
+        tolerance: float | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -56,7 +59,11 @@ class Task(pl.LightningModule):
         self.reconstruct = bool(getattr(model, "reconstructs", False))
         # an optimizer that needs its own criterion (the perceptron rule) says so
         criterion = getattr(getattr(optimizer, "func", optimizer), "make_criterion", None)
-        self.loss_fn = criterion(model, spec) if criterion else make_loss(loss, spec, self.reconstruct, label_smoothing)
+        self.loss_fn = (
+            criterion(model, spec) if criterion else make_loss(loss, spec, self.reconstruct, label_smoothing, output)
+        )
+        # how outputs count as right: the output unit's 0.5, or within `tolerance` of the target
+        self.readout = make_readout(self.loss_fn, spec, self.reconstruct, tolerance)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.penalties = [*penalties, *(model.penalties() if hasattr(model, "penalties") else [])]  # e.g. a sparse code
@@ -65,6 +72,10 @@ class Task(pl.LightningModule):
         self.example_input_array = torch.zeros(2, *spec.input_shape)
         # keyed "<stage>_metrics": nn.Module already has an attribute called `train`
         self.metrics = nn.ModuleDict({f"{stage}_metrics": self._stage_metrics() for stage in ("train", "val", "test")})
+        if spec.per_pixel and not self.reconstruct:  # mean IoU and dice of pixel classes, per epoch
+            from dlbench.tasks.segmentation_scores import SegmentationScores
+
+            self.metrics.update({f"{stage}_scores": SegmentationScores(spec) for stage in ("train", "val", "test")})
         self.history: list[dict[str, float]] = []
         self._val_row: dict[str, float] = {}
         self._epoch_start = 0.0
@@ -75,19 +86,9 @@ class Task(pl.LightningModule):
         self.check_divergence_each_step: bool | None = None
         self._first_nonfinite: tuple[Tensor, Tensor] | None = None
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Lightning sets `_current_fx_name` around every hook it calls, about a hundred times an
-        epoch; `nn.Module.__setattr__` would look for a parameter, buffer or submodule of that name
-        each time (a string is never one): 10-15% of a mirror-symmetry fit. Everything else goes
-        through `nn.Module` as usual."""
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     def _stage_metrics(self) -> EpochTotals:
         means = ["loss", "data_loss", "penalty"] if self.penalties else ["loss"]
-        return EpochTotals(means, accuracy=not self.reconstruct and self.spec.kind in ("multiclass", "binary"))
+        return EpochTotals(means, accuracy=self.readout.accuracy)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
@@ -112,10 +113,10 @@ class Task(pl.LightningModule):
             self._stop_if_diverged(loss)
         metrics = self.metrics[f"{stage}_metrics"]
         values = torch.stack([loss, data_loss, penalty]) if penalty is not None else loss.reshape(1)
-        correct, predictions = (
-            count_correct(outputs.detach(), targets, self.spec.kind) if metrics.accuracy else (None, 0)
-        )
+        correct, predictions = self.readout.count_correct(outputs.detach(), targets) if metrics.accuracy else (None, 0)
         metrics.update(values, inputs.shape[0], correct, predictions)
+        if f"{stage}_scores" in self.metrics:
+            self.metrics[f"{stage}_scores"].update(outputs.detach(), targets)
         return loss
 
     def _stop_if_diverged(self, loss: Tensor) -> None:
@@ -189,6 +190,10 @@ class Task(pl.LightningModule):
         metrics = self.metrics[f"{stage}_metrics"]
         values = metrics.compute()
         metrics.reset()
+        if f"{stage}_scores" in self.metrics:
+            scores = self.metrics[f"{stage}_scores"]
+            values.update(scores.compute())
+            scores.reset()
         return {f"{stage}/{name}": float(value) for name, value in values.items()}
 
     def on_train_epoch_start(self) -> None:

@@ -1,1 +1,1 @@
-"""Initializers, regularizers and the optimizer/scheduler glue."""
+"""Initializers, learning-rate schedules, regularizers that act in the loss, the perceptron rule."""

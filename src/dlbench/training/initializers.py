@@ -43,7 +43,7 @@ def initialize(
     a: float = 0.3,
     std: float = 0.01,
     value: float = 0.0,
-    bias: float | None = 0.0,
+    bias: float | str | None = 0.0,
     lsuv_batch: int = 256,
     tol: float = 0.05,
     max_iter: int = 10,
@@ -60,20 +60,16 @@ def initialize(
     schemes = _schemes(gain, a, std, value)
     if scheme not in schemes and scheme != "lsuv":
         raise ConfigError(f"initializer.scheme={scheme!r} is unknown; choose one of {', '.join(SCHEMES)}.")
-    require(std >= 0, f"initializer.std={std} is negative; a standard deviation must be >= 0, e.g. 0.01.")
-    require(a >= 0, f"initializer.a={a} is negative; the uniform range is [-a, a], e.g. a=0.3.")
     for name, parameter in model.named_parameters():
         if is_weight(name, parameter):
             schemes["orthogonal" if scheme == "lsuv" else scheme](parameter)
+        elif "bias" in name and bias == "scheme":  # the 1986 thresholds: drawn like the weights
+            schemes[scheme](parameter)
         elif "bias" in name and bias is not None:
             nn.init.constant_(parameter, bias)
     if scheme == "lsuv":
         require(
             datamodule is not None, "initializer=lsuv needs a batch of training data, but no data module was given."
-        )
-        require(
-            lsuv_batch >= 2 and max_iter >= 1 and tol > 0,
-            f"initializer=lsuv needs lsuv_batch >= 2, max_iter >= 1 and tol > 0 (got {lsuv_batch}, {max_iter}, {tol}).",
         )
         lsuv(model, training_inputs(datamodule, lsuv_batch), tol, max_iter)
     return model

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,23 @@ def distribution(override: Override) -> Any:
         f"hydra.sweeper.params: cannot search over '{override.input_line}'; use interval(a, b), range(a, b), "
         "choice(a, b, ...) or a,b,c."
     )
+
+
+def refuse_seeds(seeds: Any) -> None:
+    """`seeds=N` repeats a sweep's settings; a search chooses its own, so it is refused in one sentence."""
+    from dlbench.errors import ConfigError
+    from dlbench.population.seeds import seed_count
+
+    try:
+        count = seed_count(seeds)
+        if count > 1:
+            raise ConfigError(
+                f"seeds={count} repeats every setting of a sweep over seeds, but hparams_search=optuna chooses its "
+                f"own settings; search with seeds=1, then run the best setting with -m seeds={count}."
+            )
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 class OptunaSweeper(Sweeper):
@@ -107,6 +125,8 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> tuple[dict[str, Any], float] | None:
         from optuna.trial import TrialState
+
+        refuse_seeds(self.config.get("seeds", 1))
 
         space, fixed = self._parse(arguments)
         study = self._study()
@@ -172,6 +192,6 @@ class OptunaSweeper(Sweeper):
         """The trial's float, or None for a job that raised, returned None, or returned NaN/inf."""
         try:
             value = float(job.return_value)
-        except Exception:  # the job raised (JobReturn re-raises it here) or returned None
+        except Exception:  # noqa: BLE001 - the job raised (JobReturn re-raises it here) or returned None
             return None
         return value if math.isfinite(value) else None

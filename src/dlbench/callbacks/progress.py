@@ -1,0 +1,147 @@
+"""The progress bar: Rich's in a terminal, one plain line per update when the output is a file.
+
+A progress bar redraws itself with carriage returns; in a log file (`python train.py > train.log`,
+a SLURM or submitit job's output, `nohup`) every redraw is appended to the same line, and a long
+run leaves one line of megabytes, or, with Rich, nothing at all until the end. When standard
+output is not a terminal, `LineProgressBar` writes one ordinary line per update instead: one per
+epoch with its metrics and time, plus a line every `every_s` seconds inside a long epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ProgressBar, RichProgressBar, TQDMProgressBar
+
+SHOWN = ("train/loss", "train/acc", "val/loss", "val/acc")
+
+
+def is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams (pytest's capture, a closed pipe)
+        return False
+
+
+class LineProgress:
+    """`update()` / `close()` like tqdm, but each report is a whole line, at most one per `every_s`."""
+
+    def __init__(self, desc: str, total: int | None, every_s: float = 30.0, stream: TextIO | None = None) -> None:
+        self.desc, self.total, self.every_s = desc, total, every_s
+        self.stream = stream if stream is not None else sys.stderr
+        self.count = 0
+        self.started = self.last = time.monotonic()
+        self.closed = False
+
+    def _line(self) -> str:
+        of = f"/{self.total}" if self.total else ""
+        return f"{self.desc}: {self.count}{of} steps, {time.monotonic() - self.started:.1f} s"
+
+    def update(self, count: int = 1) -> None:
+        self.count += count
+        if self.total is not None and self.count >= self.total:
+            self.close()  # Lightning's lr finder closes its bar only when the loss diverges
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            print(self._line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            print(self._line(), file=self.stream, flush=True)
+
+
+class LineProgressBar(ProgressBar):
+    """Lightning's progress bar contract, reported as whole lines (for log files)."""
+
+    def __init__(self, every_s: float = 30.0, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._stream = stream
+        self._enabled = True
+        self._epoch_started = self._last_line = 0.0
+        self._pending: tuple[str, float] | None = None
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stdout
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def _print(self, line: str) -> None:
+        if self._enabled:
+            print(line, file=self.stream, flush=True)
+
+    def _epoch_name(self, trainer: pl.Trainer) -> str:
+        total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        return f"epoch {trainer.current_epoch + 1}{total}"
+
+    # An epoch's line is written when the next epoch starts (or training ends): Lightning calls the
+    # callbacks' on_train_epoch_end before the task's, which publishes the epoch's training metrics.
+    def _flush(self, trainer: pl.Trainer) -> None:
+        if self._pending is None:
+            return
+        name, elapsed = self._pending
+        self._pending = None
+        metrics = trainer.callback_metrics
+        shown = [f"{key} {float(metrics[key]):.4g}" for key in SHOWN if key in metrics]
+        self._print(f"{name}: " + ", ".join([*shown, f"{elapsed:.2f} s"]))
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush(trainer)
+        self._epoch_started = self._last_line = time.monotonic()
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        now = time.monotonic()
+        if now - self._last_line < self.every_s:
+            return
+        self._last_line = now
+        total = self.total_train_batches
+        of = f"/{total}" if isinstance(total, int) else ""
+        self._print(f"{self._epoch_name(trainer)}: step {batch_idx + 1}{of}, {now - self._epoch_started:.1f} s")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._pending = (self._epoch_name(trainer), time.monotonic() - self._epoch_started)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush(trainer)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._flush(trainer)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._print(f"testing: {sum(trainer.num_test_batches)} batches done")
+
+
+def progress_bar(enabled: bool = True, every_s: float = 30.0) -> pl.Callback:
+    """Rich's progress bar in a terminal (Lightning's own choice), whole lines in a file.
+
+    `enabled` follows `trainer.enable_progress_bar`: a switched-off callback is left out of the
+    trainer, as Lightning refuses a progress bar callback when the bar is off.
+    """
+    if is_terminal(sys.stdout):
+        try:
+            import rich  # noqa: F401
+
+            bar: ProgressBar = RichProgressBar()
+        except ImportError:
+            bar = TQDMProgressBar()
+    else:
+        bar = LineProgressBar(every_s=every_s)
+    bar.enabled = bool(enabled)  # type: ignore[attr-defined]
+    return bar

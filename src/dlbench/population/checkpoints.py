@@ -1,0 +1,321 @@
+"""Every member's best and last checkpoints, kept as stacked snapshots and written as its own files.
+
+A member's checkpoint callback (the real `ModelCheckpoint`/`BufferedCheckpoint` of its config)
+decides, through its `MemberTrainer` view, when `best.ckpt` and `last.ckpt` are saved, exactly as
+in its standalone run. What a save keeps differs: not one `dump_checkpoint` per member per epoch
+(on a tiny model that is most of an epoch, times the members) but
+
+- the numbers, once per epoch for all members that saved: the members' slices of the stacked
+  parameters and optimizer state are copied into a stacked snapshot per file name
+  (`best.ckpt`, `last.ckpt`), one `index_copy_` per tensor;
+- the small things, per save: the epoch, the global step, the loops' progress (the population's
+  loops are the member's: same batches, same optimizer steps, same scheduler steps), the member's
+  callbacks' state and its scheduler's state at that moment.
+
+A file is made from these in Lightning's layout when it is written: the first time each file is
+saved (so it exists early, as `BufferedCheckpoint` does), every `flush_every_s`, at the end and on
+an exception. It holds what the member's standalone checkpoint holds (keys, state dict names,
+optimizer state as its torch optimizer's `state_dict()`, callbacks' state, the config), so
+`train=false ckpt_path=` and resuming read it as a normal run's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from torch import Tensor
+
+from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot
+from dlbench.population.network import StackedNetwork
+from dlbench.population.optimizers import StackedOptimizer
+
+
+@dataclass
+class SavePoint:
+    """What a member's checkpoint holds besides its tensors, as of the moment it was saved."""
+
+    epoch: int
+    global_step: int
+    loops: dict[str, Any]
+    callbacks: dict[str, Any]
+    lr_schedulers: list[dict[str, Any]]
+
+
+def _frozen(state: dict[str, Any]) -> dict[str, Any]:
+    """The callbacks' state as it is now, cheaply: their dicts are copied (ModelCheckpoint's
+    `best_k_models` changes in place); tensors are kept, since ModelCheckpoint and EarlyStopping
+    replace their score tensors rather than change them."""
+    return {key: _frozen(value) if isinstance(value, dict) else value for key, value in state.items()}
+
+
+class TopOne:
+    """`ModelCheckpoint.on_train_epoch_end` for the one configuration a population allows
+    (`save_top_k=1`, a fixed file name, every epoch, not verbose), without its chain of calls.
+
+    It makes the decisions and state changes of Lightning's `check_monitor_top_k`,
+    `_update_best_and_save` and `_save_last_checkpoint` for one kept checkpoint, in the same order,
+    on the callback object itself; the first save of each file goes through Lightning's own methods
+    (which name the file, with a version suffix when one exists already). On a tiny model calling
+    every member's callback every epoch cost more than the epoch (mirror symmetry, 16 members:
+    0.36 ms per member-epoch); the tests compare the files and the callback's state with a run
+    alone's.
+    """
+
+    def __init__(self, callback: ModelCheckpoint) -> None:
+        self.callback = callback
+        self.best_path: str | None = None
+        self.last_path: str | None = None
+
+    @staticmethod
+    def applies(callback: ModelCheckpoint) -> bool:
+        return (
+            type(callback) in (ModelCheckpoint, BufferedCheckpoint)
+            and callback.monitor is not None
+            and callback.save_top_k == 1
+            and callback.save_last in (None, False, True)
+            and not callback.verbose
+            and not callback.save_weights_only
+            and callback._every_n_epochs == 1
+            and callback._every_n_train_steps == 0
+            and callback._train_time_interval is None
+            and "{" not in str(callback.filename or "")
+        )
+
+    def epoch_end(self, view: Any, value: float, publish: Any) -> None:
+        """This epoch's monitored `value`; `publish()` puts it into the view's metrics (first saves)."""
+        callback = self.callback
+        if callback._last_global_step_saved == view.global_step:
+            return
+        if callback.best_k_models:  # check_monitor_top_k with one model kept: only an improvement saves
+            kth = float(callback.kth_value)
+            if not (value < kth if callback.mode == "min" else value > kth):
+                return
+        if self.best_path is None:  # the first time: Lightning's own methods, which name the files
+            publish()
+            candidates = callback._monitor_candidates(view)
+            callback._update_best_and_save(candidates[callback.monitor], view, candidates)
+            self.best_path = callback.best_model_path
+        else:
+            current = torch.tensor(value)
+            callback.best_k_models.pop(self.best_path)
+            if torch.isnan(current):
+                current = torch.tensor(float("inf" if callback.mode == "min" else "-inf"))
+            callback.current_score = current
+            callback.best_k_models[self.best_path] = current
+            callback.kth_best_model_path, callback.kth_value = self.best_path, current
+            callback.best_model_path, callback.best_model_score = self.best_path, current
+            callback._save_checkpoint(view, self.best_path)
+        if not callback.save_last or callback._last_global_step_saved != view.global_step:
+            return
+        if self.last_path is None:
+            publish()
+            callback._save_last_checkpoint(view, callback._monitor_candidates(view))
+            self.last_path = callback.last_model_path
+        else:
+            callback.last_model_path = self.last_path
+            callback._save_checkpoint(view, self.last_path)
+
+
+def checkpoint_callback(member: Any) -> ModelCheckpoint | None:
+    for callback in member.callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            return callback
+    return None
+
+
+class MemberCheckpoints:
+    """The members' checkpoint files: see the module docstring."""
+
+    def __init__(self, network: StackedNetwork, optimizer: StackedOptimizer, members: list[Any]) -> None:
+        self.network, self.optimizer, self.members = network, optimizer, members
+        self.snapshots: dict[str, dict[str, Tensor]] = {}  # file name -> stacked copies
+        self.points: dict[tuple[int, str], SavePoint] = {}
+        self.pending: dict[tuple[int, str], None] = {}  # written when flushed (insertion-ordered)
+        self.written: set[str] = set()
+        self.saved_now: list[tuple[int, str]] = []
+        self._loops: tuple[int, int, dict[str, Any]] | None = None
+        callbacks = [checkpoint_callback(member) for member in members]
+        first = callbacks[0]
+        self.flush_every_s = float(getattr(first, "flush_every_s", 0.0)) if first is not None else 0.0
+        self.buffer_bytes = float(getattr(first, "buffer_bytes", 0.0)) if isinstance(first, BufferedCheckpoint) else 0.0
+        self._last_flush = time.monotonic()
+        self._exists: dict[str, bool] = {}
+        self._state_keys: dict[int, list[tuple[str, Any]]] = {}
+        self._bytes: float | None = None
+
+    # -- what the callbacks call ----------------------------------------------------------------
+    def attach(self, member: Any, view: Any) -> None:
+        """Route the member's checkpoint callback's saves and removals here."""
+        callback = checkpoint_callback(member)
+        if callback is None:
+            return
+
+        def save(trainer: pl.Trainer, filepath: str) -> None:
+            self.record(member, view, filepath)
+            callback._last_global_step_saved = trainer.global_step
+            callback._last_checkpoint_saved = filepath
+
+        def exists(filepath: str, trainer: pl.Trainer) -> bool:
+            return self.exists(filepath)
+
+        def remove(trainer: pl.Trainer, filepath: str) -> None:
+            self.pending.pop((member.index, filepath), None)
+            self.points.pop((member.index, filepath), None)
+            if filepath in self.written:
+                trainer.strategy.remove_checkpoint(filepath)
+                self.written.discard(filepath)
+            self._exists[filepath] = False
+
+        callback._save_checkpoint = save  # type: ignore[method-assign]
+        callback._remove_checkpoint = remove  # type: ignore[method-assign]
+        callback.file_exists = exists  # type: ignore[method-assign]
+
+    def exists(self, filepath: str) -> bool:
+        """Whether `filepath` exists, as `ModelCheckpoint.file_exists` asks (it then picks another name):
+        looked up on disk once, then known, since only these members write there."""
+        known = self._exists.get(filepath)
+        if known is None:
+            known = self._exists[filepath] = os.path.exists(filepath)
+        return known
+
+    def _callbacks_state(self, member: Any) -> dict[str, Any]:
+        """`call._call_callbacks_state_dict` for the member's callbacks (each callback's non-empty
+        state under its `state_key`), copied as of now; the keys are made once (their text is built
+        from the callback's arguments each time it is asked)."""
+        keyed = self._state_keys.get(member.index)
+        if keyed is None:
+            keyed = self._state_keys[member.index] = [(callback.state_key, callback) for callback in member.callbacks]
+        state = {}
+        for key, callback in keyed:
+            own = callback.state_dict()
+            if own:
+                state[key] = _frozen(own)
+        return state
+
+    def _loops_state(self, trainer: pl.Trainer) -> dict[str, Any]:
+        key = (trainer.current_epoch, trainer.global_step)
+        if self._loops is None or self._loops[:2] != key:
+            # fresh dicts of numbers (the progress trackers' `asdict`): nothing later changes them
+            self._loops = (*key, trainer._checkpoint_connector._get_loops_state_dict())
+        return self._loops[2]
+
+    def record(self, member: Any, view: Any, filepath: str) -> None:
+        trainer = view._trainer
+        schedulers = [_snapshot(member.scheduler.state_dict(), {})] if member.scheduler is not None else []
+        self.points[(member.index, filepath)] = SavePoint(
+            epoch=trainer.current_epoch,
+            global_step=trainer.global_step,
+            loops=self._loops_state(trainer),
+            callbacks=self._callbacks_state(member),
+            lr_schedulers=schedulers,
+        )
+        self.saved_now.append((member.index, filepath))
+
+    # -- once per epoch, after every member's callbacks ---------------------------------------
+    def _stacked_state(self) -> dict[str, Tensor]:
+        state = {f"param:{name}": tensor for name, tensor in self.network.named_stacked().items()}
+        state.update({f"buffer:{name}": tensor for name, tensor in self.network.stacked_buffers().items()})
+        for index, p in enumerate(self.optimizer.param_groups[0]["params"]):
+            for key, tensor in self.optimizer.state.get(p, {}).items():
+                state[f"optimizer:{index}:{key}"] = tensor
+        state["optimizer:steps"] = self.optimizer.steps
+        return state
+
+    @torch.no_grad()
+    def commit(self, trainer: pl.Trainer) -> None:
+        """Copy the numbers of this epoch's saves into the snapshots; write what is due."""
+        saved, self.saved_now = self.saved_now, []
+        by_name: dict[str, list[int]] = {}
+        for index, filepath in saved:
+            by_name.setdefault(Path(filepath).name, []).append(index)
+        current = self._stacked_state() if saved else {}
+        for name, indices in by_name.items():
+            snapshot = self.snapshots.setdefault(name, {})
+            rows = torch.tensor(sorted(set(indices)), device=self.optimizer.steps.device)
+            for key, tensor in current.items():
+                tensor = tensor.detach()
+                if key not in snapshot:
+                    snapshot[key] = tensor.clone()
+                else:
+                    snapshot[key].index_copy_(0, rows, tensor.index_select(0, rows))
+        for index, filepath in saved:
+            self.pending[(index, filepath)] = None
+        now = time.monotonic()
+        due = now - self._last_flush >= self.flush_every_s
+        large = self._member_bytes() > self.buffer_bytes
+        for key in list(self.pending):
+            index, filepath = key
+            if due or large or filepath not in self.written:
+                self._write(trainer, index, filepath)
+        if due:
+            self._last_flush = now
+
+    def _member_bytes(self) -> float:
+        """Bytes of one member's weights and optimizer state (what a checkpoint grows with)."""
+        if self._bytes is None or not self._bytes:
+            total = sum(tensor.numel() * tensor.element_size() for tensor in self._stacked_state().values())
+            self._bytes = total / max(1, len(self.members))
+        return self._bytes
+
+    def flush(self, trainer: pl.Trainer) -> None:
+        """Write every checkpoint still held in memory."""
+        for index, filepath in list(self.pending):
+            self._write(trainer, index, filepath)
+        self._last_flush = time.monotonic()
+
+    # -- one file -----------------------------------------------------------------------------
+    def member_tensors(self, index: int, name: str) -> dict[str, Tensor]:
+        return {key: tensor[index] for key, tensor in self.snapshots[name].items()}
+
+    def load_into_member(self, index: int, name: str) -> None:
+        """Put the member's numbers of its last save of `name` into its own network."""
+        member = self.members[index]
+        own = dict(member.task.model.named_parameters())
+        own.update(dict(member.task.model.named_buffers()))
+        with torch.no_grad():
+            for key, tensor in self.member_tensors(index, name).items():
+                kind, _, rest = key.partition(":")
+                if kind in ("param", "buffer"):
+                    own[rest].copy_(tensor)
+
+    def _optimizer_state(self, index: int, name: str) -> dict[str, Any]:
+        snapshot = self.snapshots[name]
+        state: dict[Any, dict[str, Tensor]] = {}
+        for key, tensor in snapshot.items():
+            if key.startswith("optimizer:") and key != "optimizer:steps":
+                _, position, field = key.split(":", 2)
+                p = self.optimizer.param_groups[0]["params"][int(position)]
+                state.setdefault(p, {})[field] = tensor
+        return self.optimizer.member_state_dict(index, state, snapshot["optimizer:steps"])
+
+    def checkpoint(self, trainer: pl.Trainer, index: int, filepath: str) -> dict[str, Any]:
+        """Member `index`'s checkpoint `filepath`, in Lightning's layout."""
+        member = self.members[index]
+        point = self.points[(index, filepath)]
+        self.load_into_member(index, Path(filepath).name)
+        checkpoint: dict[str, Any] = {
+            "epoch": point.epoch,
+            "global_step": point.global_step,
+            "pytorch-lightning_version": pl.__version__,
+            "state_dict": {key: value.detach().clone() for key, value in member.task.state_dict().items()},
+            "loops": point.loops,
+            "callbacks": point.callbacks,
+            "optimizer_states": [self._optimizer_state(index, Path(filepath).name)],
+            "lr_schedulers": point.lr_schedulers,
+        }
+        for callback in member.callbacks:
+            callback.on_save_checkpoint(trainer, member.task, checkpoint)
+        return checkpoint
+
+    def _write(self, trainer: pl.Trainer, index: int, filepath: str) -> None:
+        self.pending.pop((index, filepath), None)
+        trainer.strategy.save_checkpoint(self.checkpoint(trainer, index, filepath), filepath)
+        self.written.add(filepath)
+        self._exists[filepath] = True

@@ -1,0 +1,190 @@
+"""One population from built members to written records: one Lightning fit, one test, M run directories.
+
+`train_population(members)` trains the members together (`PopulationModule`, `PopulationData`)
+under a Trainer made from their (shared) `trainer` config, tests each member on its best weights
+as its standalone run tests its best checkpoint, and leaves in each member's run directory what
+its standalone job leaves there: `metrics.csv` (epoch rows, then the test row), `checkpoints/`,
+`pictures/`, `summary.json`, its W&B run, and the closing table on the terminal.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+
+from dlbench.callbacks.pictures import Pictures
+from dlbench.loggers.protocol import finish_loggers, start_loggers
+from dlbench.loggers.wandb_logger import DlbenchWandbLogger
+from dlbench.population.checkpoints import checkpoint_callback
+from dlbench.population.data import PopulationData
+from dlbench.population.members import Member
+from dlbench.population.module import PopulationModule
+from dlbench.population.summary import PopulationOutcome, member_summary
+from dlbench.population.views import MemberTrainer
+from dlbench.reporting.console import print_run_table
+from dlbench.reporting.summary import write_summary
+
+# The CSV logger writes metrics.csv into the run directory Hydra already made (as in dlbench.run.execute).
+warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
+
+MemberContext = Callable[[Member], Any]  # a context manager entered around each member's records
+
+
+def make_trainer(members: list[Member]) -> pl.Trainer:
+    """The population's Trainer, from the members' `trainer` config: no logger, checkpoint or
+    summary of its own (each member has its own)."""
+    return instantiate(
+        members[0].cfg.trainer,
+        callbacks=[],
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        _convert_="all",
+    )
+
+
+@contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    import logging
+
+    logger = logging.getLogger("pytorch_lightning")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _save_interrupted(module: PopulationModule, trainer: pl.Trainer) -> None:
+    """What `RunGuard` does for a run alone on Ctrl-C or SIGTERM: each member still training writes
+    `last.ckpt` with its state now, so `ckpt_path=` resumes it."""
+    store = module.store
+    if store is None or not module.views:
+        return
+    for member, view in zip(module.members, module.views, strict=True):
+        if not member.stopped and checkpoint_callback(member) is not None:
+            store.record(member, view, str(member.run_dir / "checkpoints" / "last.ckpt"))
+    store.commit(trainer)
+
+
+def _use_best_weights(module: PopulationModule) -> None:
+    """Put each member's best weights into the stacked network (its last weights when it saved no
+    best), as its standalone run's `trainer.test(ckpt_path="best")` loads its best checkpoint."""
+    store = module.store
+    for index, member in enumerate(module.members):
+        callback = checkpoint_callback(member)
+        path = getattr(callback, "best_model_path", "") if callback is not None else ""
+        if not path:
+            continue
+        name = path.rsplit("/", 1)[-1]
+        tensors = store.member_tensors(index, name)
+        with torch.no_grad():
+            for key, stacked in module.network.named_stacked().items():
+                stacked[index].copy_(tensors[f"param:{key}"])
+            for key, stacked in module.network.stacked_buffers().items():
+                stacked[index].copy_(tensors[f"buffer:{key}"])
+
+
+def train_population(
+    members: list[Member],
+    started: float | None = None,
+    member_context: MemberContext | None = None,
+    pictures: bool = True,
+    timings: dict[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """Train, test and record `members`; return their summaries (in member order).
+
+    `member_context(member)` is entered around each member's records (its Hydra job);
+    `pictures=False` leaves out the pictures each member's standalone run would draw; `timings`, when
+    given, gets the wall and CPU seconds of the fit (`fit_s`, `fit_cpu_s`), for the benchmark."""
+    started = time.perf_counter() if started is None else started
+    module = PopulationModule(members)
+    data = PopulationData([member.datamodule for member in members])
+    trainer = make_trainer(members)
+    interrupted: BaseException | None = None
+    with _quiet_lightning():
+        fit_started, fit_cpu = time.perf_counter(), time.process_time()
+        try:
+            trainer.fit(module, datamodule=data)
+        except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C, SIGTERM (Lightning ends the fit with SystemExit)
+            interrupted = error
+            _save_interrupted(module, trainer)
+        if timings is not None:
+            timings.update(fit_s=time.perf_counter() - fit_started, fit_cpu_s=time.process_time() - fit_cpu)
+        if module.store is not None:
+            module.store.flush(trainer)
+        if interrupted is None:
+            _use_best_weights(module)
+            trainer.test(module, datamodule=data, verbose=False)
+    outcome = PopulationOutcome(
+        started=started,
+        accelerator=type(trainer.accelerator).__name__,
+        precision=str(trainer.precision),
+        population_size=len(members),
+        max_epochs=trainer.max_epochs,
+        current_epoch=trainer.current_epoch,
+    )
+    summaries = []
+    for index, member in enumerate(members):
+        if not member.stopped:
+            member.final_epoch, member.final_step = trainer.current_epoch, trainer.global_step
+            if interrupted is not None:
+                member.status = "interrupted"
+                member.stop_reason = f"{type(interrupted).__name__} at epoch {trainer.current_epoch}"
+        if member.status != "diverged" and interrupted is None:
+            row = module.test_rows[index]
+            member.test_metrics = {key.split("/", 1)[1]: value for key, value in row.items()}
+        with member_context(member) if member_context is not None else nullcontext():
+            summaries.append(_record(member, module, trainer, outcome, started, pictures))
+    if interrupted is not None:
+        raise SystemExit(130) from None
+    return summaries
+
+
+def _record(
+    member: Member,
+    module: PopulationModule,
+    trainer: pl.Trainer,
+    outcome: PopulationOutcome,
+    started: float,
+    pictures: bool,
+) -> dict[str, Any]:
+    """Everything a standalone job writes after its fit, for one member."""
+    module.network.load_member_into(member.index, member.task.model)  # its last weights, for pictures
+    view = MemberTrainer(trainer, member)
+    view._own["loggers"] = list(member.loggers)
+    wandb = [logger for logger in member.loggers if isinstance(logger, DlbenchWandbLogger)]
+    start_loggers(wandb, member.plan.config)
+    for row in member.task.history:  # W&B runs are written at the end (one W&B run at a time per process)
+        for logger in wandb:
+            logger.log_metrics(row, step=int(row["epoch"]))
+    view._own["current_epoch"] = member.final_epoch
+    if pictures and member.status not in ("diverged", "interrupted"):  # a standalone run draws them in on_train_end
+        for callback in member.callbacks:
+            if isinstance(callback, Pictures):
+                callback.on_fit_start(view, member.task)
+                callback.on_train_end(view, member.task)
+    if member.test_metrics:
+        test_row = {f"test/{key}": value for key, value in member.test_metrics.items()}
+        test_row["epoch"] = member.final_epoch
+        for logger in member.loggers:
+            logger.log_metrics(test_row, step=member.final_step)
+    for logger in member.loggers:
+        if logger not in wandb:
+            logger.finalize("success")
+    summary = member_summary(member, outcome)
+    write_summary(member.run_dir, summary)
+    print_run_table(summary)
+    finish_loggers(member.loggers, summary)
+    if member.status == "diverged":
+        print(f"Training diverged: {member.stop_reason}. See {summary['run_dir']}/summary.json")
+    return summary

@@ -1,0 +1,271 @@
+"""Which jobs of a sweep can train together, and why a job cannot.
+
+The grouping rule: two jobs join one population when their resolved configs are equal once the
+per-member keys are set aside. Per-member keys change numbers but neither tensor shapes nor the
+data stream's shape: the seed, the optimizer's hyperparameters, the initializer and its
+parameters, the scheduler's parameters, L1/L2 penalty weights, label smoothing, early-stopping
+patience and min_delta, and the run directory. Every other key, including any key this module
+does not know (`+my.key=1`), is part of the group's identity: jobs that differ in it are trained as
+separate populations, so no override is ever dropped.
+
+A job that a population cannot express at all runs alone, the normal way; `blocker(cfg)` names
+the first key that forces that, with its value and why, in one line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+PER_MEMBER = "<per member>"
+RUN_DIR = "<run dir>"
+
+# Dotted keys whose values may differ between the members of one population.
+MEMBER_KEYS = {
+    "seed",
+    "seeds",
+    "dataset.seed",
+    "optimizer.lr",
+    "optimizer.momentum",
+    "optimizer.dampening",
+    "optimizer.weight_decay",
+    "optimizer.nesterov",
+    "optimizer.betas",
+    "optimizer.eps",
+    "optimizer.alpha",
+    "optimizer.lr_decay",
+    "optimizer.initial_accumulator_value",
+    "optimizer.scale_lr_with_batch",
+    "optimizer.reference_batch",
+    "penalty.l1",
+    "penalty.l2",
+    "task.label_smoothing",
+    "task.input_noise",
+    "model.dropout",
+    "model.noise_std",
+    "callbacks.early_stopping.patience",
+    "callbacks.early_stopping.min_delta",
+    "callbacks.max_norm.max_norm",
+}
+# Groups whose every key is per member, except those listed (which stay in the group's identity).
+MEMBER_PREFIXES = {"initializer.": (), "scheduler.": ("scheduler._target_", "scheduler._partial_")}
+# Nodes that are per member as a whole (their set of keys too: each scheme has its own parameters).
+MEMBER_NODES = {"initializer"}
+# Per-member keys whose presence still matters: a penalty adds `data_loss` and `penalty` to the
+# metrics. Every other per-member key may be present in one member's config and absent (its
+# default) in another's: each member's optimizer, scheduler and task read their own config.
+PRESENCE_MATTERS = {"penalty.l1", "penalty.l2"}
+# Per-member keys whose being zero or not matters: a dropout probability of 0 leaves the Dropout
+# layer out of the network, a positive one puts it in.
+POSITIVE_MATTERS = {"model.dropout", "model.noise_std"}
+
+OPTIMIZERS = {
+    "torch.optim.SGD",
+    "torch.optim.Adam",
+    "torch.optim.AdamW",
+    "torch.optim.Adagrad",
+    "torch.optim.RMSprop",
+    "dlbench.training.perceptron_rule.PerceptronRule",
+}
+CHECKPOINTS = {"dlbench.callbacks.checkpoint.BufferedCheckpoint", "pytorch_lightning.callbacks.ModelCheckpoint"}
+EARLY_STOPPING = {"pytorch_lightning.callbacks.EarlyStopping"}
+HARMLESS_CALLBACKS = {"pytorch_lightning.callbacks.ModelSummary", "dlbench.callbacks.pictures.Pictures"}
+STEP_CALLBACKS = {"dlbench.callbacks.weights.MaxNorm"}  # applied per member by the population
+LOGGERS = {"pytorch_lightning.loggers.CSVLogger", "dlbench.loggers.wandb_logger.DlbenchWandbLogger"}
+
+
+def is_member_key(key: str) -> bool:
+    if key in MEMBER_KEYS:
+        return True
+    for prefix, kept in MEMBER_PREFIXES.items():
+        if key.startswith(prefix) and key not in kept:
+            return True
+    return False
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(dotted key, value) of every leaf; an empty mapping is a leaf."""
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], node
+
+
+def _identity(node: Any, run_dir: str, prefix: str = "") -> Any:
+    """The config with per-member values replaced by a marker and the run directory by another."""
+    key = prefix[:-1]
+    if key in MEMBER_NODES:
+        return PER_MEMBER
+    if isinstance(node, dict):
+        kept = {
+            name: value
+            for name, value in node.items()
+            if f"{prefix}{name}" in PRESENCE_MATTERS | POSITIVE_MATTERS
+            or not (is_member_key(f"{prefix}{name}") or f"{prefix}{name}" in MEMBER_NODES)
+        }
+        identity = {name: _identity(value, run_dir, f"{prefix}{name}.") for name, value in kept.items()}
+        identity = {name: value for name, value in identity.items() if value != {}}  # empty = absent
+        for name in node:
+            if f"{prefix}{name}" in PRESENCE_MATTERS:
+                identity[name] = PER_MEMBER
+        return identity
+    if key in POSITIVE_MATTERS:
+        return PER_MEMBER if isinstance(node, (int, float)) and node > 0 else node
+    if is_member_key(key):
+        return PER_MEMBER
+    if isinstance(node, list):
+        return [_identity(item, run_dir, prefix) for item in node]
+    if isinstance(node, str) and run_dir and run_dir in node:
+        return node.replace(run_dir, RUN_DIR)
+    return node
+
+
+def group_key(cfg: DictConfig) -> str:
+    """What a job shares with the other members of its population (a JSON text)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    run_dir = str(container.get("paths", {}).get("output_dir", "")) if isinstance(container, dict) else ""
+    return json.dumps(_identity(container, run_dir), sort_keys=True, default=str)
+
+
+def differing_keys(keys: list[str]) -> list[str]:
+    """The dotted config keys whose values differ between these group keys (why they are apart)."""
+    flat = [dict(_leaves(json.loads(key))) for key in keys]
+    names = sorted({name for leaves in flat for name in leaves})
+    return [name for name in names if len({json.dumps(leaves.get(name), sort_keys=True) for leaves in flat}) > 1]
+
+
+def _target(node: Any) -> str:
+    return str(node.get("_target_", "")) if isinstance(node, (dict, DictConfig)) else ""
+
+
+def blocker(cfg: DictConfig, env_set: dict[str, Any] | None = None) -> str | None:
+    """Why this job cannot be a member of a population, in one line naming the key; None if it can."""
+    if not cfg.get("train", True):
+        return "train=false evaluates a checkpoint; it runs alone"
+    if cfg.get("ckpt_path"):
+        return f"ckpt_path={cfg.ckpt_path} resumes one run's checkpoint; it runs alone"
+    tune = cfg.get("tune") or {}
+    for key in ("lr_find", "batch_size"):
+        if tune.get(key):
+            return f"tune.{key}=true tunes one run before it trains; it runs alone"
+    compiled = cfg.get("compile", False)
+    if compiled not in (False, None):
+        return f"compile={compiled} compiles one network; a population runs its members through vmap instead"
+    if env_set:
+        return f"hydra.job.env_set={dict(env_set)} sets the environment of one job"
+    return _trainer_blocker(cfg.trainer) or _model_blocker(cfg) or _training_blocker(cfg) or _callbacks_blocker(cfg)
+
+
+def _trainer_blocker(trainer: DictConfig) -> str | None:
+    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
+    if str(devices) not in ("1", "auto") or str(nodes) != "1":
+        return f"trainer.devices={devices} trainer.num_nodes={nodes}: a population trains in one process on one device"
+    strategy = str(trainer.get("strategy", "auto"))
+    if strategy not in ("auto", "single_device"):
+        return f"trainer.strategy={strategy}: a population trains in one process on one device"
+    precision = str(trainer.get("precision", 32))
+    if precision not in ("32", "32-true"):
+        return f"trainer.precision={precision}: populations train in float32 (their equivalence is tested there)"
+    for key, fine in (
+        ("accumulate_grad_batches", (None, 1)),
+        ("check_val_every_n_epoch", (None, 1)),
+        ("val_check_interval", (None, 1, 1.0)),
+        ("fast_dev_run", (None, False, 0)),
+        ("overfit_batches", (None, 0, 0.0)),
+        ("detect_anomaly", (None, False)),
+        ("profiler", (None,)),
+        ("max_time", (None,)),
+    ):
+        value = trainer.get(key)
+        if value not in fine:
+            return f"trainer.{key}={value} has no population version; it runs alone"
+    return None
+
+
+def _on_cpu(cfg: DictConfig) -> bool:
+    return str(cfg.trainer.get("accelerator", "auto")) == "cpu"
+
+
+def _model_blocker(cfg: DictConfig) -> str | None:
+    model = cfg.model
+    sparsity = model.get("sparsity", 0.0) or 0.0
+    if sparsity > 0:
+        return f"model.sparsity={sparsity} reads the code of each forward pass, which a population does not keep"
+    for key in ("dropout", "noise_std"):
+        value = model.get(key, 0.0) or 0.0
+        if value > 0 and not _on_cpu(cfg):
+            return (
+                f"model.{key}={value} draws random numbers, which a population draws as the run alone does only "
+                f"on the CPU (trainer=cpu); trainer.accelerator={cfg.trainer.get('accelerator')}"
+            )
+    if model.get("batch_norm") and not _on_cpu(cfg):
+        return "model.batch_norm=true: a population keeps each member's batch statistics on the CPU only (trainer=cpu)"
+    dataset = cfg.dataset
+    for key, value in (dataset.get("augment") or {}).items():
+        if value not in (0, 0.0, False, None):
+            return f"dataset.augment.{key}={value} draws random transforms per run; it runs alone"
+    return None
+
+
+def _training_blocker(cfg: DictConfig) -> str | None:
+    target = _target(cfg.optimizer)
+    if target not in OPTIMIZERS:
+        return (
+            f"optimizer._target_={target} has no vectorised version (sgd, momentum, nesterov, adagrad, rmsprop, "
+            "adam and adamw have)"
+        )
+    for key in ("foreach", "fused", "capturable", "differentiable"):
+        if cfg.optimizer.get(key):
+            return f"optimizer.{key}={cfg.optimizer.get(key)} has no vectorised version"
+    for name in cfg.get("penalty") or {}:
+        if name not in ("l1", "l2"):
+            return f"penalty.{name}={cfg.penalty[name]} reads the network's activations; only l1 and l2 are vectorised"
+    task = cfg.get("task") or {}
+    if (task.get("adversarial_epsilon") or 0.0) > 0:
+        return (
+            f"task.adversarial_epsilon={task.get('adversarial_epsilon')} has no population version yet; it runs alone"
+        )
+    if (task.get("input_noise") or 0.0) > 0 and not _on_cpu(cfg):
+        return (
+            f"task.input_noise={task.get('input_noise')} draws random numbers, which a population draws as the run "
+            "alone does only on the CPU (trainer=cpu)"
+        )
+    return None
+
+
+def _callbacks_blocker(cfg: DictConfig) -> str | None:
+    for name, callback in (cfg.get("callbacks") or {}).items():
+        if not callback or callback.get("enabled", True) is False:
+            continue
+        target = _target(callback)
+        if target in CHECKPOINTS:
+            for key, fine in (
+                ("save_top_k", (1,)),
+                ("every_n_epochs", (None, 1)),
+                ("every_n_train_steps", (None, 0)),
+                ("train_time_interval", (None,)),
+                ("save_weights_only", (None, False)),
+                ("save_on_train_epoch_end", (None,)),
+            ):
+                if callback.get(key, fine[0]) not in fine:
+                    return f"callbacks.{name}.{key}={callback.get(key)}: a population keeps one best, one last"
+            if "{" in str(callback.get("filename", "")):
+                return f"callbacks.{name}.filename={callback.get('filename')}: a population keeps fixed file names"
+        elif target in EARLY_STOPPING:
+            value = callback.get("check_on_train_epoch_end")
+            if value is not None:
+                return f"callbacks.{name}.check_on_train_epoch_end={value} has no population version"
+        elif target == "dlbench.callbacks.pictures.Pictures":
+            every = callback.get("every_n_epochs", 0)
+            if every:
+                return f"callbacks.{name}.every_n_epochs={every}: members' pictures are drawn at the end only"
+        elif target not in HARMLESS_CALLBACKS | STEP_CALLBACKS:
+            return f"callbacks.{name} ({target}) has no population version; it runs alone"
+    for name, logger in (cfg.get("logger") or {}).items():
+        if logger and _target(logger) not in LOGGERS:
+            return f"logger.{name} ({_target(logger)}) has no population version; it runs alone"
+    return None

@@ -1,0 +1,424 @@
+"""The LightningModule of a population: every member's step at once, every member's records apart.
+
+Lightning runs its ordinary loop (automatic optimisation, one optimizer step per batch, one
+epoch-interval scheduler, validation after every epoch), so the population's loop state after
+epoch `e` is the loop state each member's standalone run has after epoch `e`; it is what goes into
+the members' checkpoints. Inside each step, all members:
+
+- the network runs once over (members, batch, ...) with each member's weights (`StackedNetwork`);
+- each member's loss is its standalone loss (vmapped when the members' loss modules are equal,
+  else each member's own module), plus its own L1/L2 penalty weights;
+- a member whose loss is not finite is frozen at that step, before its update, as a standalone run
+  stops there (`TrainingDiverged`); the record is kept on the device and read at the epoch's end;
+- the returned loss is the sum over the members still training: each member's gradient is the
+  gradient of its own loss, and `StackedOptimizer` updates only members still training.
+
+At each epoch's end every member gets the row its standalone `Task` would write (same metrics, same
+float32 sums as `EpochTotals`), in its own `history` and loggers, and its own early-stopping and
+checkpoint callbacks decide, through its `MemberTrainer` view, whether it stops and what it saves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch import Tensor, nn
+from torch.func import vmap
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from dlbench.callbacks.weights import MaxNorm
+from dlbench.population.checkpoints import MemberCheckpoints, TopOne
+from dlbench.population.network import MemberDraws, StackedNetwork
+from dlbench.population.optimizers import StackedOptimizer
+from dlbench.population.views import MemberTrainer
+from dlbench.training.initializers import is_weight
+
+
+class StackedTotals:
+    """`EpochTotals` for every member at once: the same float32 sums, one row per member."""
+
+    def __init__(self, members: int, means: list[str], accuracy: bool) -> None:
+        self.members, self.means, self.accuracy = members, list(means), accuracy
+        self.totals: Tensor | None = None
+        self._counts: dict[tuple[int, int, torch.device], Tensor] = {}
+
+    def update(self, values: Tensor, examples: int, correct: Tensor | None, predictions: int) -> None:
+        """`values`: (members, len(means)) this batch's means; `correct`: (members,) hits."""
+        sums = values.detach().float() * examples
+        key = (examples, predictions, sums.device)
+        counts = self._counts.get(key)  # made once: a tensor from Python numbers is a host copy on a GPU
+        if counts is None:
+            counts = self._counts[key] = sums.new_tensor((examples, predictions)).expand(self.members, 2)
+        hits = correct.detach().float().unsqueeze(1) if correct is not None else counts[:, :1] * 0
+        batch = torch.cat([sums, hits, counts], dim=1)
+        self.totals = batch if self.totals is None else self.totals + batch
+
+    def compute(self, stage: str) -> list[dict[str, float]]:
+        """Each member's row (`stage/name` -> value), then start afresh."""
+        totals, self.totals = self.totals, None
+        if totals is None:
+            return [{} for _ in range(self.members)]
+        correct, examples, predictions = totals[:, -3], totals[:, -2].clamp(min=1), totals[:, -1].clamp(min=1)
+        columns = {name: totals[:, i] / examples for i, name in enumerate(self.means)}
+        if self.accuracy:
+            columns["acc"] = correct / predictions
+        values = {name: column.tolist() for name, column in columns.items()}
+        return [{f"{stage}/{name}": values[name][m] for name in columns} for m in range(self.members)]
+
+
+def count_correct(outputs: Tensor, targets: Tensor, kind: str) -> tuple[Tensor, int]:
+    """`dlbench.tasks.epoch_totals.count_correct` for (members, batch, ...) outputs: hits per member."""
+    members = outputs.shape[0]
+    if kind == "multiclass":
+        predicted = outputs.reshape(members, -1, outputs.shape[-1]).argmax(-1)
+        targets = targets.reshape(members, -1)
+    else:
+        predicted = (outputs > 0).reshape(targets.shape).to(targets.dtype).reshape(members, -1)
+        targets = targets.reshape(members, -1)
+    return (predicted == targets).sum(dim=1), targets.shape[1]
+
+
+class MemberSchedulers:
+    """What Lightning sees of the members' schedulers: one epoch-interval scheduler of the stacked
+    optimizer, so the loops count scheduler steps as a standalone run's do; stepping it steps
+    each training member's own scheduler (`PopulationModule.lr_scheduler_step`)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+
+    def step(self, *args: Any, **kwargs: Any) -> None:  # the members' schedulers are stepped instead
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def batched_loss(loss_fn: nn.Module) -> Callable[[Tensor, Tensor], Tensor] | None:
+    """The loss of each member for (members, batch, ...) outputs in one call (reduction 'none',
+    then each member's mean), for the losses a Task makes; None for any other (vmapped instead)."""
+    kind = type(loss_fn)
+    if getattr(loss_fn, "reduction", None) != "mean" or getattr(loss_fn, "weight", None) is not None:
+        return None
+    if kind is nn.CrossEntropyLoss and loss_fn.ignore_index == -100:
+        smoothing = loss_fn.label_smoothing
+
+        def cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
+            if outputs.dim() != 3 or targets.dim() != 2:  # (members, batch, classes) only
+                return torch.func.vmap(loss_fn)(outputs, targets)
+            flat = F.cross_entropy(
+                outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1), reduction="none", label_smoothing=smoothing
+            )
+            return flat.view(outputs.shape[0], -1).mean(1)
+
+        return cross_entropy
+    elementwise: dict[type, Callable[..., Tensor]] = {
+        nn.BCEWithLogitsLoss: F.binary_cross_entropy_with_logits,
+        nn.MSELoss: F.mse_loss,
+        nn.L1Loss: F.l1_loss,
+    }
+    if kind is nn.BCEWithLogitsLoss and loss_fn.pos_weight is not None:
+        return None
+    if kind in elementwise:
+        function = elementwise[kind]
+        return lambda outputs, targets: function(outputs, targets, reduction="none").flatten(1).mean(1)
+    if kind is nn.HuberLoss:
+        delta = loss_fn.delta
+        return lambda outputs, targets: F.huber_loss(outputs, targets, reduction="none", delta=delta).flatten(1).mean(1)
+    return None
+
+
+def _draws_in_forward(model: nn.Module) -> bool:
+    """Whether the network draws random numbers in training (dropout, a denoising autoencoder)."""
+    return getattr(model, "noise_std", 0) > 0 or any(
+        isinstance(module, nn.modules.dropout._DropoutNd)
+        and module.p > 0
+        or (isinstance(module, nn.RNNBase) and module.dropout > 0)
+        for module in model.modules()
+    )
+
+
+def _may_save(callback: ModelCheckpoint, row: dict[str, float]) -> bool:
+    """Whether `callback.on_train_epoch_end` can save this epoch: it saves best (and last with it)
+    only when the monitored value enters its top k (`check_monitor_top_k`: one of the populations'
+    `save_top_k=1` checkpoints, or an improvement). When it cannot, the call changes nothing and
+    is left out: on a tiny model, calling every member's callback every epoch would cost more
+    than the epoch (the equivalence tests compare every member's files with its run alone's)."""
+    if callback.save_last == "link" or callback.monitor not in row:
+        return True
+    if len(callback.best_k_models) < callback.save_top_k:
+        return True
+    current, kth = row[callback.monitor], float(callback.kth_value)
+    return current < kth if callback.mode == "min" else current > kth
+
+
+def _loss_key(module: torch.nn.Module) -> tuple[Any, ...]:
+    simple = (int, float, str, bool, type(None))
+    return (type(module), tuple(sorted((k, v) for k, v in vars(module).items() if isinstance(v, simple))))
+
+
+class PopulationModule(pl.LightningModule):
+    """Trains `members` (see `dlbench.population.members.Member`) as one; see the module docstring."""
+
+    def __init__(self, members: list[Any]) -> None:
+        super().__init__()
+        self.members = members
+        noise = [float(m.task.input_noise) for m in members]
+        random = any(noise) or any(_draws_in_forward(m.task.model) for m in members)
+        self.network = StackedNetwork([member.task.model for member in members], random=random)
+        self.draws = MemberDraws([m.rng_state for m in members], noise) if random else None
+        first = members[0].task
+        self.spec, self.reconstruct, self.monitor = first.spec, first.reconstruct, first.monitor
+        self._shared_loss = first.loss_fn if len({_loss_key(m.task.loss_fn) for m in members}) == 1 else None
+        shared = self._shared_loss
+        self._loss = (batched_loss(shared) or vmap(shared)) if shared is not None else None
+        weights = [name for name, p in first.model.named_parameters() if is_weight(name, p)]
+        self._weight_names = weights
+        bounds = [next((c.max_norm for c in m.callbacks if isinstance(c, MaxNorm)), None) for m in members]
+        self._max_norms = bounds if any(bound is not None for bound in bounds) else []
+        self._weights = [self.network.names.index(name) for name in weights]
+        self.penalty_names = [name for name, _ in first.penalties]
+        lambdas = [[float(m.cfg.penalty[name]) for m in members] for name in self.penalty_names]
+        self._lambdas = [torch.tensor(values) for values in lambdas]
+        means = ["loss", "data_loss", "penalty"] if self.penalty_names else ["loss"]
+        accuracy = not self.reconstruct and self.spec.kind in ("multiclass", "binary")
+        self.totals = {stage: StackedTotals(len(members), means, accuracy) for stage in ("train", "val", "test")}
+        self.views: list[MemberTrainer] = []  # made when the fit starts
+        self._shared: dict[str, Any] = {}  # the trainer's values the views share within an epoch's end
+        self.store: MemberCheckpoints | None = None
+        self.stacked_optimizer: StackedOptimizer | None = None
+        self.active = torch.ones(len(members), dtype=torch.bool)
+        self._first_step = torch.full((len(members),), -1, dtype=torch.long)
+        self._first_loss = torch.zeros(len(members))
+        self._val_rows: list[dict[str, float]] = [{} for _ in members]
+        self.test_rows: list[dict[str, float]] = [{} for _ in members]
+        self._epoch_start = 0.0
+        self._epoch_lrs: list[float] = []
+        self.plateau = isinstance(members[0].scheduler, ReduceLROnPlateau)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # as `Task`: Lightning's hook name, set ~100 times an epoch
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    # -- one step -----------------------------------------------------------------------------
+    def _losses(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        if self._loss is not None and self.network.mode != "loop":  # "loop": each member's own loss, exactly
+            return self._loss(outputs, targets)
+        return torch.stack([m.task.loss_fn(outputs[i], targets[i]) for i, m in enumerate(self.members)])
+
+    def _penalty(self) -> Tensor | None:
+        if not self.penalty_names:
+            return None
+        stacked = list(self.network.stacked)
+        total: Tensor | int = 0
+        for name, lam in zip(self.penalty_names, self._lambdas, strict=True):
+            term: Tensor | int = 0
+            for index in self._weights:
+                w = stacked[index]
+                dims = tuple(range(1, w.dim()))
+                term = term + (w.pow(2).sum(dim=dims) if name == "l2" else w.abs().sum(dim=dims))
+            total = total + lam.to(w.device) * term
+        return total  # type: ignore[return-value]
+
+    def _step(self, stage: str, batch: tuple[Tensor, Tensor]) -> Tensor:
+        inputs, targets = batch
+        if self.reconstruct:
+            targets = inputs
+        training = stage == "train"
+        active = self.active.tolist() if training and self.active.device.type == "cpu" else None
+        outputs = self.network(inputs, self.draws if training else None, active)
+        data_loss = self._losses(outputs, targets)
+        penalty = self._penalty()
+        loss = data_loss + penalty if penalty is not None else data_loss
+        totals = self.totals[stage]
+        values = torch.stack([loss, data_loss, penalty], dim=1) if penalty is not None else loss.unsqueeze(1)
+        correct, predictions = (
+            count_correct(outputs.detach(), targets, self.spec.kind) if totals.accuracy else (None, 0)
+        )
+        totals.update(values, inputs.shape[1], correct, predictions)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss = self._step("train", batch)
+        finite = torch.isfinite(loss.detach())
+        newly = self.active & ~finite
+        first = newly & (self._first_step < 0)
+        self._first_step = torch.where(first, torch.full_like(self._first_step, self.global_step), self._first_step)
+        self._first_loss = torch.where(first, loss.detach().float(), self._first_loss)
+        self.active = self.active & finite
+        self.stacked_optimizer.set_active(self.active)
+        return torch.where(self.active, loss, torch.zeros_like(loss)).sum()
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step("val", batch)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step("test", batch)
+
+    def on_after_backward(self) -> None:
+        self.network.gather_grads()
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        """`trainer.gradient_clip_val`: each member's own gradients clipped by torch's own function, as
+        Lightning clips a run's (the global norm of a member's gradients, never of the population's)."""
+        if not gradient_clip_val:
+            return
+        grads = [p.grad for p in self.network.stacked]
+        for member, training in enumerate(self.active.tolist()):
+            if not training:
+                continue
+            own = [SimpleNamespace(grad=grad[member]) for grad in grads if grad is not None]
+            if str(gradient_clip_algorithm) in ("value", "GradClipAlgorithmType.VALUE"):
+                torch.nn.utils.clip_grad_value_(own, clip_value=gradient_clip_val)  # type: ignore[arg-type]
+            else:
+                torch.nn.utils.clip_grad_norm_(own, gradient_clip_val)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """`regularizer=max_norm`: each member's `MaxNorm` after its step, on its slice of the weights."""
+        if not self._max_norms:
+            return
+        stacked = self.network.named_stacked()
+        for member, training in enumerate(self.active.tolist()):
+            bound = self._max_norms[member]
+            if not training or bound is None:
+                continue
+            for name in self._weight_names:
+                weight = stacked[name][member]
+                weight.copy_(weight.renorm(2, 0, bound))
+
+    # -- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = StackedOptimizer(list(self.network.stacked), [m.optimizer for m in self.members])
+        optimizer.set_active(self.active)
+        self.stacked_optimizer = optimizer
+        self.store = MemberCheckpoints(self.network, optimizer, self.members)
+        if self.members[0].scheduler is None:
+            return optimizer
+        scheduler = {"scheduler": MemberSchedulers(optimizer), "monitor": self.monitor, "interval": "epoch"}
+        scheduler["reduce_on_plateau"] = self.plateau
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        active = self.active.tolist()
+        for member, view, training in zip(self.members, self.views, active, strict=True):
+            if member.scheduler is None or not training or member.stopped:
+                continue
+            member.optimizer._opt_called = True  # its steps are the stacked optimizer's (torch warns otherwise)
+            if self.plateau:
+                member.scheduler.step(view.callback_metrics[self.monitor])
+            else:
+                member.scheduler.step()
+
+    # -- the members' view of the trainer -----------------------------------------------------
+    def on_fit_start(self) -> None:
+        self.views = [MemberTrainer(self.trainer, member, self._shared) for member in self.members]
+        self._monitoring = [
+            (
+                [c for c in member.callbacks if isinstance(c, EarlyStopping)],
+                [c for c in member.callbacks if isinstance(c, ModelCheckpoint)],
+            )
+            for member in self.members
+        ]
+        self._top_one = {
+            id(c): TopOne(c) for _, checkpoints in self._monitoring for c in checkpoints if TopOne.applies(c)
+        }
+        self.active = self.active.to(self.device)
+        self._first_step = self._first_step.to(self.device)
+        self._first_loss = self._first_loss.to(self.device)
+        self.network.train()
+        for member, view in zip(self.members, self.views, strict=True):
+            self.store.attach(member, view)
+            for callback in member.callbacks:
+                if isinstance(callback, (ModelCheckpoint, EarlyStopping)):
+                    callback.setup(view, member.task, stage="fit")
+                    callback.on_train_start(view, member.task)
+
+    # -- once per epoch -----------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start = time.perf_counter()
+        self.stacked_optimizer.refresh()  # a member's scheduler may have changed its rate
+        self._epoch_lrs = [float(m.optimizer.param_groups[0]["lr"]) for m in self.members]
+
+    def on_validation_epoch_end(self) -> None:
+        rows = self.totals["val"].compute("val")
+        if self.trainer.sanity_checking:
+            return
+        self._val_rows = rows
+        active = [row[self.monitor] for row, on in zip(rows, self.active.tolist(), strict=True) if on and row]
+        if active:  # Lightning's own plateau check reads one number; the members' schedulers read their own
+            self.trainer.callback_metrics[self.monitor] = torch.tensor(sum(active) / len(active))
+
+    def on_train_epoch_end(self) -> None:
+        trainer = self.trainer
+        epoch_time = time.perf_counter() - self._epoch_start
+        train_rows = self.totals["train"].compute("train")
+        active = self.active.tolist()
+        first_steps, first_losses = self._first_step.tolist(), self._first_loss.tolist()
+        epoch = trainer.current_epoch
+        MemberTrainer.refresh(trainer, self._shared)
+        first = next((c for checkpoints in self._monitoring for c in checkpoints[1]), None)
+        saving = first is not None and not first._should_skip_saving_checkpoint(self.views[0])
+        saving = saving and first._should_save_on_train_epoch_end(self.views[0])
+        for index, member in enumerate(self.members):
+            if member.stopped:
+                continue
+            if not active[index]:  # its loss stopped being finite in this epoch, at that step
+                member.stopped, member.status = True, "diverged"
+                step, loss = first_steps[index], first_losses[index]
+                member.diverged = {"epoch": epoch, "step": step, "loss": loss}
+                member.stop_reason = f"training diverged: the loss became {loss} at epoch {epoch}, step {step}"
+                member.final_epoch, member.final_step = epoch, step
+                continue
+            row = {"epoch": float(epoch), **train_rows[index], **self._val_rows[index]}
+            row["lr"] = self._epoch_lrs[index]
+            row["time/epoch_s"] = epoch_time
+            member.task.history.append(row)
+            view = self.views[index]
+            for logger in view.loggers:
+                logger.log_metrics(row, step=epoch)
+            stopping, checkpoints = self._monitoring[index]
+            monitored = [c.monitor for c in (*stopping, *checkpoints) if c.monitor in row]
+
+            def publish(view: MemberTrainer = view, row: dict[str, float] = row, keys: list[str] = monitored) -> None:
+                # the numbers the callbacks read, as `dlbench.tasks.publish` makes them (0-d float32)
+                view.publish({key: torch.tensor(row[key]) for key in keys})
+
+            if stopping:
+                publish()
+            for callback in stopping:
+                callback.on_train_epoch_end(view, member.task)
+            for callback in checkpoints:
+                fast = self._top_one.get(id(callback))
+                if fast is not None:
+                    if saving and callback.monitor in row:
+                        fast.epoch_end(view, row[callback.monitor], publish)
+                elif _may_save(callback, row):
+                    publish()
+                    callback.on_train_epoch_end(view, member.task)
+            if view.should_stop and epoch + 1 >= (trainer.min_epochs or 0):
+                member.stopped = True
+                member.final_epoch, member.final_step = epoch + 1, trainer.global_step
+        self.store.commit(trainer)
+        self._shared.clear()
+        stopped = torch.tensor([m.stopped for m in self.members], device=self.active.device)
+        self.active = self.active & ~stopped
+        self.stacked_optimizer.set_active(self.active)
+        if not any(not m.stopped for m in self.members):
+            trainer.should_stop = True
+
+    def on_test_epoch_end(self) -> None:
+        self.test_rows = self.totals["test"].compute("test")

@@ -1,0 +1,347 @@
+"""torch.optim's update rules for every member of a population at once, hyperparameters per member.
+
+Each member keeps its own real torch optimizer (built from its config exactly as its standalone
+run builds it, schedulers attached); those hold its hyperparameters and learning rate, and turn its
+slice of the state into the `optimizer_states` of its checkpoints. `StackedOptimizer` reads the
+members' hyperparameters into tensors of shape (members,) and applies the update of torch's
+single-tensor implementation (what torch runs on the CPU) to the stacked parameters, with the same
+operations in the same order, so a member moves as its standalone optimizer would:
+
+- `x.add(y, alpha=a)` becomes `torch.addcmul(x, y, a)` with `a` a per-member tensor: both are one
+  fused multiply-add per element and give the same bits (tested), where `x + a * y` rounds twice;
+- numbers torch computes in Python double (`1 - dampening`, `lr / (1 - beta1**step)`, ...) are
+  computed per member in float64 and rounded to float32 once, as torch's kernels round a Python
+  scalar.
+
+SGD (momentum, dampening, Nesterov, weight decay), Adam and AdamW (bias correction, eps outside the
+square root, decoupled decay, amsgrad), Adagrad (lr_decay, initial accumulator) and RMSprop
+(momentum, centered) are covered; the perceptron rule is SGD. A member that is frozen (early
+stopped, diverged) keeps its parameters and state: every new value is taken only where the member
+is active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+# torch.optim class -> the update this module applies (AdamW is Adam with decoupled_weight_decay).
+KINDS = {
+    torch.optim.SGD: "sgd",
+    torch.optim.Adam: "adam",
+    torch.optim.Adagrad: "adagrad",
+    torch.optim.RMSprop: "rmsprop",
+}
+# Options that change which code path torch runs; they must be the same for every member.
+SHARED_OPTIONS = (
+    "maximize",
+    "foreach",
+    "fused",
+    "capturable",
+    "differentiable",
+    "amsgrad",
+    "centered",
+    "decoupled_weight_decay",
+)
+# Per-member hyperparameters each kind reads (param_groups[0] keys; betas is split in two).
+HYPER = {
+    "sgd": ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
+    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+    "adagrad": ("lr", "lr_decay", "eps", "weight_decay", "initial_accumulator_value"),
+    "rmsprop": ("lr", "alpha", "eps", "weight_decay", "momentum"),
+}
+
+
+def kind_of(optimizer: torch.optim.Optimizer) -> str | None:
+    """'sgd', 'adam', 'adagrad' or 'rmsprop' for the optimizers this module vectorises, else None."""
+    for cls in type(optimizer).__mro__:
+        if cls in KINDS:
+            return KINDS[cls]
+    return None
+
+
+def unsupported_reason(optimizers: Sequence[torch.optim.Optimizer]) -> str | None:
+    """Why these members' optimizers cannot be one `StackedOptimizer`, or None when they can."""
+    kinds = {kind_of(optimizer) for optimizer in optimizers}
+    if None in kinds:
+        name = next(type(o).__name__ for o in optimizers if kind_of(o) is None)
+        return f"optimizer {name} has no vectorised version (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw do)"
+    if len(kinds) > 1:
+        return f"members use different optimizer classes ({', '.join(sorted(map(str, kinds)))})"
+    for optimizer in optimizers:
+        if len(optimizer.param_groups) != 1:
+            return "an optimizer with several parameter groups has no vectorised version"
+    first = optimizers[0].param_groups[0]
+    for option in SHARED_OPTIONS:
+        values = {bool(optimizer.param_groups[0].get(option)) for optimizer in optimizers}
+        if len(values) > 1 or (option in ("foreach", "fused", "capturable", "differentiable") and True in values):
+            return f"optimizer option {option}={first.get(option)} has no vectorised version"
+    return None
+
+
+def _column(values: Sequence[float], device: torch.device) -> Tensor:
+    """Per-member numbers in float64 (as torch computes Python scalars), shape (members,)."""
+    return torch.tensor([float(value) for value in values], dtype=torch.float64, device=device)
+
+
+class StackedOptimizer(torch.optim.Optimizer):
+    """One optimizer over stacked parameters (members, ...), each member with its own hyperparameters.
+
+    `members` are the members' own torch optimizers; `refresh()` reads their current
+    hyperparameters (a scheduler changes `lr` there) before the next step. `active` (members,)
+    says which members still train.
+    """
+
+    def __init__(self, params: Sequence[nn.Parameter], members: Sequence[torch.optim.Optimizer]) -> None:
+        reason = unsupported_reason(members)
+        if reason is not None:
+            raise ValueError(reason)
+        params = list(params)
+        super().__init__(params, {"lr": float(members[0].param_groups[0]["lr"])})
+        self.members = list(members)
+        self.kind = kind_of(members[0])
+        group = members[0].param_groups[0]
+        self.amsgrad = bool(group.get("amsgrad", False))
+        self.centered = bool(group.get("centered", False))
+        self.maximize = bool(group.get("maximize", False))
+        self.decoupled = bool(group.get("decoupled_weight_decay", False))
+        device = params[0].device
+        self.active = torch.ones(len(self.members), dtype=torch.bool, device=device)
+        self.steps = torch.zeros(len(self.members), dtype=torch.float64, device=device)
+        self.hyper: dict[str, Tensor] = {}
+        self.refresh()
+        if self.kind == "adagrad":  # torch makes Adagrad's state in its constructor
+            initial = self.hyper["initial_accumulator_value"]
+            for p in params:
+                self.state[p]["sum"] = self._cast(initial, p).expand_as(p).clone()
+
+    # -- hyperparameters ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read every member's hyperparameters (float64, per member) from its own optimizer."""
+        device = self.active.device
+        groups = [optimizer.param_groups[0] for optimizer in self.members]
+        for key in HYPER[self.kind]:
+            if key in ("beta1", "beta2"):
+                values = [float(group["betas"][0 if key == "beta1" else 1]) for group in groups]
+            elif key == "nesterov":
+                values = [1.0 if group.get("nesterov") else 0.0 for group in groups]
+            else:
+                values = [float(group[key]) for group in groups]
+            self.hyper[key] = _column(values, device)
+        self.param_groups[0]["lr"] = float(groups[0]["lr"])
+        h = self.hyper
+        # what torch computes from them in Python double, per member, and what the step branches on
+        self.derived = {"-lr": -h["lr"], "decay": h["weight_decay"]}
+        if self.kind == "sgd":
+            self.derived.update(momentum=h["momentum"], undamped=1 - h["dampening"])
+        elif self.kind == "adam":
+            self.derived.update(beta2=h["beta2"], **{"1-beta1": 1 - h["beta1"], "1-beta2": 1 - h["beta2"]})
+            self.derived.update(eps=h["eps"], decoupled=1 - h["lr"] * h["weight_decay"])
+        elif self.kind == "rmsprop":
+            self.derived.update(alpha=h["alpha"], eps=h["eps"], momentum=h["momentum"], **{"1-alpha": 1 - h["alpha"]})
+        elif self.kind == "adagrad":
+            self.derived.update(eps=h["eps"])
+        self.any_decay = bool((h["weight_decay"] != 0).any())
+        self.masks = {"decay": h["weight_decay"] != 0}
+        if "momentum" in h:
+            self.masks.update(momentum=h["momentum"] != 0 if self.kind == "sgd" else h["momentum"] > 0)
+            self.any_momentum = bool(self.masks["momentum"].any())
+        if self.kind == "sgd":
+            self.masks["nesterov"] = h["nesterov"] != 0
+        self._casts: dict[tuple[str, int, torch.dtype], Tensor] = {}
+
+    def _c(self, key: str, like: Tensor) -> Tensor:
+        """Derived per-member number `key` as `like`'s dtype, shaped to broadcast over it (cached)."""
+        cache_key = (key, like.dim(), like.dtype)
+        value = self._casts.get(cache_key)
+        if value is None:
+            source = self.masks[key[5:]] if key.startswith("mask:") else self.derived[key]
+            value = source.view(-1, *([1] * (like.dim() - 1)))
+            if not key.startswith("mask:"):
+                value = value.to(like.dtype)
+            self._casts[cache_key] = value
+        return value
+
+    @staticmethod
+    def _cast(values: Tensor, like: Tensor) -> Tensor:
+        """Per-member float64 numbers as `like`'s dtype, shaped to broadcast over a (members, ...) tensor."""
+        return values.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+    @staticmethod
+    def _where(mask: Tensor, like: Tensor) -> Tensor:
+        """A per-member boolean (members,) shaped to broadcast over a (members, ...) tensor."""
+        return mask.view(-1, *([1] * (like.dim() - 1)))
+
+    def set_active(self, active: Tensor) -> None:
+        self.active = active.to(self.active.device)
+
+    # -- the step ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        # on the CPU asking costs nothing; on an accelerator it would make the host wait every step
+        everyone = self.active.device.type == "cpu" and bool(self.active.all())
+        self.steps = self.steps + 1 if everyone else torch.where(self.active, self.steps + 1, self.steps)
+        self._step_casts: dict[tuple[str, int, torch.dtype], Tensor] = {}
+        self._step_values: dict[str, tuple[Tensor, ...]] = {}
+        update = getattr(self, f"_{self.kind}")
+        for p in self.param_groups[0]["params"]:
+            if p.grad is None:
+                continue
+            grad = -p.grad if self.maximize else p.grad
+            state = self.state[p]
+            new_param, new_state = update(p, grad, state)
+            if everyone:
+                p.copy_(new_param)
+                state.update(new_state)
+                continue
+            keep = self._where(self.active, p)
+            p.copy_(torch.where(keep, new_param, p))
+            for key, value in new_state.items():
+                old = state.get(key)
+                state[key] = value if old is None else torch.where(keep, value, old)
+        return loss
+
+    def _per_step(self, key: str, values: Tensor, like: Tensor) -> Tensor:
+        """A number that changes every step (bias corrections), cast once per step and shape."""
+        cache_key = (key, like.dim(), like.dtype)
+        value = self._step_casts.get(cache_key)
+        if value is None:
+            value = self._step_casts[cache_key] = self._cast(values, like)
+        return value
+
+    def _weight_decay(self, grad: Tensor, p: Tensor) -> Tensor:
+        if not self.any_decay:
+            return grad
+        return torch.where(self._c("mask:decay", p), torch.addcmul(grad, p, self._c("decay", p)), grad)
+
+    def _sgd(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        grad = self._weight_decay(grad, p)
+        new_state: dict[str, Tensor] = {}
+        if self.any_momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = grad.clone()
+            else:
+                buf = torch.addcmul(buf * self._c("momentum", p), grad, self._c("undamped", p))
+            new_state["momentum_buffer"] = buf
+            nesterov = torch.addcmul(grad, buf, self._c("momentum", p))
+            stepped = torch.where(self._c("mask:nesterov", p), nesterov, buf)
+            grad = torch.where(self._c("mask:momentum", p), stepped, grad)
+        return torch.addcmul(p, grad, self._c("-lr", p)), new_state
+
+    def _adam(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        h = self.hyper
+        if self.decoupled:
+            if self.any_decay:
+                p = torch.where(self._c("mask:decay", p), p * self._c("decoupled", p), p)
+        else:
+            grad = self._weight_decay(grad, p)
+        exp_avg = state.get("exp_avg", torch.zeros_like(p))
+        exp_avg_sq = state.get("exp_avg_sq", torch.zeros_like(p))
+        exp_avg = torch.lerp(exp_avg, grad, self._c("1-beta1", p))
+        exp_avg_sq = torch.addcmul(exp_avg_sq * self._c("beta2", p), grad * self._c("1-beta2", p), grad)
+        if "adam" not in self._step_values:
+            bias_correction1 = 1 - h["beta1"] ** self.steps
+            bias_correction2 = 1 - h["beta2"] ** self.steps
+            self._step_values["adam"] = (-(h["lr"] / bias_correction1), bias_correction2**0.5)
+        neg_step_size, bias_correction2_sqrt = self._step_values["adam"]
+        new_state = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+        second = exp_avg_sq
+        if self.amsgrad:
+            second = torch.maximum(state.get("max_exp_avg_sq", torch.zeros_like(p)), exp_avg_sq)
+            new_state["max_exp_avg_sq"] = second
+        denom = (second.sqrt() / self._per_step("bc2", bias_correction2_sqrt, p)) + self._c("eps", p)
+        return torch.addcdiv(p, exp_avg * self._per_step("-step", neg_step_size, p), denom), new_state
+
+    def _adagrad(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        h = self.hyper
+        grad = self._weight_decay(grad, p)
+        if "adagrad" not in self._step_values:
+            self._step_values["adagrad"] = (-(h["lr"] / (1 + (self.steps - 1) * h["lr_decay"])),)
+        (neg_clr,) = self._step_values["adagrad"]
+        total = torch.addcmul(state["sum"], grad, grad)
+        std = total.sqrt() + self._c("eps", p)
+        return torch.addcdiv(p, grad * self._per_step("-clr", neg_clr, p), std), {"sum": total}
+
+    def _rmsprop(self, p: Tensor, grad: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        grad = self._weight_decay(grad, p)
+        square_avg = state.get("square_avg", torch.zeros_like(p))
+        square_avg = torch.addcmul(square_avg * self._c("alpha", p), grad * self._c("1-alpha", p), grad)
+        new_state = {"square_avg": square_avg}
+        if self.centered:
+            grad_avg = torch.lerp(state.get("grad_avg", torch.zeros_like(p)), grad, self._c("1-alpha", p))
+            new_state["grad_avg"] = grad_avg
+            avg = torch.addcmul(square_avg, grad_avg, grad_avg, value=-1).sqrt()
+        else:
+            avg = square_avg.sqrt()
+        avg = avg + self._c("eps", p)
+        plain = torch.addcdiv(p, grad * self._c("-lr", p), avg)
+        if not self.any_momentum:
+            return plain, new_state
+        buf = torch.addcdiv(state.get("momentum_buffer", torch.zeros_like(p)) * self._c("momentum", p), grad, avg)
+        new_state["momentum_buffer"] = buf
+        with_momentum = torch.addcmul(p, buf, self._c("-lr", p))
+        return torch.where(self._c("mask:momentum", p), with_momentum, plain), new_state
+
+    # -- one member's state, as its own torch optimizer holds it ---------------------------------
+    def member_state(
+        self, member: int, stacked: dict[Any, dict[str, Tensor]] | None = None, steps: Tensor | None = None
+    ) -> dict[int, dict[str, Tensor]]:
+        """Member `member`'s optimizer state in torch's layout (parameter index -> state), copied.
+
+        `stacked` and `steps` default to the state now; a checkpoint passes the state it kept."""
+        stacked = self.state if stacked is None else stacked
+        steps = self.steps if steps is None else steps
+        count = float(steps[member])
+        if count == 0 and self.kind != "adagrad":
+            return {}  # torch makes SGD's, Adam's and RMSprop's state at the first step
+        group = self.members[member].param_groups[0]
+        step = torch.tensor(count, dtype=_scalar_dtype())
+        states: dict[int, dict[str, Tensor]] = {}
+        for index, p in enumerate(self.param_groups[0]["params"]):
+            own_state = {key: value[member] for key, value in stacked.get(p, {}).items()}
+            own: dict[str, Tensor] = {}
+            if self.kind == "sgd":
+                if float(group["momentum"]) != 0 and "momentum_buffer" in own_state:
+                    own["momentum_buffer"] = own_state["momentum_buffer"].clone()
+            else:
+                own["step"] = step.clone()
+                for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "sum", "square_avg"):
+                    if key in own_state:
+                        own[key] = own_state[key].clone()
+                if self.kind == "rmsprop":
+                    if float(group["momentum"]) > 0:
+                        own["momentum_buffer"] = own_state["momentum_buffer"].clone()
+                    if self.centered:
+                        own["grad_avg"] = own_state["grad_avg"].clone()
+            if own:
+                states[index] = own
+        return states
+
+    def member_state_dict(
+        self, member: int, stacked: dict[Any, dict[str, Tensor]] | None = None, steps: Tensor | None = None
+    ) -> dict[str, Any]:
+        """What `member`'s own optimizer's `state_dict()` would be: its param_groups, its state."""
+        optimizer = self.members[member]
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        kept = dict(optimizer.state)
+        optimizer.state.clear()
+        for index, own in self.member_state(member, stacked, steps).items():
+            optimizer.state[params[index]] = own
+        try:
+            return optimizer.state_dict()
+        finally:
+            optimizer.state.clear()
+            optimizer.state.update(kept)
+
+
+def _scalar_dtype() -> torch.dtype:
+    """The dtype torch keeps an optimizer's `step` in (torch.optim.optimizer._get_scalar_dtype)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32

@@ -1,0 +1,203 @@
+"""A sweep's settings over their seeds: mean, spread and whether two settings can be told apart.
+
+A *setting* is a set of jobs whose overrides are equal apart from `seed` (and `seeds`, the count
+that made them): the same configuration run with several seeds (`python train.py -m ... seeds=5`).
+When at least one setting ran with more than one seed, the comparison report adds, per setting,
+the mean, the standard deviation (sample, n - 1), the minimum and the maximum over its seeds of
+the best monitored value and of the final metrics (`report_by_setting.csv` and a section of
+`report.md`), draws each setting's validation curve as its mean with bands (plus or minus one
+standard deviation, and the min-max range), and says for every two settings whether their
+mean +- std intervals of the best monitored value overlap: if they do, the seeds do not tell the
+two settings apart.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlbench.reporting.comparison import Job
+
+SEED_KEYS = ("seed", "seeds")
+BY_SETTING_CSV = "report_by_setting.csv"
+
+
+@dataclass
+class Setting:
+    """One configuration of the sweep and the jobs that ran it, one per seed."""
+
+    values: dict[str, str]
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{key}={value}" for key, value in self.values.items()) or "all jobs"
+
+    @property
+    def seeds(self) -> list[str]:
+        return [job.overrides.get("seed", str(job.summary.get("seed"))) for job in self.jobs]
+
+
+@dataclass
+class Spread:
+    """Mean, standard deviation (n - 1), minimum and maximum of the finite values, and their count."""
+
+    n: int
+    mean: float
+    std: float
+    min: float
+    max: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Spread:
+        finite = [value for value in values if isinstance(value, (int, float)) and math.isfinite(value)]
+        if not finite:
+            return cls(0, math.nan, math.nan, math.nan, math.nan)
+        std = statistics.stdev(finite) if len(finite) > 1 else 0.0
+        return cls(len(finite), statistics.fmean(finite), std, min(finite), max(finite))
+
+    def interval(self) -> tuple[float, float]:
+        return self.mean - self.std, self.mean + self.std
+
+    def overlaps(self, other: Spread) -> bool:
+        low, high = self.interval()
+        other_low, other_high = other.interval()
+        return self.n > 0 and other.n > 0 and low <= other_high and other_low <= high
+
+    def text(self) -> str:
+        if self.n == 0:
+            return "-"
+        return f"{self.mean:.4g} ± {self.std:.2g} [{self.min:.4g}, {self.max:.4g}]"
+
+
+def settings_of(jobs: list[Job], keys: list[str]) -> list[Setting] | None:
+    """The jobs grouped by their swept values apart from the seed (in job order), or None when no
+    setting ran with more than one seed (a sweep without `seeds`)."""
+    shown = [key for key in keys if key not in SEED_KEYS]
+    settings: dict[tuple[str, ...], Setting] = {}
+    for job in jobs:
+        values = {key: job.overrides.get(key, "-") for key in shown}
+        settings.setdefault(tuple(values.values()), Setting(values)).jobs.append(job)
+    if all(len({job.overrides.get("seed") for job in setting.jobs}) < 2 for setting in settings.values()):
+        return None
+    return list(settings.values())
+
+
+def best_values(setting: Setting) -> list[float]:
+    return [_number((job.summary.get("best") or {}).get("value")) for job in setting.jobs]
+
+
+def metric_values(setting: Setting, column: str) -> list[float]:
+    split, name = column.split("/", 1)
+    return [_number(((job.summary.get("metrics") or {}).get(split) or {}).get(name)) for job in setting.jobs]
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def monitor_of(jobs: list[Job]) -> tuple[str, str]:
+    """The monitored metric and its mode ('min' or 'max') the jobs were run with."""
+    for job in jobs:
+        config = job.summary.get("config") or {}
+        metric = (job.summary.get("best") or {}).get("metric") or config.get("monitor")
+        if metric:
+            return str(metric), str(config.get("monitor_mode", "min"))
+    return "val/loss", "min"
+
+
+def by_setting(settings: list[Setting], metrics: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """One row per setting: its swept values, seeds, and mean/std/min/max of the best monitored
+    value and of each final metric; `overlaps` lists the settings whose best-value intervals
+    (mean +- std) overlap this one's."""
+    keys = list(settings[0].values) if settings else []
+    spreads = [Spread.of(best_values(setting)) for setting in settings]
+    columns = [*keys, "seeds", "completed"]
+    for name in ["best_value", *metrics]:
+        columns += [f"{name}_mean", f"{name}_std", f"{name}_min", f"{name}_max"]
+    columns.append("overlaps")
+    rows = []
+    for setting, spread in zip(settings, spreads, strict=True):
+        row: dict[str, Any] = dict(setting.values)
+        row["seeds"] = " ".join(setting.seeds)
+        row["completed"] = sum(job.status == "completed" for job in setting.jobs)
+        for name, values in [("best_value", best_values(setting)), *((m, metric_values(setting, m)) for m in metrics)]:
+            stats = Spread.of(values)
+            row.update({f"{name}_mean": stats.mean, f"{name}_std": stats.std})
+            row.update({f"{name}_min": stats.min, f"{name}_max": stats.max})
+        pairs = zip(settings, spreads, strict=True)
+        row["overlaps"] = "; ".join(other.label for other, s in pairs if other is not setting and spread.overlaps(s))
+        rows.append(row)
+    return columns, rows
+
+
+def overlap_sentences(settings: list[Setting], monitor: str, mode: str) -> list[str]:
+    """Settings ranked by their mean best value, and for each neighbouring pair whether their
+    mean +- std intervals overlap (the seeds cannot tell them apart) or not."""
+    ranked = sorted(
+        ((setting, Spread.of(best_values(setting))) for setting in settings),
+        key=lambda item: (item[1].n == 0, item[1].mean if mode == "min" else -item[1].mean),
+    )
+    lines = []
+    for (first, a), (second, b) in zip(ranked, ranked[1:], strict=False):
+        if a.n == 0 or b.n == 0:
+            continue
+        verdict = (
+            "overlap: with these seeds the two cannot be told apart"
+            if a.overlaps(b)
+            else "do not overlap: the difference is larger than the seed-to-seed spread"
+        )
+        lines.append(
+            f"- {first.label} ({a.mean:.4g} ± {a.std:.2g}) and {second.label} ({b.mean:.4g} ± {b.std:.2g}): "
+            f"best {monitor} intervals (mean ± std over {a.n} and {b.n} seeds) {verdict}."
+        )
+    return lines
+
+
+def markdown(settings: list[Setting], metrics: list[str], monitor: str, mode: str) -> list[str]:
+    """The report.md section: one row per setting, then the overlap sentences."""
+    columns = [f"best {monitor}", *metrics]
+    lines = [
+        "",
+        "## Over seeds",
+        "",
+        f"{len(settings)} settings; each cell is mean ± std [min, max] over the setting's seeds "
+        f"(table: {BY_SETTING_CSV}).",
+        "",
+        "| setting | seeds | " + " | ".join(columns) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in columns) + " |",
+    ]
+    for setting in settings:
+        cells = [Spread.of(best_values(setting)).text()]
+        cells += [Spread.of(metric_values(setting, metric)).text() for metric in metrics]
+        lines.append(f"| {setting.label} | {len(setting.jobs)} | " + " | ".join(cells) + " |")
+    sentences = overlap_sentences(settings, monitor, mode)
+    if sentences:
+        lines += ["", f"Ranked by mean best {monitor} ({'lower' if mode == 'min' else 'higher'} is better):", ""]
+        lines += sentences
+    return lines
+
+
+def write_setting_tables(sweep_dir: Path, settings: list[Setting], metrics: list[str], jobs: list[Job]) -> list[Path]:
+    """`report_by_setting.csv`, and the 'Over seeds' section appended to `report.md`."""
+    from dlbench.reporting.comparison import TABLE_MARKDOWN
+
+    columns, rows = by_setting(settings, metrics)
+    path = sweep_dir / BY_SETTING_CSV
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    monitor, mode = monitor_of(jobs)
+    shown = [metric for metric in metrics if metric.startswith(("val/", "test/"))]
+    with (sweep_dir / TABLE_MARKDOWN).open("a") as handle:
+        handle.write("\n".join(markdown(settings, shown, monitor, mode)) + "\n")
+    return [path]

@@ -1,0 +1,95 @@
+"""Instantiate a run's plan: the data, the network, the task and the trainer. No decisions here.
+
+Everything these functions need is in the `RunPlan`; they make objects from it in the order the
+data flows (data -> network -> task; callbacks and loggers -> trainer) and change nothing in it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import get_class, instantiate
+from torch import nn
+
+from dlbench.callbacks.ddp import SameConfigOnAllRanks
+from dlbench.callbacks.run_guard import guard_callbacks
+from dlbench.config.plan import RunPlan
+from dlbench.data.module import InMemoryDataModule
+from dlbench.models import build_model
+from dlbench.run.compiling import compile_network
+from dlbench.tasks import Task
+from dlbench.training.initializers import initialize
+from dlbench.training.regularizers import make_penalties
+
+
+def build_data(plan: RunPlan) -> InMemoryDataModule:
+    """The data module, set up (its `spec` known). Seeds every generator first, as the run will."""
+    pl.seed_everything(plan.seed, workers=True, verbose=False)
+    datamodule = instantiate(plan.dataset, _convert_="all")
+    datamodule.setup()
+    return datamodule
+
+
+def build_network(plan: RunPlan, datamodule: Any) -> nn.Module:
+    """The network for the data's spec, initialised (and compiled) as the plan says."""
+    model = build_model(plan.model, plan.network_spec or datamodule.spec)
+    initialize(model, **plan.initializer, datamodule=datamodule)
+    if plan.compile is not None:
+        compile_network(model, plan.compile)
+    return model
+
+
+def build_task(plan: RunPlan, model: nn.Module, spec: Any) -> Task:
+    """The LightningModule: the network with its loss, penalties, optimizer and schedule."""
+    scheduler = instantiate(plan.scheduler) if plan.scheduler else None
+    options = plan.task
+    return Task(
+        model,
+        spec,
+        optimizer=instantiate(plan.optimizer, _convert_="all"),
+        scheduler=scheduler,
+        loss=options.loss,
+        penalties=make_penalties(options.penalties, model, plan.model_name),
+        monitor=options.monitor,
+        label_smoothing=options.label_smoothing,
+        input_noise=options.input_noise,
+        adversarial_epsilon=options.adversarial_epsilon,
+        output=dict(plan.output),
+        tolerance=options.tolerance,
+    )
+
+
+def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl.Trainer:
+    """The Trainer with the plan's callbacks and loggers (`record=False`: neither, for the finders'
+    trial fits, which may also change Trainer arguments through `overrides`)."""
+    if not record:
+        return instantiate(plan.trainer, callbacks=[], logger=False, enable_checkpointing=False, **overrides)
+    loggers = build_loggers(plan)
+    trainer = instantiate(plan.trainer, callbacks=build_callbacks(plan), logger=loggers or False)
+    if trainer.world_size > 1:  # only several processes can disagree; one more callback costs every step
+        trainer.callbacks.append(SameConfigOnAllRanks(plan.config))
+    return trainer
+
+
+def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
+    """The plan's callbacks (those switched on), and the run guard every run has (safe checkpoints,
+    stopping between steps, exact resume, the record on disk after every epoch)."""
+    callbacks = [instantiate(callback) for callback in plan.callbacks.values()]
+    context = plan.context
+    callbacks += guard_callbacks(dict(plan.config), plan.output_dir, context.overrides, context.choices)
+    return callbacks
+
+
+def build_loggers(plan: RunPlan) -> list[Any]:
+    """The plan's loggers."""
+    return [_logger(settings, plan) for settings in plan.loggers.values()]
+
+
+def _logger(settings: Any, plan: RunPlan) -> Any:
+    """A logger; those that take the run's context get it (a sweep's W&B group or MLflow parent run,
+    the job's overrides as the run's name)."""
+    if "context" in inspect.signature(get_class(str(settings["_target_"]))).parameters:
+        return instantiate(settings, context=plan.context)
+    return instantiate(settings)

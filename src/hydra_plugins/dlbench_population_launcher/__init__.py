@@ -1,0 +1,1 @@
+"""dlbench's population launcher (hydra/launcher=population) and seeded sweeper (hydra/sweeper=seeded)."""

@@ -1,0 +1,204 @@
+"""The vectorised core of populations: recurrent layers under vmap, the stacked network, and
+the stacked optimizers, each against the torch module or optimizer it stands for."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from dlbench.population.network import StackedNetwork
+from dlbench.population.optimizers import StackedOptimizer, unsupported_reason
+from dlbench.population.recurrent import StepwiseRecurrent
+
+RECURRENT = [
+    (nn.LSTM, {}),
+    (nn.GRU, {}),
+    (nn.RNN, {}),
+    (nn.RNN, {"nonlinearity": "relu"}),
+]
+
+
+@pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)])
+@pytest.mark.parametrize("cls,options", RECURRENT, ids=["lstm", "gru", "rnn_tanh", "rnn_relu"])
+def test_stepwise_recurrent_equals_the_torch_module(cls, options, layers: int, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    module = cls(3, 5, layers, batch_first=True, bidirectional=bidirectional, **options)
+    stepwise = StepwiseRecurrent(module)
+    assert [name for name, _ in stepwise.named_parameters()] == [name for name, _ in module.named_parameters()]
+    inputs = torch.randn(4, 9, 3)
+    expected, expected_state = module(inputs)
+    got, got_state = stepwise(inputs)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    if cls is nn.LSTM:
+        for a, b in zip(got_state, expected_state, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    else:
+        torch.testing.assert_close(got_state, expected_state, rtol=1e-5, atol=1e-6)
+    # and its gradients
+    (expected.square().sum()).backward()
+    (got.square().sum()).backward()
+    for (name, a), (_, b) in zip(stepwise.named_parameters(), module.named_parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN], ids=["lstm", "gru", "rnn"])
+def test_stepwise_recurrent_runs_under_vmap_where_the_torch_module_cannot(cls) -> None:
+    torch.manual_seed(1)
+    members = [cls(2, 4, batch_first=True) for _ in range(3)]
+    params, _ = stack_module_state(members)
+    inputs = torch.randn(3, 5, 6, 2)
+    with pytest.raises(RuntimeError, match="Batching rule not implemented"):
+        skeleton = copy.deepcopy(members[0]).to("meta")
+        vmap(lambda p, x: functional_call(skeleton, p, (x,))[0])(params, inputs)
+    skeleton = StepwiseRecurrent(members[0]).to("meta")
+    outputs = vmap(lambda p, x: functional_call(skeleton, p, (x,))[0])(params, inputs)
+    for index, member in enumerate(members):
+        torch.testing.assert_close(outputs[index], member(inputs[index])[0], rtol=1e-5, atol=1e-6)
+
+
+def _mlp(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def test_stacked_network_is_each_member_forward() -> None:
+    """Equal to float32 rounding: vmap runs Linear as bmm then an add of the bias, where the module
+    runs addmm; on small batches the two round differently in the last bit (batch 16 and up: equal)."""
+    models = [_mlp(seed) for seed in range(5)]
+    network = StackedNetwork(models)
+    inputs = torch.randn(5, 8, 4)
+    outputs = network(inputs)
+    for index, model in enumerate(models):
+        torch.testing.assert_close(outputs[index], model(inputs[index]), rtol=1e-6, atol=1e-6)
+    assert [p.shape[0] for p in network.parameters()] == [5] * 4
+    copy_of_two = network.load_member_into(2, _mlp(99))
+    assert torch.equal(copy_of_two(inputs[2]), models[2](inputs[2]))
+
+
+def _members(cls, settings: list[dict]) -> tuple[list[nn.Parameter], list[list[nn.Parameter]], list]:
+    torch.manual_seed(3)
+    shapes = [(6, 5), (5,), (3, 2, 2)]
+    stacked = [nn.Parameter(torch.randn(len(settings), *shape)) for shape in shapes]
+    own = [[nn.Parameter(p.detach()[m].clone()) for p in stacked] for m in range(len(settings))]
+    optimizers = [cls(params, **setting) for params, setting in zip(own, settings, strict=True)]
+    return stacked, own, optimizers
+
+
+OPTIMIZERS = {
+    "sgd": (torch.optim.SGD, [{"lr": 0.1}, {"lr": 0.013}, {"lr": 0.5, "weight_decay": 0.01}]),
+    "momentum": (
+        torch.optim.SGD,
+        [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.05, "momentum": 0.5, "dampening": 0.1}, {"lr": 0.2, "momentum": 0.0}],
+    ),
+    "nesterov": (
+        torch.optim.SGD,
+        [
+            {"lr": 0.1, "momentum": 0.9, "nesterov": True},
+            {"lr": 0.1, "momentum": 0.9},
+            {"lr": 0.03, "momentum": 0.7, "nesterov": True, "weight_decay": 1e-3},
+        ],
+    ),
+    "adam": (
+        torch.optim.Adam,
+        [{"lr": 1e-3}, {"lr": 3e-3, "betas": (0.8, 0.99), "eps": 1e-6}, {"lr": 1e-2, "weight_decay": 1e-2}],
+    ),
+    "adamw": (torch.optim.AdamW, [{"lr": 1e-3}, {"lr": 2e-3, "weight_decay": 0.1}, {"lr": 1e-2, "weight_decay": 0.0}]),
+    "amsgrad": (torch.optim.Adam, [{"lr": 1e-3, "amsgrad": True}, {"lr": 1e-2, "amsgrad": True}]),
+    "adagrad": (
+        torch.optim.Adagrad,
+        [
+            {"lr": 0.01},
+            {"lr": 0.05, "lr_decay": 0.01, "initial_accumulator_value": 0.1},
+            {"lr": 0.1, "weight_decay": 0.01},
+        ],
+    ),
+    "rmsprop": (
+        torch.optim.RMSprop,
+        [{"lr": 1e-3}, {"lr": 1e-2, "alpha": 0.9, "momentum": 0.9}, {"lr": 3e-3, "weight_decay": 0.01, "eps": 1e-6}],
+    ),
+    "rmsprop_centered": (
+        torch.optim.RMSprop,
+        [{"lr": 1e-3, "centered": True}, {"lr": 1e-2, "centered": True, "momentum": 0.5}],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_stacked_optimizer_moves_each_member_as_its_torch_optimizer(name: str) -> None:
+    """Same gradients, 60 steps: every member's parameters and state equal its own torch
+    optimizer's, bit for bit; a member frozen half way keeps its numbers."""
+    cls, settings = OPTIMIZERS[name]
+    stacked, own, optimizers = _members(cls, settings)
+    assert unsupported_reason(optimizers) is None
+    optimizer = StackedOptimizer(stacked, optimizers)
+    reference = [cls(params, **setting) for params, setting in zip(own, settings, strict=True)]
+    generator = torch.Generator().manual_seed(0)
+    frozen_at = 30
+    for step in range(60):
+        if step == frozen_at:
+            active = torch.ones(len(settings), dtype=torch.bool)
+            active[0] = False
+            optimizer.set_active(active)
+        for index, p in enumerate(stacked):
+            p.grad = torch.randn(p.shape, generator=generator)
+            for m in range(len(settings)):
+                own[m][index].grad = p.grad[m].clone()
+        optimizer.step()
+        for m, torch_optimizer in enumerate(reference):
+            if step < frozen_at or m != 0:
+                torch_optimizer.step()
+    for m in range(len(settings)):
+        for index, p in enumerate(stacked):
+            assert torch.equal(p.detach()[m], own[m][index].detach()), (m, index)
+        expected = reference[m].state_dict()
+        got = optimizer.member_state_dict(m)
+        assert got["param_groups"] == expected["param_groups"]
+        assert got["state"].keys() == expected["state"].keys()
+        for index, state in expected["state"].items():
+            assert state.keys() == got["state"][index].keys(), (m, index)
+            for key, value in state.items():
+                assert torch.equal(got["state"][index][key], value), (m, index, key)
+                assert got["state"][index][key].dtype == value.dtype
+
+
+def test_stacked_optimizer_refuses_what_it_cannot_vectorise() -> None:
+    params = [nn.Parameter(torch.zeros(2))]
+    assert "LBFGS" in unsupported_reason([torch.optim.LBFGS(params)])
+    assert "different optimizer" in unsupported_reason([torch.optim.SGD(params, lr=0.1), torch.optim.Adam(params)])
+    assert "amsgrad" in unsupported_reason([torch.optim.Adam(params), torch.optim.Adam(params, amsgrad=True)])
+
+
+def _conv(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 5))
+
+
+def _lstm(seed: int) -> nn.Module:
+    from dlbench.models.recurrent import Recurrent
+
+    torch.manual_seed(seed)
+    return Recurrent((5, 3), 2, cell="lstm", hidden_size=4)
+
+
+@pytest.mark.parametrize("make", [_conv, _lstm], ids=["conv", "lstm"])
+def test_on_the_cpu_other_networks_run_member_by_member_bit_for_bit(make) -> None:
+    """Convolutional and recurrent networks run each member's own modules ("loop"): outputs and
+    gradients equal the member's module run alone, to the last bit."""
+    models = [make(seed) for seed in range(3)]
+    network = StackedNetwork(models)
+    shape = (3, 6, 1, 8, 8) if isinstance(models[0], nn.Sequential) else (3, 6, 5, 3)
+    inputs = torch.randn(*shape)
+    outputs = network(inputs)
+    assert network.mode == "loop"
+    outputs.square().sum().backward()
+    network.gather_grads()
+    for index, model in enumerate(models):
+        alone = model(inputs[index])
+        assert torch.equal(outputs[index], alone)
+        alone.square().sum().backward()
+        for (name, p), stacked in zip(model.named_parameters(), network.stacked, strict=True):
+            assert torch.equal(stacked.grad[index], p.grad), name

@@ -1,0 +1,181 @@
+"""Contract tests for dlbench.runtime: each patch leans on one thing Hydra or Lightning does not
+promise; these fail loudly when an upgrade changes that thing, instead of the patch silently
+doing something else. And each patch can be switched off (DLBENCH_RUNTIME_OFF)."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import sys
+from functools import partial
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from dlbench.runtime import PATCHES, enabled
+
+
+# -- the switch ------------------------------------------------------------------------------------
+def test_every_patch_is_on_unless_named_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DLBENCH_RUNTIME_OFF", raising=False)
+    assert all(enabled(name) for name in PATCHES)
+    monkeypatch.setenv("DLBENCH_RUNTIME_OFF", "publish, config_store")
+    assert not enabled("publish") and not enabled("config_store") and enabled("hook_name")
+    monkeypatch.setenv("DLBENCH_RUNTIME_OFF", "all")
+    assert not any(enabled(name) for name in PATCHES)
+
+
+# -- Hydra (runtime/hydra.py) ------------------------------------------------------------------
+def test_hydras_config_store_hands_out_copies_so_sharing_the_store_is_safe() -> None:
+    """share_config_store makes a deep copy of the store the store itself; that is safe only
+    because ConfigStore.load copies every node it returns."""
+    from hydra.core.config_store import ConfigStore
+
+    from dlbench.runtime.hydra import share_config_store
+
+    share_config_store()
+    store = ConfigStore.instance()
+    assert copy.deepcopy(store) is store
+    store.store(name="dlbench_contract", node={"a": 1}, group="dlbench_contract_group")
+    loaded = store.load("dlbench_contract_group/dlbench_contract.yaml")
+    loaded.node.a = 2
+    assert store.load("dlbench_contract_group/dlbench_contract.yaml").node.a == 1
+
+
+def test_hydras_private_methods_keep_the_signatures_the_patches_wrap() -> None:
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.plugins.sweeper import Sweeper
+
+    options = list(inspect.signature(ConfigLoaderImpl.get_group_options).parameters)
+    assert options == ["self", "group_name", "results_filter", "config_name", "overrides"]
+    assert list(inspect.signature(ConfigLoaderImpl.load_sweep_config).parameters) == [
+        "self",
+        "master_config",
+        "sweep_overrides",
+    ]
+    assert list(inspect.signature(Sweeper.validate_batch_is_legal).parameters) == ["self", "batch"]
+
+
+def test_multirun_jobs_get_the_config_that_cfg_job_composes(tmp_path, run_cli) -> None:
+    """reuse_checked_sweep_configs hands the launcher the config the sweeper's check composed:
+    every job must still run exactly the config `--cfg job` shows for its overrides."""
+    import yaml
+
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        "-m",
+        "optimizer.lr=0.1,0.01",
+        "model.hidden=[4]",
+        "trainer.max_epochs=1",
+        "logger=[]",
+        "callbacks.pictures.enabled=false",
+        "test=false",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for job, lr in ((0, "0.1"), (1, "0.01")):
+        shown = run_cli(
+            f"optimizer.lr={lr}",
+            "model.hidden=[4]",
+            "trainer.max_epochs=1",
+            "logger=[]",
+            "callbacks.pictures.enabled=false",
+            "test=false",
+            "--cfg",
+            "job",
+        )
+        ran = yaml.safe_load((sweep / str(job) / ".hydra" / "config.yaml").read_text())
+        expected = yaml.safe_load(shown.stdout)
+        for key in ("optimizer", "model", "trainer", "dataset", "callbacks"):
+            assert ran[key] == expected[key], (job, key)
+
+
+# -- Lightning (runtime/lightning.py) ----------------------------------------------------------
+def _task() -> pl.LightningModule:
+    from dlbench.data.spec import DataSpec
+    from dlbench.tasks import Task
+
+    return Task(nn.Linear(4, 3), DataSpec("table", (4,), 3, "multiclass"), optimizer=partial(torch.optim.SGD, lr=0.1))
+
+
+def test_lightning_still_names_the_running_hook_on_the_module() -> None:
+    """PlainHookName assumes Lightning records the hook being called as `_current_fx_name`."""
+    from pytorch_lightning.trainer import call
+
+    source = inspect.getsource(call._call_lightning_module_hook)
+    assert "_current_fx_name" in source
+
+
+def test_the_task_still_registers_what_is_assigned_to_it_and_keeps_the_hook_name_plain() -> None:
+    """The shortcut skips nn.Module's bookkeeping for one name only: parameters and submodules
+    assigned later are still registered."""
+    task = _task()
+    task.probe = nn.Linear(3, 2)
+    task.scale = nn.Parameter(torch.ones(1))
+    task._current_fx_name = "training_step"
+    assert "probe.weight" in task.state_dict() and "scale" in dict(task.named_parameters())
+    assert task._current_fx_name == "training_step" and "_current_fx_name" not in task._modules
+
+
+def test_callback_metrics_is_the_dict_that_checkpoints_and_early_stopping_read() -> None:
+    """publish writes into `trainer.callback_metrics`; that must be a plain dict the callbacks read."""
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    assert isinstance(trainer.callback_metrics, dict)
+    trainer.callback_metrics["val/loss"] = torch.tensor(0.25)
+    assert trainer.callback_metrics["val/loss"] == 0.25, "the property returns the same dict each time"
+    for callback in (EarlyStopping, ModelCheckpoint):
+        assert "callback_metrics" in inspect.getsource(callback)
+
+
+@pytest.mark.parametrize("off", ["publish", "hook_name"])
+def test_a_run_gives_the_same_numbers_with_each_patch_off(off: str, make_cfg, monkeypatch, tmp_path) -> None:
+    """Switching a patch off takes Lightning's own path: the same history, to the last digit."""
+    import json
+
+    from dlbench.run import train
+    from dlbench.runtime import lightning
+
+    histories = {}
+    for name in ("on", "off"):
+        if name == "off":
+            monkeypatch.setenv("DLBENCH_RUNTIME_OFF", off)
+            monkeypatch.setattr(lightning, "_PLAIN_HOOK_NAME", enabled("hook_name"))  # read once, at import
+        run_dir = tmp_path / name
+        train(make_cfg("trainer.max_epochs=3", "logger=[]", "callbacks.pictures.enabled=false", output_dir=run_dir))
+        rows = json.loads((run_dir / "summary.json").read_text())["history"]
+        histories[name] = [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
+    assert histories["on"] == histories["off"]
+
+
+# -- the lr finder's progress bar (runtime/lr_finder_progress.py) ---------------------------------
+def test_lightnings_lr_finder_draws_its_bar_with_the_module_level_tqdm() -> None:
+    """lr_finder_progress swaps `pytorch_lightning.tuner.lr_finder.tqdm` while the finder runs."""
+    from pytorch_lightning.tuner import lr_finder
+
+    assert hasattr(lr_finder, "tqdm")
+    assert "tqdm(" in inspect.getsource(lr_finder._LRCallback)
+
+
+# -- DDP children (runtime/ddp.py) -------------------------------------------------------------
+def test_lightnings_ddp_launcher_builds_the_childrens_command_from_sys_argv_and_the_run_dir(
+    monkeypatch, tmp_path
+) -> None:
+    """job_command_line rewrites sys.argv and Hydra's run.dir so that the children run this job;
+    Lightning's launcher under Hydra must still build their command from exactly those two."""
+    from hydra.core.hydra_config import HydraConfig
+    from lightning_fabric.strategies.launchers.subprocess_script import _hydra_subprocess_cmd
+
+    from dlbench.config.compose import compose_config
+    from dlbench.runtime.ddp import job_command_line
+
+    compose_config(["optimizer.lr=0.1"], tmp_path / "job")
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", "optimizer.lr=0.1,0.2"])
+    with job_command_line(HydraConfig.get()):
+        command, _ = _hydra_subprocess_cmd(local_rank=1)
+    assert "optimizer.lr=0.1" in command and "hydra.mode=RUN" in command and "-m" not in command
+    assert f'hydra.run.dir="{tmp_path / "job"}"' in command
+    assert sys.argv == ["train.py", "-m", "optimizer.lr=0.1,0.2"], "restored after the job"
