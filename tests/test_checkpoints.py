@@ -11,9 +11,10 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from conftest import compose_config, run_cli
 from dlbench.cli import run_job
+from dlbench.config.compose import compose_config
 from dlbench.run import train
+from helpers import run_cli
 
 QUICK = ["callbacks.pictures.enabled=false", "trainer.max_epochs=1", "+trainer.limit_train_batches=2"]
 LENET = ["model=lenet", "dataset=digits", "dataset.size=28", "+trainer.limit_val_batches=2"]
@@ -47,7 +48,7 @@ def test_a_missing_checkpoint_is_named(make_cfg, capsys, tmp_path: Path) -> None
 
 def test_an_empty_ckpt_path_is_refused_not_ignored(make_cfg, capsys) -> None:
     line = _refused(make_cfg, capsys, "ckpt_path=", *QUICK)
-    assert "ckpt_path= is empty" in line
+    assert "ckpt_path='' must be the path of a .ckpt file" in line
 
 
 def test_a_directory_is_refused_with_the_checkpoints_inside_it(make_cfg, capsys, lenet_run: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
 from dlbench.run import train
+from helpers import ROOT, run_cli
 
 QUIET = ("callbacks.pictures.enabled=false",)
 

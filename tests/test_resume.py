@@ -10,7 +10,7 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from conftest import compose_config
+from dlbench.config.compose import compose_config
 from dlbench.run import train
 
 EPOCHS = 4  # Iris: 96 training examples, batch 16: 6 steps per epoch

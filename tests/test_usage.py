@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from conftest import ROOT, compose_config, run_cli
+from dlbench.config.compose import compose_config
 from dlbench.run import train
+from helpers import ROOT, run_cli
 
 CHEAP = {  # one short epoch: the command's own choices are what is checked
     "trainer.max_epochs": "1",

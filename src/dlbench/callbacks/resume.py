@@ -33,7 +33,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from dlbench.tasks.publish import publish
+from dlbench.runtime.lightning import publish
 
 KEY = "dlbench_rng"
 

@@ -33,8 +33,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 
 from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot
+from dlbench.callbacks.resume import KEY as RANDOM_STATE
+from dlbench.callbacks.resume import random_state
 from dlbench.population.network import StackedNetwork
 from dlbench.population.optimizers import StackedOptimizer
+from dlbench.tasks import resume_state
 
 
 @dataclass
@@ -46,6 +49,8 @@ class SavePoint:
     loops: dict[str, Any]
     callbacks: dict[str, Any]
     lr_schedulers: list[dict[str, Any]]
+    rows: int  # the member's history rows at that moment (its rows are never changed, only added)
+    random: dict[str, Any]  # the random state a run alone would have saved: the member's own torch generator
 
 
 def _frozen(state: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +146,7 @@ class MemberCheckpoints:
         self.written: set[str] = set()
         self.saved_now: list[tuple[int, str]] = []
         self._loops: tuple[int, int, dict[str, Any]] | None = None
+        self._random: tuple[int, int, dict[str, Any]] | None = None
         callbacks = [checkpoint_callback(member) for member in members]
         first = callbacks[0]
         self.flush_every_s = float(getattr(first, "flush_every_s", 0.0)) if first is not None else 0.0
@@ -206,6 +212,16 @@ class MemberCheckpoints:
             self._loops = (*key, trainer._checkpoint_connector._get_loops_state_dict())
         return self._loops[2]
 
+    def _random_state(self, trainer: pl.Trainer, member: Any) -> dict[str, Any]:
+        """`dlbench.callbacks.resume.random_state` for the member: numpy's and Python's generators are
+        shared (taken once per step), torch's is the member's own (its dropout and noise draws)."""
+        key = (trainer.current_epoch, trainer.global_step)
+        if self._random is None or self._random[:2] != key:
+            self._random = (*key, random_state())
+        draws = getattr(trainer.lightning_module, "draws", None)
+        torch_state = draws.states[member.index] if draws is not None else member.rng_state
+        return {**self._random[2], "torch": torch_state.clone()}
+
     def record(self, member: Any, view: Any, filepath: str) -> None:
         trainer = view._trainer
         schedulers = [_snapshot(member.scheduler.state_dict(), {})] if member.scheduler is not None else []
@@ -215,6 +231,8 @@ class MemberCheckpoints:
             loops=self._loops_state(trainer),
             callbacks=self._callbacks_state(member),
             lr_schedulers=schedulers,
+            rows=len(member.task.history),
+            random=self._random_state(trainer, member),
         )
         self.saved_now.append((member.index, filepath))
 
@@ -312,6 +330,11 @@ class MemberCheckpoints:
         }
         for callback in member.callbacks:
             callback.on_save_checkpoint(trainer, member.task, checkpoint)
+        # the parts ExactResume and Task.on_save_checkpoint put in a run alone's: the member's random
+        # state and its history so far (a resumed member's record is the whole run's)
+        checkpoint[RANDOM_STATE] = point.random
+        state = resume_state.task_state(member.task)
+        checkpoint[resume_state.KEY] = {**state, "history": state["history"][: point.rows]}
         return checkpoint
 
     def _write(self, trainer: pl.Trainer, index: int, filepath: str) -> None:

@@ -72,6 +72,7 @@ class MemberBatches:
     def __init__(self, splits: MemberSplits, split: str, shuffle: bool, epoch: int = 0) -> None:
         self.splits, self.split, self.shuffle, self.epoch = splits, split, shuffle, epoch
         self.size, self.step = splits.size(split), splits.step_size(split)
+        self._skip = self._pass_epoch = self._handed_out = 0
 
     def __len__(self) -> int:
         return -(-self.size // self.step)
@@ -88,12 +89,23 @@ class MemberBatches:
         permutation = torch.stack([orders[seed] for seed in self.splits.seeds]).to(index.device)
         return index.gather(1, permutation)
 
+    def state_dict(self) -> dict[str, int]:
+        """The position in the data, as `TensorBatches` gives it (Lightning keeps it in every
+        checkpoint's loop state: a member's checkpoint is then a run alone's)."""
+        return {"epoch": self._pass_epoch, "batches": self._handed_out}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self._skip = int(state["epoch"]), int(state["batches"])
+
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        order = self.order(self.epoch)
-        self.epoch += 1
+        epoch, skip = self.epoch, self._skip
+        self.epoch, self._skip = epoch + 1, 0
+        self._pass_epoch, self._handed_out = epoch, skip
+        order = self.order(epoch)
         inputs, targets = self.splits.inputs[self.split], self.splits.targets[self.split]
-        for start in range(0, self.size, self.step):
+        for start in range(skip * self.step, self.size, self.step):
             index = order[:, start : start + self.step]
+            self._handed_out += 1
             yield inputs[index], targets[index]
 
 

@@ -74,7 +74,11 @@ CHECKPOINTS = {"dlbench.callbacks.checkpoint.BufferedCheckpoint", "pytorch_light
 EARLY_STOPPING = {"pytorch_lightning.callbacks.EarlyStopping"}
 HARMLESS_CALLBACKS = {"pytorch_lightning.callbacks.ModelSummary", "dlbench.callbacks.pictures.Pictures"}
 STEP_CALLBACKS = {"dlbench.callbacks.weights.MaxNorm"}  # applied per member by the population
-LOGGERS = {"pytorch_lightning.loggers.CSVLogger", "dlbench.loggers.wandb_logger.DlbenchWandbLogger"}
+LOGGERS = {
+    "pytorch_lightning.loggers.CSVLogger",
+    "dlbench.loggers.csv_logger.EpochCSVLogger",
+    "dlbench.loggers.wandb_logger.DlbenchWandbLogger",
+}
 
 
 def is_member_key(key: str) -> bool:

@@ -380,7 +380,7 @@ class PopulationModule(pl.LightningModule):
                 member.stopped, member.status = True, "diverged"
                 step, loss = first_steps[index], first_losses[index]
                 member.diverged = {"epoch": epoch, "step": step, "loss": loss}
-                member.stop_reason = f"training diverged: the loss became {loss} at epoch {epoch}, step {step}"
+                member.stop_reason = f"the loss became {loss} at epoch {epoch}, step {step}"
                 member.final_epoch, member.final_step = epoch, step
                 continue
             row = {"epoch": float(epoch), **train_rows[index], **self._val_rows[index]}
@@ -394,7 +394,7 @@ class PopulationModule(pl.LightningModule):
             monitored = [c.monitor for c in (*stopping, *checkpoints) if c.monitor in row]
 
             def publish(view: MemberTrainer = view, row: dict[str, float] = row, keys: list[str] = monitored) -> None:
-                # the numbers the callbacks read, as `dlbench.tasks.publish` makes them (0-d float32)
+                # the numbers the callbacks read, as `dlbench.runtime.lightning.publish` makes them (0-d float32)
                 view.publish({key: torch.tensor(row[key]) for key in keys})
 
             if stopping:

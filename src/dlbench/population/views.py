@@ -78,7 +78,7 @@ class MemberTrainer:
         return loggers[0] if loggers else None
 
     def publish(self, row: dict[str, Tensor]) -> None:
-        """This epoch's numbers, as `dlbench.tasks.publish` puts them into `callback_metrics`."""
+        """This epoch's numbers, as `dlbench.runtime.lightning.publish` puts them into `callback_metrics`."""
         self._own["callback_metrics"].update(row)
 
 

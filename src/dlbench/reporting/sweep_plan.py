@@ -43,12 +43,18 @@ def read_plan(sweep_dir: str | Path) -> SweepPlan | None:
         overrides = tuple(str(item) for item in config.hydra.overrides.task)
         sweeper = config.hydra.get("sweeper") or {}
         params = tuple(f"{key}={value}" for key, value in (sweeper.get("params") or {}).items())
-        parsed = OverridesParser.create().parse_overrides([*params, *overrides])
+        arguments = list(overrides)
+        seeded = str(sweeper.get("_target_", "")).endswith("SeededSweeper")
+        if seeded:  # the jobs of seeds=N: the sweep over seed that sweeper added
+            from hydra_plugins.dlbench_population_launcher.seeded_sweeper import seeded_arguments
+
+            arguments = seeded_arguments(config, arguments, dict(sweeper.get("params") or {}))
+        parsed = OverridesParser.create().parse_overrides([*params, *arguments])
     except Exception:  # noqa: BLE001 - an unreadable plan: the report falls back to what the jobs' files say
         return None
     swept = tuple(override.get_key_element().lstrip("+~") for override in parsed if override.is_sweep_override())
     jobs = None
-    if str(sweeper.get("_target_", "")).endswith("BasicSweeper") and all(
+    if (seeded or str(sweeper.get("_target_", "")).endswith("BasicSweeper")) and all(
         override.is_discrete_sweep() for override in parsed if override.is_sweep_override()
     ):
         batches = BasicSweeper.split_arguments(parsed, None)

@@ -18,6 +18,7 @@ from dlbench.callbacks.run_guard import guard_callbacks
 from dlbench.config.plan import RunPlan
 from dlbench.data.module import InMemoryDataModule
 from dlbench.models import build_model
+from dlbench.run.checkpoints import SafeCheckpointIO
 from dlbench.run.compiling import compile_network
 from dlbench.tasks import Task
 from dlbench.training.initializers import initialize
@@ -65,7 +66,9 @@ def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl
     """The Trainer with the plan's callbacks and loggers (`record=False`: neither, for the finders'
     trial fits, which may also change Trainer arguments through `overrides`)."""
     if not record:
-        return instantiate(plan.trainer, callbacks=[], logger=False, enable_checkpointing=False, **overrides)
+        trainer = instantiate(plan.trainer, callbacks=[], logger=False, enable_checkpointing=False, **overrides)
+        trainer.strategy.checkpoint_io = SafeCheckpointIO()  # the finders restore the model from a checkpoint
+        return trainer
     loggers = build_loggers(plan)
     trainer = instantiate(plan.trainer, callbacks=build_callbacks(plan), logger=loggers or False)
     if trainer.world_size > 1:  # only several processes can disagree; one more callback costs every step
