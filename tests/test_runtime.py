@@ -8,6 +8,7 @@ import copy
 import inspect
 import sys
 from functools import partial
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
@@ -179,3 +180,40 @@ def test_lightnings_ddp_launcher_builds_the_childrens_command_from_sys_argv_and_
     assert "optimizer.lr=0.1" in command and "hydra.mode=RUN" in command and "-m" not in command
     assert f'hydra.run.dir="{tmp_path / "job"}"' in command
     assert sys.argv == ["train.py", "-m", "optimizer.lr=0.1,0.2"], "restored after the job"
+
+
+# -- privates leaned on outside runtime/ (see dlbench.runtime's docstring) --------------------------
+def _parameters(function: Any) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_model_checkpoints_private_methods_keep_the_signatures_buffered_checkpoint_overrides() -> None:
+    """BufferedCheckpoint and the population's TopOne call and override these ModelCheckpoint methods."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    assert _parameters(ModelCheckpoint._save_checkpoint) == ["self", "trainer", "filepath"]
+    assert _parameters(ModelCheckpoint._remove_checkpoint) == ["self", "trainer", "filepath"]
+    assert _parameters(ModelCheckpoint._monitor_candidates) == ["self", "trainer"]
+    assert _parameters(ModelCheckpoint._save_last_checkpoint) == ["self", "trainer", "monitor_candidates"]
+    assert "_save_checkpoint" in inspect.getsource(ModelCheckpoint._save_last_checkpoint)
+
+
+def test_the_trainers_private_connectors_still_hold_what_the_record_uses() -> None:
+    """The checkpoint connector dumps and names the loops' state; the signal connector's flag stops fit."""
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    connector = trainer._checkpoint_connector
+    assert _parameters(connector.dump_checkpoint) == ["weights_only"]
+    assert callable(connector._get_loops_state_dict)
+    assert trainer._signal_connector.received_sigterm is False
+    from pytorch_lightning.loops import _TrainingEpochLoop
+
+    assert "received_sigterm" in inspect.getsource(_TrainingEpochLoop)
+
+
+def test_the_fit_loops_restart_flag_and_scheduler_step_are_where_exact_resume_sets_them() -> None:
+    from pytorch_lightning.loops import _FitLoop, _TrainingEpochLoop
+
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    assert isinstance(trainer.fit_loop, _FitLoop) and hasattr(trainer.fit_loop, "_restarting")
+    assert _parameters(_TrainingEpochLoop.update_lr_schedulers) == ["self", "interval", "update_plateau_schedulers"]
+    assert "update_plateau_schedulers" in inspect.getsource(_FitLoop.on_advance_end)

@@ -4,6 +4,15 @@ Each module says what its patch buys, as measured by `benchmarks/patches.py`, an
 test in tests/test_runtime.py that fails loudly when the pinned framework changes underneath it.
 Any patch can be switched off to see whether a problem is ours: `DLBENCH_RUNTIME_OFF=publish,...`
 (names: `PATCHES`) or `DLBENCH_RUNTIME_OFF=all`; the run then takes the framework's own path.
+
+Outside this room, a few subclasses lean on Lightning's private methods and attributes where no
+public extension point exists; they are not switchable (the record's guarantees rest on them) and
+each private they use has a contract test in tests/test_runtime.py ("privates leaned on"):
+`callbacks/checkpoint.py` (`BufferedCheckpoint`: ModelCheckpoint's `_save_checkpoint`,
+`_remove_checkpoint`, `_monitor_candidates`, `_save_last_checkpoint`; the checkpoint connector's
+`dump_checkpoint`), `callbacks/graceful_stop.py` (the signal connector's `received_sigterm`),
+`callbacks/resume.py` (the fit loop's `_restarting`, the epoch loop's `update_lr_schedulers`),
+`population/checkpoints.py` (the same ModelCheckpoint privates, and the loops' state dict).
 """
 
 from __future__ import annotations
