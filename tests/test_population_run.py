@@ -20,10 +20,9 @@ def _same_state(ours: object, theirs: object, mine: str, alone_dir: str) -> bool
     """A callback's state in a member's checkpoint against the run alone's: the same keys and values,
     paths read with the member's directory in place of the run alone's, scores within 1e-5."""
     if isinstance(theirs, dict):
-        ours_keys = {str(k).replace(mine, alone_dir): k for k in ours}  # type: ignore[union-attr]
+        ours_keys = {str(k).replace(mine, alone_dir): k for k in ours}
         return set(ours_keys) == set(map(str, theirs)) and all(
-            _same_state(ours[ours_keys[str(k)]], v, mine, alone_dir)
-            for k, v in theirs.items()  # type: ignore[index]
+            _same_state(ours[ours_keys[str(k)]], v, mine, alone_dir) for k, v in theirs.items()
         )
     if isinstance(theirs, torch.Tensor):
         return isinstance(ours, torch.Tensor) and float(ours) == pytest.approx(float(theirs), rel=1e-5)

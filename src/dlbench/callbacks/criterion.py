@@ -83,7 +83,7 @@ class StopAtCriterion(EarlyStopping):
 
 def criterion_summary(trainer: pl.Trainer) -> dict[str, Any]:
     """`criterion` (what it was, or None) and `epochs_to_criterion` (None when never met) for summary.json."""
-    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+    for callback in trainer.callbacks:
         if isinstance(callback, StopAtCriterion):
             return {"criterion": callback.describe(), "epochs_to_criterion": callback.epochs_to_criterion}
     return {"criterion": None, "epochs_to_criterion": None}

@@ -102,7 +102,7 @@ def interrupt_reason(trainer: pl.Trainer, error: BaseException) -> str:
     requested = next(
         (
             part.requested
-            for callback in trainer.callbacks  # type: ignore[attr-defined]
+            for callback in trainer.callbacks
             for part in [callback, *getattr(callback, "parts", [])]
             if isinstance(part, StopBetweenSteps) and part.requested is not None
         ),

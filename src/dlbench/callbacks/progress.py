@@ -143,5 +143,5 @@ def progress_bar(enabled: bool = True, every_s: float = 30.0) -> pl.Callback:
             bar = TQDMProgressBar()
     else:
         bar = LineProgressBar(every_s=every_s)
-    bar.enabled = bool(enabled)  # type: ignore[attr-defined]
+    bar.enabled = bool(enabled)
     return bar

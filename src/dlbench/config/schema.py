@@ -103,7 +103,7 @@ class Root(Group):
 
 
 class Output(Group):
-    unit: Literal[UNITS] | None = rule(f"one of {', '.join(UNITS)}", "auto puts a sigmoid on mse/sse for 0/1 targets")  # type: ignore[valid-type]
+    unit: Literal[UNITS] | None = rule(f"one of {', '.join(UNITS)}", "auto puts a sigmoid on mse/sse for 0/1 targets")
     variance: Literal["learned"] | Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = rule(
         "'learned' or a variance > 0", "use learned, or e.g. 0.5 (which gives the gradients of loss=mse)"
     )

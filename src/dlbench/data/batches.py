@@ -153,7 +153,7 @@ class ResumableLoader(DataLoader):
         sampler = self.sampler
         sampler.epoch, sampler.skip = int(state["epoch"]), int(state["batches"]) * int(self.batch_size or 1)
 
-    def __iter__(self) -> Iterator:  # type: ignore[override]
+    def __iter__(self) -> Iterator:
         return self._batches()
 
     def _batches(self) -> Iterator:

@@ -87,7 +87,7 @@ class DataModuleData(pl.LightningDataModule):
             )
         inputs, targets = (torch.as_tensor(part) for part in batch)
         guessed = "regression" if targets.is_floating_point() else "multiclass"
-        kind: Kind = self.kind if self.kind != "auto" else guessed  # type: ignore[assignment]
+        kind: Kind = self.kind if self.kind != "auto" else guessed
         if self.num_outputs is not None:
             outputs = int(self.num_outputs)
         elif kind == "multiclass":

@@ -105,13 +105,13 @@ class DatasetData(pl.LightningDataModule):
     # -- splits and spec ----------------------------------------------------------------------
     def _kind(self, labels: Tensor) -> Kind:
         if self.kind != "auto":
-            return self.kind  # type: ignore[return-value]
+            return self.kind
         return "regression" if labels.is_floating_point() else "multiclass"
 
     def setup(self, stage: str | None = None) -> None:
         if self.spec is not None:
             return
-        total = len(self.dataset)  # type: ignore[arg-type]
+        total = len(self.dataset)
         require(total > 1, f"dataset {self.name} has {total} examples; it needs at least two to split.")
         needs_labels = self.kind in ("auto", "multiclass", "binary") and (self.stratify or self.num_outputs is None)
         labels = example_labels(self.dataset) if needs_labels or self.kind == "auto" else torch.zeros(total)
@@ -154,8 +154,8 @@ class DatasetData(pl.LightningDataModule):
             examples = Subset(self.dataset, self.indices[split_name].tolist())
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        size = -(-len(examples) // world) if self.batch_size == "full" else int(self.batch_size)  # type: ignore[arg-type]
-        sampler = EpochSampler(len(examples), shuffle, self.seed, rank, world)  # type: ignore[arg-type]
+        size = -(-len(examples) // world) if self.batch_size == "full" else int(self.batch_size)
+        sampler = EpochSampler(len(examples), shuffle, self.seed, rank, world)
         if trainer is not None:
             sampler.set_epoch(trainer.current_epoch)
         return DataLoader(

@@ -30,9 +30,9 @@ def why_not(name: str, pl_module: Any) -> str | None:
 def _examples(trainer: pl.Trainer, split: str, limit: int) -> tuple[Any, Any] | None:
     from dlbench.callbacks.pictures import collect
 
-    if trainer.datamodule is None:  # type: ignore[attr-defined]
+    if trainer.datamodule is None:
         return None
-    return collect(getattr(trainer.datamodule, f"{split}_dataloader")(), limit)  # type: ignore[attr-defined]
+    return collect(getattr(trainer.datamodule, f"{split}_dataloader")(), limit)
 
 
 def output_picture(name: str, trainer: pl.Trainer, pl_module: Any, epochs_done: int) -> Figure | None:

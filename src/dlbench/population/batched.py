@@ -59,7 +59,7 @@ def _step(name: str, layer: nn.Module) -> Step | None:
             return None
         return lambda x, p: x.flatten(start + 1, end)
     if type(layer) is nn.Unflatten:
-        dim, sizes = layer.dim, tuple(layer.unflattened_size)  # type: ignore[arg-type]
+        dim, sizes = layer.dim, tuple(layer.unflattened_size)
         if not isinstance(dim, int) or dim < 1:
             return None
         return lambda x, p: x.unflatten(dim + 1, sizes)
@@ -80,5 +80,5 @@ class Chain:
     def __call__(self, inputs: Tensor, params: dict[str, Tensor]) -> Tensor:
         x = inputs
         for step in self.steps:
-            x = step(x, params)  # type: ignore[misc]
+            x = step(x, params)
         return x

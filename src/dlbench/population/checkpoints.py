@@ -179,9 +179,9 @@ class MemberCheckpoints:
                 self.written.discard(filepath)
             self._exists[filepath] = False
 
-        callback._save_checkpoint = save  # type: ignore[method-assign]
-        callback._remove_checkpoint = remove  # type: ignore[method-assign]
-        callback.file_exists = exists  # type: ignore[method-assign]
+        callback._save_checkpoint = save
+        callback._remove_checkpoint = remove
+        callback.file_exists = exists
 
     def exists(self, filepath: str) -> bool:
         """Whether `filepath` exists, as `ModelCheckpoint.file_exists` asks (it then picks another name):

@@ -158,7 +158,7 @@ def end_job(launcher: Any, job: Job, summary: dict[str, Any]) -> JobReturn:
     result = JobReturn()
     result.cfg = _task_config(job.config)
     result.hydra_cfg = copy.deepcopy(HydraConfig.instance().cfg)
-    result.overrides = OmegaConf.to_container(job.config.hydra.overrides.task)  # type: ignore[assignment]
+    result.overrides = OmegaConf.to_container(job.config.hydra.overrides.task)
     result.working_dir = os.getcwd()
     result.return_value = (summary.get("best") or {}).get("value")
     result.status = JobStatus.COMPLETED
@@ -245,7 +245,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         if job.reason is not None:
             print(f"{PREFIX} {job.label} runs alone: {job.reason}")
         else:
-            groups.setdefault(job.key, []).append(job)  # type: ignore[arg-type]
+            groups.setdefault(job.key, []).append(job)
     if len(groups) > 1:
         sizes = " + ".join(str(len(group)) for group in groups.values())
         apart = ", ".join(differing_keys(list(groups))) or "their configs"

@@ -229,7 +229,7 @@ class PopulationModule(pl.LightningModule):
                 dims = tuple(range(1, w.dim()))
                 term = term + (w.pow(2).sum(dim=dims) if name == "l2" else w.abs().sum(dim=dims))
             total = total + lam.to(w.device) * term
-        return total  # type: ignore[return-value]
+        return total
 
     def _step(self, stage: str, batch: tuple[Tensor, Tensor]) -> Tensor:
         inputs, targets = batch
@@ -282,9 +282,9 @@ class PopulationModule(pl.LightningModule):
                 continue
             own = [SimpleNamespace(grad=grad[member]) for grad in grads if grad is not None]
             if str(gradient_clip_algorithm) in ("value", "GradClipAlgorithmType.VALUE"):
-                torch.nn.utils.clip_grad_value_(own, clip_value=gradient_clip_val)  # type: ignore[arg-type]
+                torch.nn.utils.clip_grad_value_(own, clip_value=gradient_clip_val)
             else:
-                torch.nn.utils.clip_grad_norm_(own, gradient_clip_val)  # type: ignore[arg-type]
+                torch.nn.utils.clip_grad_norm_(own, gradient_clip_val)
 
     @torch.no_grad()
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:

@@ -140,7 +140,7 @@ class StackedNetwork(nn.Module):
             self.mode = self.choose_mode(inputs.device)
         self._follow_mode()
         if self.mode == "chain":
-            return self._chain(inputs, self.named_stacked())  # type: ignore[misc]
+            return self._chain(inputs, self.named_stacked())
         if self.mode == "vmap":
             return self._call(self.named_stacked(), self.stacked_buffers(), inputs)
         leaves = self.member_leaves()

@@ -29,7 +29,7 @@ from dlbench.errors import ConfigError
 try:
     import fcntl
 except ImportError:  # Windows: no flock; directories are then not claimed
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None
 
 LOCK_FILE = "run.lock"
 RECORD_FILES = ("summary.json", "metrics.csv")

@@ -43,7 +43,7 @@ class SegmentationScores(MetricCollection):
             }
         super().__init__(metrics, compute_groups=False)
 
-    def update(self, outputs: Tensor, targets: Tensor) -> None:  # type: ignore[override]
+    def update(self, outputs: Tensor, targets: Tensor) -> None:
         if self.binary:
             predicted, truth = (outputs > 0).long().squeeze(1), targets.long().squeeze(1)
         else:
