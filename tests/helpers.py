@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,4 +24,18 @@ def run_cli(
         text=True,
         timeout=timeout,
         env=environment,
+    )
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    """Start `python train.py <args>` and return at once, as from a terminal: SIGINT is Ctrl-C even
+    when the tests run in the background, where a shell starts every process with SIGINT ignored."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )

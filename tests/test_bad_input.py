@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import torch
 
 from dlbench.cli import run_job
 from dlbench.run import train
-from helpers import ROOT, run_cli
+from helpers import run_cli, start_cli
 
 
 def test_unknown_group_option_gets_hydras_list_of_choices(tmp_path: Path) -> None:
@@ -104,18 +102,7 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> No
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_run_keeps_its_last_checkpoint_and_resumes(tmp_path: Path, signal_number: int) -> None:
     run_dir = tmp_path / "interrupted"
-    command = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=100000"]
-    # as from a terminal: SIGINT is Ctrl-C even when these tests were started in the background,
-    # where a shell gives every process it starts SIGINT ignored
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = start_cli(f"hydra.run.dir={run_dir}", "trainer.max_epochs=100000")
     _wait_for(run_dir / "checkpoints" / "best.ckpt", process)
     time.sleep(1.0)
     process.send_signal(signal_number)

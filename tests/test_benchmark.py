@@ -123,8 +123,9 @@ def _load(path: Path) -> dict:
 
 
 def test_buffered_checkpoints_hold_what_lightnings_model_checkpoint_writes(make_cfg, tmp_path: Path) -> None:
-    """The default checkpoint callback writes to disk at most once a minute; the files it leaves
-    must be the ones Lightning's ModelCheckpoint writes after every epoch, tensor for tensor."""
+    """The default checkpoint callback writes to disk at most once a minute; its best.ckpt must be
+    the one Lightning's ModelCheckpoint writes after every epoch, tensor for tensor. Its last.ckpt
+    is the run's final state, where Lightning 2.6's is the last epoch that also took best.ckpt."""
     runs = {
         "lightning": [
             "callbacks.model_checkpoint._target_=pytorch_lightning.callbacks.ModelCheckpoint",
@@ -132,11 +133,11 @@ def test_buffered_checkpoints_hold_what_lightnings_model_checkpoint_writes(make_
         ],
         "buffered": ["callbacks.model_checkpoint.flush_every_s=3600"],
     }
-    checkpoints = {}
+    checkpoints, summaries = {}, {}
     for name, overrides in runs.items():
         output = tmp_path / name
         train(make_cfg("trainer.max_epochs=5", "seed=5", "optimizer.lr=2.0", *overrides, output_dir=output))
-        summary = json.loads((output / "summary.json").read_text())
+        summary = summaries[name] = json.loads((output / "summary.json").read_text())
         assert summary["checkpoints"]["best"].endswith("best.ckpt") and summary["checkpoints"]["last"].endswith(
             "last.ckpt"
         )
@@ -145,7 +146,10 @@ def test_buffered_checkpoints_hold_what_lightnings_model_checkpoint_writes(make_
         assert summary["best_epoch"] < summary["epochs_run"] - 1, (
             "training went on after the best epoch (weights changed in place)"
         )
-    for kind in ("best", "last"):
+    last, theirs_last = checkpoints["buffered"]["last"], checkpoints["lightning"]["last"]
+    assert last["epoch"] == summaries["buffered"]["epochs_run"] - 1, "our last.ckpt: the final epoch"
+    assert theirs_last["epoch"] == summaries["lightning"]["best_epoch"], "Lightning's: the last best epoch"
+    for kind in ("best",):
         ours, theirs = checkpoints["buffered"][kind], checkpoints["lightning"][kind]
         assert (ours["epoch"], ours["global_step"]) == (theirs["epoch"], theirs["global_step"]), kind
         assert ours["state_dict"].keys() == theirs["state_dict"].keys()

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from dlbench.config.compose import compose_config
 from dlbench.population.grouping import blocker, differing_keys, group_key
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli, start_cli
 
 POPULATION = "hydra/launcher=population"
 
@@ -257,29 +257,11 @@ def test_each_member_is_its_own_wandb_run_in_the_sweeps_group(tmp_path: Path, no
 
 @pytest.mark.slow
 def test_an_interrupted_population_records_every_member_and_its_last_checkpoint(tmp_path: Path) -> None:
-    import os
     import signal
     import time
 
     sweep_dir = tmp_path / "interrupted"
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "-m",
-        POPULATION,
-        "seed=1,2",
-        "trainer.max_epochs=100000",
-        f"hydra.sweep.dir={sweep_dir}",
-    ]
-    process = subprocess.Popen(  # as from a terminal (see test_bad_input)
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = start_cli("-m", POPULATION, "seed=1,2", "trainer.max_epochs=100000", f"hydra.sweep.dir={sweep_dir}")
     deadline = time.time() + 180
     while not (sweep_dir / "1" / "checkpoints" / "best.ckpt").exists():
         assert process.poll() is None, process.communicate()[1][-3000:]

@@ -14,20 +14,13 @@ from pathlib import Path
 import pytest
 
 from dlbench.run import train
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli, start_cli
 
 QUIET = ("callbacks.pictures.enabled=false",)
 
 
 def _start(run_dir: Path, *overrides: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *QUIET, *overrides],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return start_cli(f"hydra.run.dir={run_dir}", *QUIET, *overrides)
 
 
 def _epoch_rows(run_dir: Path) -> list[dict[str, str]]:

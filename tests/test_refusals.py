@@ -112,7 +112,7 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("trainer.max_epoch=5", "trainer.max_epoch is not a key of the config; did you mean trainer.max_epochs?"),
     ("model=no_such_model", "Could not find 'model/no_such_model': model=no_such_model is not an option"),
     ("optimizer.lr=[", "cannot read the override"),
-    ("hydra.run.dir=/etc/hostname/run", "cannot create the run directory /etc/hostname/run"),
+    ("hydra.run.dir=/etc/hostname/run", "hydra.run.dir=/etc/hostname/run cannot be written"),
 ]
 
 

@@ -116,7 +116,9 @@ def test_report_is_made_again_from_the_files(sweep_dir: Path, tmp_path: Path) ->
         [sys.executable, "-m", "dlbench.report", str(copy)], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    written = {Path(line).name for line in result.stdout.splitlines() if line.startswith(str(copy))}
+    written = {
+        Path(line).name for line in result.stdout.splitlines() if line.startswith(str(copy)) and Path(line).is_file()
+    }
     assert written == {path.name for path in [*sweep_dir.glob("*.png"), *sweep_dir.glob("report.*")]}
     original = [
         {key: value for key, value in row.items() if key != "run_dir"} for row in read_csv(sweep_dir / "report.csv")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli, start_cli
 
 QUIET = ("callbacks.pictures.enabled=false", "test=false")
 
@@ -25,15 +24,7 @@ def _rows(sweep_dir: Path) -> list[dict[str, str]]:
 
 def _stop_during_first_job(command: list[str], sweep_dir: Path) -> subprocess.CompletedProcess:
     """Start the sweep, press Ctrl-C (as a terminal would) once job 0 has 3 epochs on disk."""
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *command],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = start_cli(*command)
     metrics = sweep_dir / "0" / "metrics.csv"
     deadline = time.time() + 240
     while not metrics.exists() or len(metrics.read_text().splitlines()) < 4:

@@ -126,11 +126,6 @@ def _one_line(error: BaseException, argv: list[str]) -> str | None:
         return f"Could not find '{found.group(1)}': {group}={option} is not an option{choices}."
     if isinstance(error, OverrideParseException):
         return f"cannot read the override ({text.splitlines()[0]}); see `python train.py --help` for the syntax."
-    if isinstance(error, OSError) and error.filename and not _job_started(error):
-        return (
-            f"cannot create the run directory {error.filename} ({error.strerror}); choose a writable place with "
-            "hydra.run.dir=... (or hydra.sweep.dir=... for -m)."
-        )
     if isinstance(error, ConfigCompositionException):
         found = re.search(r"Could not override '([^']+)'", text)
         if found is not None and "not in struct" in str(error.__cause__):
@@ -139,16 +134,6 @@ def _one_line(error: BaseException, argv: list[str]) -> str | None:
             return _unknown_key(key, value, argv)
         return " ".join(text.split())
     return None
-
-
-def _job_started(error: BaseException) -> bool:
-    """Whether `error` came from inside a job (dlbench's code ran), not from Hydra setting one up."""
-    traceback = error.__traceback__
-    while traceback is not None:
-        if traceback.tb_frame.f_code.co_name == "run_job" and traceback.tb_frame.f_code.co_filename == __file__:
-            return True
-        traceback = traceback.tb_next
-    return False
 
 
 @contextmanager
