@@ -278,4 +278,7 @@ def write_report(sweep_dir: str | Path) -> list[Path]:
         written += write_setting_tables(sweep_dir, settings, _metric_columns(jobs), jobs)
         keys = [key for key in keys if key not in SEED_KEYS]
     written += write_plots(sweep_dir, jobs, keys, settings)
+    from dlbench.experiments.report import write_experiment_section
+
+    written += write_experiment_section(sweep_dir, jobs)  # a sweep of experiment=<name>: its claim's verdict
     return written
