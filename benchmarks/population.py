@@ -27,6 +27,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,8 +74,9 @@ def run_population(spec: dict[str, Any]) -> dict[str, Any]:
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     from benchmarks.cases import compose
+    from dlbench.config.context import from_hydra
     from dlbench.population.fit import train_population
-    from dlbench.population.members import DataModules, build_member, resolved
+    from dlbench.population.members import DataModules, build_member
 
     workdir = Path(spec["workdir"])
     data = DataModules()
@@ -85,7 +87,8 @@ def run_population(spec: dict[str, Any]) -> dict[str, Any]:
         cfg = compose(member_spec, workdir / "population" / str(index))
         cfg.callbacks.pictures.enabled = spec.get("pictures", False)
         cfg.dataset.seed = cfg.seed  # the case's own data module has a fixed seed; a member's is its run's
-        members.append(build_member(index, resolved(cfg), None, list(member_spec["overrides"]), data))
+        job = SimpleNamespace(config=cfg)  # what build_member reads of a Hydra job
+        members.append(build_member(index, job, list(member_spec["overrides"]), from_hydra(), data))
     build_s = time.perf_counter() - started_build
     timings: dict[str, float] = {}
     started = time.perf_counter()

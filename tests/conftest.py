@@ -24,6 +24,22 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess]:
 
 
 @pytest.fixture
+def refuse(make_cfg, capsys) -> Callable[..., tuple[object, list[str]]]:
+    """`refuse("model=lenet")`: the job run in this process as `python train.py model=lenet` runs it
+    (dlbench.cli.run_job); returns its exit status and the lines it wrote to stderr. For refusals
+    that need torch (the data, the devices); those that do not are in tests/test_refusals.py."""
+    from dlbench.cli import run_job
+
+    def run(*overrides: str) -> tuple[object, list[str]]:
+        cfg = make_cfg(*overrides)
+        with pytest.raises(SystemExit) as exit_info:
+            run_job(cfg)
+        return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+    return run
+
+
+@pytest.fixture
 def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """`make_cfg("model=mlp", "trainer.max_epochs=2")` -> a composed config with a tmp run dir."""
 

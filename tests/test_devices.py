@@ -51,11 +51,11 @@ def test_gpu_preset_without_gpu_says_what_runs_here(make_cfg, preset: str) -> No
 
 
 @pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")
-def test_gpu_on_cli_without_gpu_exits_2_before_training(tmp_path: Path) -> None:
-    result = run_cli("trainer=gpu", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: trainer=gpu needs a GPU but none was found")
-    assert not (tmp_path / "summary.json").exists()
+def test_gpu_on_cli_without_gpu_exits_2_before_training(refuse, tmp_path: Path) -> None:
+    status, lines = refuse("trainer=gpu")
+    assert status == 2
+    assert lines[-1].startswith("error: trainer=gpu needs a GPU but none was found")
+    assert not (tmp_path / "run" / "summary.json").exists()
 
 
 def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
@@ -71,13 +71,13 @@ def test_more_gpus_than_exist_names_both_numbers(make_cfg, monkeypatch) -> None:
 
 
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has an Apple GPU")
-def test_mps_preset_without_an_apple_gpu_exits_2_with_one_sentence(tmp_path: Path) -> None:
-    result = run_cli("trainer=mps", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 2
-    (line,) = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+def test_mps_preset_without_an_apple_gpu_exits_2_with_one_sentence(refuse, tmp_path: Path) -> None:
+    status, lines = refuse("trainer=mps")
+    assert status == 2
+    (line,) = [line for line in lines if line.startswith("error:")]
     assert line.startswith("error: trainer=mps needs an Apple GPU (MPS) but ")
     assert line.endswith("to run here.") and "trainer=cpu" in line
-    assert not (tmp_path / "summary.json").exists()
+    assert not (tmp_path / "run" / "summary.json").exists()
 
 
 @pytest.mark.parametrize(

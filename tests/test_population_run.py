@@ -182,6 +182,7 @@ def test_pictures_of_a_member_are_its_run_alones(tmp_path: Path) -> None:
     assert "decision_surface.png" in names
 
 
+@pytest.mark.slow
 def test_members_draw_their_dropout_masks_and_input_noise_as_their_runs_alone(tmp_path: Path) -> None:
     """Dropout (per-member probability) and input noise: each member's draws come from its own copy
     of torch's random stream, where its run alone draws them; with batch norm, each member's
@@ -202,6 +203,7 @@ def test_members_draw_their_dropout_masks_and_input_noise_as_their_runs_alone(tm
         assert member["metrics"]["test"] == single["metrics"]["test"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [[], ["model=lstm", "dataset=parity", "dataset.length=3", "dataset.num_samples=200"]])
 def test_members_clip_their_own_gradients_and_weights(model: list[str], tmp_path: Path) -> None:
     """Gradient clipping (each member's own norm, as Lightning clips a run's) and max-norm (each

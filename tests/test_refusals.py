@@ -144,6 +144,7 @@ def test_there_are_at_least_sixty_bad_inputs_in_the_table() -> None:
     assert len(BAD_INPUTS) >= 60
 
 
+@pytest.mark.xdist_group("refusals")  # one worker runs the table (its interpreter), not every worker
 @pytest.mark.parametrize(("arguments", "words"), BAD_INPUTS, ids=[arguments for arguments, _ in BAD_INPUTS])
 def test_each_bad_input_gets_one_sentence_and_exit_status_2_before_torch(refusals, arguments: str, words: str) -> None:
     outcome = refusals[arguments]
@@ -155,6 +156,7 @@ def test_each_bad_input_gets_one_sentence_and_exit_status_2_before_torch(refusal
     assert not outcome["torch_imported"], f"{arguments}: torch was imported before the refusal"
 
 
+@pytest.mark.xdist_group("refusals")
 def test_a_refused_run_leaves_its_error_in_its_train_log(refusals, tmp_path_factory) -> None:
     """Hydra makes the run directory before any check can run; what it holds then says why."""
     outcome = refusals["optimizer.lr=abc"]

@@ -25,6 +25,7 @@ def summaries(sweep_dir: Path) -> dict[str, dict]:
     return {path.parent.name: json.loads(path.read_text()) for path in sweep_dir.glob("*/summary.json")}
 
 
+@pytest.mark.slow
 def test_named_sweep_runs_every_value_and_writes_the_report(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "lr"
     result = run_cli("-m", "sweep=lr", *FAST, f"hydra.sweep.dir={sweep_dir}")
@@ -124,6 +125,7 @@ def test_a_swept_key_missing_from_the_config_is_named_with_the_nearest_key() -> 
     assert "optimizer.lr_typo is not a key of the config; did you mean optimizer.lr?" in result.stderr
 
 
+@pytest.mark.slow
 def test_diverged_and_failed_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "bad"
     # lr=1e10 diverges; batch_size=0 is refused before training: each is one job of four.
@@ -139,6 +141,7 @@ def test_diverged_and_failed_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
     assert "4 jobs; completed: 1, diverged: 1, failed: 2" in (sweep_dir / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_job_that_raises_is_reported_and_the_sweep_finishes(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "raises"
     # The Trainer has no such argument: each job raises while it is built, past the config checks.
