@@ -109,7 +109,9 @@ def load(name: str) -> Experiment:
     where = f"claim of configs/experiment/{name}.yaml"
     if not isinstance(node, dict) or "says" not in node or "holds_if" not in node:
         raise ClaimError(f"the {where} needs says: (one sentence) and holds_if: (an expression).")
-    claim = Claim(str(node["says"]), str(node["holds_if"]), {k: str(v) for k, v in (node.get("quantities") or {}).items()})
+    claim = Claim(
+        str(node["says"]), str(node["holds_if"]), {k: str(v) for k, v in (node.get("quantities") or {}).items()}
+    )
     claim.check_syntax(where)
     sets = {
         key: value

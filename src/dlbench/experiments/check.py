@@ -129,7 +129,9 @@ def evaluate(experiment: Experiment, settings: list[Setting]) -> tuple[bool, lis
         if function == "seeds":
             trace.add(f"{ast.unparse(node)} = {number_text(result)}")
         else:
-            each = ", ".join(f"{seed}: {number_text(value)}" for seed, value in zip(setting.seeds(), values, strict=True))
+            each = ", ".join(
+                f"{seed}: {number_text(value)}" for seed, value in zip(setting.seeds(), values, strict=True)
+            )
             trace.add(f"{ast.unparse(node)} = {number_text(result)}  (seeds {each})")
         return result
 
@@ -150,7 +152,9 @@ def deviations(experiment: Experiment, plan: SweepPlan, jobs: list[Job], setting
     for job in jobs:
         ran = job.overrides.get("experiment")
         if ran != experiment.name:
-            found.setdefault(f"ran experiment={ran}" if ran else f"did not run experiment={experiment.name}", []).append(job)
+            found.setdefault(
+                f"ran experiment={ran}" if ran else f"did not run experiment={experiment.name}", []
+            ).append(job)
         for key, value in job.overrides.items():
             if key in ("experiment", "seed"):
                 continue
@@ -197,7 +201,9 @@ def check(name: str, sweep_dir: str | Path) -> Verdict:
     sweep_dir = Path(sweep_dir)
     jobs = find_jobs(sweep_dir)
     if not jobs:
-        raise ClaimError(f"{sweep_dir} holds no jobs; give the sweep directory of python train.py -m experiment={name}.")
+        raise ClaimError(
+            f"{sweep_dir} holds no jobs; give the sweep directory of python train.py -m experiment={name}."
+        )
     settings = settings_of(jobs)
     plan = sweep_plan(name)
     notes = deviations(experiment, plan, jobs, settings)

@@ -89,8 +89,10 @@ def parse(text: str, functions: Sequence[str], where: str) -> ast.Expression:
                 f"{where} = {text!r} uses {type(node).__name__}, which claims do not allow; use numbers, names, "
                 "+ - * /, comparisons, and/or/not and the functions " + ", ".join(functions) + "."
             )
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)) or (
-            isinstance(node, ast.Constant) and isinstance(node.value, bool)
+        if (
+            isinstance(node, ast.Constant)
+            and not isinstance(node.value, (int, float, str))
+            or (isinstance(node, ast.Constant) and isinstance(node.value, bool))
         ):
             raise ClaimError(f"{where} = {text!r}: {node.value!r} is not a number or a name.")
         if isinstance(node, ast.Call):
@@ -154,7 +156,9 @@ class Interpreter:
             return self.value(node.body)
         if isinstance(node, ast.Constant):
             if isinstance(node.value, str):
-                raise ClaimError(f"'{node.value}' stands alone where a number is needed; quote names only as arguments.")
+                raise ClaimError(
+                    f"'{node.value}' stands alone where a number is needed; quote names only as arguments."
+                )
             return float(node.value)
         if isinstance(node, ast.Name):
             raise ClaimError(f"{node.id} stands alone where a number is needed; did you mean mean({node.id})?")

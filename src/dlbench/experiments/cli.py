@@ -1,11 +1,11 @@
 """`python -m dlbench.experiments list | check NAME [SWEEP_DIR] | gallery ...` (also `dlbench experiments ...`).
 
-    list                      every experiment: its one command, its claim, its budget
-    check NAME [SWEEP_DIR]    did the claim hold on that sweep's runs (default: the newest sweep of
-                              experiment=NAME under multirun/)? Exit status 0 held, 1 did not hold
-                              or could not be checked, 2 a mistake in the command
-    gallery [NAMES] [--run]   docs/experiments.md's gallery: run the experiments that have no
-                              finished sweep yet (--run), draw their figures, write the page
+list                      every experiment: its one command, its claim, its budget
+check NAME [SWEEP_DIR]    did the claim hold on that sweep's runs (default: the newest sweep of
+                          experiment=NAME under multirun/)? Exit status 0 held, 1 did not hold
+                          or could not be checked, 2 a mistake in the command
+gallery [NAMES] [--run]   docs/experiments.md's gallery: run the experiments that have no
+                          finished sweep yet (--run), draw their figures, write the page
 """
 
 from __future__ import annotations

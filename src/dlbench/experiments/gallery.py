@@ -130,7 +130,9 @@ def table(experiment: Experiment, settings: list[Setting]) -> list[str]:
     """One row per setting: its seeds and, mean ± std over them, each quantity the claim names
     and the test metrics."""
     quantities = claim_quantities(experiment)
-    metrics = sorted({f"test/{key}" for s in settings for job in s.jobs for key in job.summary.get("metrics", {}).get("test", {})})
+    metrics = sorted(
+        {f"test/{key}" for s in settings for job in s.jobs for key in job.summary.get("metrics", {}).get("test", {})}
+    )
     columns = quantities + [metric for metric in metrics if metric not in quantities]
     lines = ["| setting | seeds | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for setting in settings:
@@ -196,7 +198,9 @@ def draw(experiment: Experiment, settings: list[Setting], path: Path) -> Path:
     curve_axis.set_ylabel(f"{drawing.curve} (mean ± std)")
     curve_axis.legend(fontsize=7, loc="best")
     bar_axis = axes[1]
-    labels = [setting.label.split("=")[-1][:14] if len(setting.values) == 1 else setting.label[:18] for setting in settings]
+    labels = [
+        setting.label.split("=")[-1][:14] if len(setting.values) == 1 else setting.label[:18] for setting in settings
+    ]
     for index, setting in enumerate(settings):
         numbers = values(experiment, setting, quantity)
         finite = [value for value in numbers if math.isfinite(value)]
@@ -257,7 +261,8 @@ def summary_table(rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | 
     for experiment, verdict, run in rows:
         shown = verdict.word if verdict is not None else "not run here"
         minutes = f"{run['wall_time_s'] / 60:.1f} min" if run else "-"
-        lines.append(f"| [{experiment.name}](#{experiment.name.replace('_', '_')}) | {shown} | {verdict.jobs if verdict else '-'} | {minutes} |")
+        jobs = verdict.jobs if verdict else "-"
+        lines.append(f"| [{experiment.name}](#{experiment.name}) | {shown} | {jobs} | {minutes} |")
     return lines
 
 
