@@ -175,7 +175,8 @@ def sweep_plan(name: str) -> SweepPlan:
         GlobalHydra.instance().clear()
         GlobalHydra.instance().hydra = running
     raw = dict(config.hydra.sweeper.params or {})
-    params = {key: sweep_values(key, value) for key, value in raw.items() if key not in SEED_KEYS}
+    # a job records `+group=option` as `group=option` (reporting.comparison.parse_overrides): keyed alike
+    params = {key.lstrip("+~"): sweep_values(key, value) for key, value in raw.items() if key not in SEED_KEYS}
     seeds = [int(config.seed)]
     if "seed" in raw:
         seeds = [int(value) for value in sweep_values("seed", raw["seed"])]

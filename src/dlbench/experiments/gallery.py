@@ -169,6 +169,13 @@ def _layer_profile(jobs: list[Any], quantity: str) -> tuple[list[str], list[floa
     return [key.split("/", 1)[1] for key in keys], means
 
 
+def short_label(setting: Setting) -> str:
+    """A setting's name in a legend: its value where one key varies, else each key's last part=value."""
+    if len(setting.values) == 1:
+        return next(iter(setting.values.values()))[:20]
+    return " ".join(f"{key.split('.')[-1].split('/')[-1]}={value}" for key, value in setting.values.items())[:28]
+
+
 def draw(experiment: Experiment, settings: list[Setting], path: Path) -> Path:
     """One PNG: the curve per setting, the claim's first quantity per setting (each seed a dot),
     and layer statistics against depth where the experiment measured them."""
@@ -188,7 +195,7 @@ def draw(experiment: Experiment, settings: list[Setting], path: Path) -> Path:
         if not epochs:
             continue
         colour = colours(index % 10)
-        curve_axis.plot(epochs, means, color=colour, label=setting.label[:28], linewidth=1.4)
+        curve_axis.plot(epochs, means, color=colour, label=short_label(setting), linewidth=1.4)
         low = [m - s for m, s in zip(means, stds, strict=True)]
         high = [m + s for m, s in zip(means, stds, strict=True)]
         curve_axis.fill_between(epochs, low, high, color=colour, alpha=0.15, linewidth=0)
@@ -198,9 +205,7 @@ def draw(experiment: Experiment, settings: list[Setting], path: Path) -> Path:
     curve_axis.set_ylabel(f"{drawing.curve} (mean ± std)")
     curve_axis.legend(fontsize=7, loc="best")
     bar_axis = axes[1]
-    labels = [
-        setting.label.split("=")[-1][:14] if len(setting.values) == 1 else setting.label[:18] for setting in settings
-    ]
+    labels = [short_label(setting) for setting in settings]
     for index, setting in enumerate(settings):
         numbers = values(experiment, setting, quantity)
         finite = [value for value in numbers if math.isfinite(value)]
@@ -242,7 +247,8 @@ def section(experiment: Experiment, verdict: Verdict | None, run: dict[str, Any]
         lines.append(f"with {name} = `{text}`")
     lines.append("")
     if verdict is None:
-        lines += ["**Not run here** (see its header: it needs a GPU or data this machine does not have).", ""]
+        why = "it is GPU-sized (see its budget)" if experiment.gpu_sized else "no finished sweep of it yet"
+        lines += [f"**Not yet run here**: {why}.", ""]
         return "\n".join(lines)
     lines += [f"**Verdict: {verdict.word}.**", ""]
     lines += [f"- {line}" for line in verdict.lines]
