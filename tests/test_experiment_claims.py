@@ -23,7 +23,12 @@ from dlbench.experiments import catalog
 from dlbench.experiments.check import check
 
 # Claims that did not hold on the gallery's default runs (docs/experiments.md has the numbers).
-FINDINGS: dict[str, str] = {}
+FINDINGS: dict[str, str] = {
+    "early_stopping": "the wide MLP barely overfits in 100 epochs (final/lowest val loss 1.13, not >= 1.5) and "
+    "patience 10 stops at 24-68 epochs, not under 50",
+    "optimizers": "after 30 epochs every optimizer reaches the same best val loss (SGD 0.109, momentum 0.115, "
+    "Nesterov 0.120, Adam 0.113; std ~0.04)",
+}
 
 
 def _cases() -> list:

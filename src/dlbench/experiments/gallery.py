@@ -171,6 +171,8 @@ def _layer_profile(jobs: list[Any], quantity: str) -> tuple[list[str], list[floa
 
 def short_label(setting: Setting) -> str:
     """A setting's name in a legend: its value where one key varies, else each key's last part=value."""
+    if not setting.values:
+        return "all jobs"
     if len(setting.values) == 1:
         return next(iter(setting.values.values()))[:20]
     return " ".join(f"{key.split('.')[-1].split('/')[-1]}={value}" for key, value in setting.values.items())[:28]
@@ -217,6 +219,14 @@ def draw(experiment: Experiment, settings: list[Setting], path: Path) -> Path:
             bar_axis.annotate(f"{missed} never", (index, 0), ha="center", va="bottom", fontsize=7, color="red")
     bar_axis.set_xticks(range(len(settings)), labels, rotation=30, ha="right", fontsize=7)
     bar_axis.set_ylabel(quantity)
+    shown = [value for setting in settings for value in values(experiment, setting, quantity)]
+    positive = [value for value in shown if math.isfinite(value) and value > 0]
+    if (
+        positive
+        and len(positive) == len([v for v in shown if math.isfinite(v)])
+        and max(positive) > 100 * min(positive)
+    ):
+        bar_axis.set_yscale("log")  # a U-shape over decades (the learning rate) is flat on a linear axis
     bar_axis.set_title("each seed a dot; bar: mean of those reached", fontsize=8)
     for axis, statistic in zip(axes[2:], drawing.layers, strict=True):
         for index, setting in enumerate(settings):
@@ -273,20 +283,23 @@ def summary_table(rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | 
 
 
 def make_gallery(names: list[str], run: bool = False, root: str = "multirun/gallery") -> int:
-    """Run (with `run`) and draw the experiments; rewrite the gallery part of docs/experiments.md."""
-    chosen = [load(name) for name in names] if names else every()
+    """Run (with `run`) the experiments `names` (default: every one) and rewrite the gallery part of
+    docs/experiments.md, which always shows every experiment: drawn from its sweep when it has a
+    finished one, else marked as not yet run here."""
+    wanted = {load(name).name for name in names}  # an unknown name: one sentence with the list
     base = Path(root) if Path(root).is_absolute() else ROOT / root
     rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | None]] = []
     sections = []
-    for experiment in chosen:
+    for experiment in every():
         sweep_dir = base / experiment.name
         record_path = sweep_dir / RUN_RECORD
-        if run and not experiment.gpu_sized and not complete(sweep_dir, sweep_plan(experiment.name).jobs):
+        chosen = not wanted or experiment.name in wanted
+        if run and chosen and not experiment.gpu_sized and not complete(sweep_dir, sweep_plan(experiment.name).jobs):
             print(f"gallery: running python train.py -m experiment={experiment.name} -> {sweep_dir}", flush=True)
             run_experiment(experiment.name, sweep_dir)
         record = json.loads(record_path.read_text()) if record_path.exists() else None
         verdict = figure = None
-        if find_jobs(sweep_dir) if sweep_dir.exists() else []:
+        if (sweep_dir / "report.md").exists():  # written when the sweep ended: never a half-run sweep
             verdict = check(experiment.name, sweep_dir)
             settings = settings_of(find_jobs(sweep_dir))
             figure = draw(experiment, settings, FIGURES / f"{experiment.name}.png")
