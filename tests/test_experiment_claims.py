@@ -28,6 +28,8 @@ FINDINGS: dict[str, str] = {
     "patience 10 stops at 24-68 epochs, not under 50",
     "optimizers": "after 30 epochs every optimizer reaches the same best val loss (SGD 0.109, momentum 0.115, "
     "Nesterov 0.120, Adam 0.113; std ~0.04)",
+    "regularizers": "input noise does not lower the test loss (0.0978 against 0.0959 unregularized); dropout "
+    "(0.0902) and augmentation (0.0683) do",
 }
 
 

@@ -275,7 +275,7 @@ def section(experiment: Experiment, verdict: Verdict | None, run: dict[str, Any]
 def summary_table(rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | None]]) -> list[str]:
     lines = ["| experiment | verdict | jobs | measured time |", "|---|---|---|---|"]
     for experiment, verdict, run in rows:
-        shown = verdict.word if verdict is not None else "not run here"
+        shown = verdict.word if verdict is not None else "not yet run here"
         minutes = f"{run['wall_time_s'] / 60:.1f} min" if run else "-"
         jobs = verdict.jobs if verdict else "-"
         lines.append(f"| [{experiment.name}](#{experiment.name}) | {shown} | {jobs} | {minutes} |")
