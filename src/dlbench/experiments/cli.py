@@ -31,9 +31,21 @@ def list_experiments() -> int:
     return 0
 
 
-def check_experiment(name: str, sweep_dir: str | None) -> int:
+def check_experiment(name: str, sweep_dir: str | None, run: bool = False) -> int:
     from dlbench.experiments.check import check, latest_sweep, text
 
+    if run:  # run it first, as its one command, into a new sweep directory
+        import time
+
+        from dlbench.experiments.catalog import load
+        from dlbench.experiments.gallery import ROOT, run_experiment
+
+        load(name)  # an unknown name: the list, before anything runs
+        target = ROOT / "multirun" / "experiments" / name / time.strftime("%Y-%m-%d_%H-%M-%S")
+        print(f"running python train.py -m experiment={name} -> {target}", flush=True)
+        record = run_experiment(name, target)
+        print(f"ran in {record['wall_time_s'] / 60:.1f} min (exit status {record['exit_status']})", flush=True)
+        sweep_dir = str(target)
     if sweep_dir is None:
         found = latest_sweep(name)
         if found is None:
@@ -59,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="did an experiment's claim hold on a sweep's runs?")
     check.add_argument("name", help="the experiment, e.g. activations")
     check.add_argument("sweep_dir", nargs="?", help="its sweep directory (default: the newest under multirun/)")
+    check.add_argument("--run", action="store_true", help="run the experiment first (its one command), then check")
     gallery = commands.add_parser("gallery", help="run (--run) and draw the experiments for docs/experiments.md")
     gallery.add_argument("names", nargs="*", help="only these experiments (default: every CPU-sized one)")
     gallery.add_argument("--run", action="store_true", help="run the experiments that have no finished sweep yet")
@@ -68,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return list_experiments()
         if args.command == "check":
-            return check_experiment(args.name, args.sweep_dir)
+            return check_experiment(args.name, args.sweep_dir, run=args.run)
         from dlbench.experiments.gallery import make_gallery
 
         return make_gallery(args.names, run=args.run, root=args.root)
