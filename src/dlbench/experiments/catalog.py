@@ -14,6 +14,7 @@ values and seeds) is asked of Hydra by composing `experiment=<name>` (`sweep_pla
 
 from __future__ import annotations
 
+import ast
 import itertools
 from dataclasses import dataclass, field
 from functools import cache
@@ -42,8 +43,6 @@ class Claim:
         for name, text in self.quantities.items():
             parse(str(text), JOB_FUNCTIONS, f"{where}.quantities.{name}")
         tree = parse(self.holds_if, AGGREGATES, f"{where}.holds_if")
-        import ast
-
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and node.func.id != "seeds":  # type: ignore[attr-defined]
                 if not node.args:
