@@ -189,7 +189,9 @@ def draw(experiment: Experiment, settings: list[Setting], path: Path) -> Path:
     drawing = DRAWINGS.get(experiment.name, Drawing())
     quantity = claim_quantities(experiment)[0]
     panels = 2 + len(drawing.layers)
-    figure, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.3), dpi=80)
+    figure, axes = plt.subplots(
+        1, panels, figsize=(4.2 * panels, 3.3), dpi=80 if panels == 2 else 66
+    )  # each PNG < 60 kB
     colours = plt.get_cmap("tab10")
     curve_axis = axes[0]
     for index, setting in enumerate(settings):
@@ -303,7 +305,7 @@ def make_gallery(names: list[str], run: bool = False, root: str = "multirun/gall
             verdict = check(experiment.name, sweep_dir)
             settings = settings_of(find_jobs(sweep_dir))
             figure = draw(experiment, settings, FIGURES / f"{experiment.name}.png")
-            body = section(experiment, verdict, record, figure) + "\n".join(table(experiment, settings)) + "\n"
+            body = section(experiment, verdict, record, figure) + "\n" + "\n".join(table(experiment, settings)) + "\n"
             print(f"gallery: {experiment.name}: {verdict.word}", flush=True)
         else:
             body = section(experiment, None, None, None)
