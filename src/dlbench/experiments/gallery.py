@@ -253,7 +253,7 @@ def section(experiment: Experiment, verdict: Verdict | None, run: dict[str, Any]
     cost = f"{budget.get('jobs')} jobs; budget {budget.get('minutes')} min on {budget.get('device')}"
     if run is not None:
         load = "/".join(str(value) for value in run.get("load_average_before", []))
-        cost += f"; measured {run['wall_time_s'] / 60:.1f} min (started {run['started']}, load average {load})"
+        cost += f"; measured {minutes_of(run)} min (started {run['started']}, load average {load})"
     lines += [cost, "", f"**Claim.** {experiment.claim.says}", "", f"Holds if `{experiment.claim.holds_if}`"]
     for name, text in experiment.claim.quantities.items():
         lines.append(f"with {name} = `{text}`")
@@ -274,11 +274,16 @@ def section(experiment: Experiment, verdict: Verdict | None, run: dict[str, Any]
     return "\n".join(lines)
 
 
+def minutes_of(run: dict[str, Any]) -> float:
+    """A run's wall time in minutes, rounded up to a tenth (as the experiments' budgets give it)."""
+    return math.ceil(float(run["wall_time_s"]) / 6) / 10
+
+
 def summary_table(rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | None]]) -> list[str]:
     lines = ["| experiment | verdict | jobs | measured time |", "|---|---|---|---|"]
     for experiment, verdict, run in rows:
         shown = verdict.word if verdict is not None else "not yet run here"
-        minutes = f"{run['wall_time_s'] / 60:.1f} min" if run else "-"
+        minutes = f"{minutes_of(run)} min" if run else "-"
         jobs = verdict.jobs if verdict else "-"
         lines.append(f"| [{experiment.name}](#{experiment.name}) | {shown} | {jobs} | {minutes} |")
     return lines
