@@ -44,7 +44,7 @@ class Claim:
             parse(str(text), JOB_FUNCTIONS, f"{where}.quantities.{name}")
         tree = parse(self.holds_if, AGGREGATES, f"{where}.holds_if")
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and node.func.id != "seeds":  # type: ignore[attr-defined]
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) != "seeds":
                 if not node.args:
                     raise ClaimError(f"{where}.holds_if: {ast.unparse(node)} needs a quantity, e.g. mean('test/acc').")
                 if len(node.args) > 2:

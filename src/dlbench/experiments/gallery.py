@@ -101,7 +101,7 @@ def claim_quantities(experiment: Experiment) -> list[str]:
     tree = parse(experiment.claim.holds_if, AGGREGATES, "claim.holds_if")
     found: list[str] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.func.id != "seeds" and node.args:  # type: ignore[attr-defined]
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) != "seeds" and node.args:
             name = word(node.args[0])
             if name not in found:
                 found.append(name)
