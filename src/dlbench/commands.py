@@ -4,6 +4,7 @@
     dlbench report <sweep dir>                     `python -m dlbench.report`
     dlbench sweep <W&B sweep spec>                 `python -m dlbench.sweep`
     dlbench gradcheck [overrides]                  `python -m dlbench.gradcheck`
+    dlbench experiments list|check|gallery         `python -m dlbench.experiments`
 
 `train` does not re-implement the command line: it runs the checkout's `train.py` as `__main__`
 with the rest of the arguments, so Hydra sees the same program (its config path, its job name
@@ -27,6 +28,7 @@ commands:
   report      make a sweep's comparison report again: dlbench report multirun/<date>/<time>
   sweep       run a W&B sweep spec here, no account needed: dlbench sweep sweeps/wandb/lr.yaml
   gradcheck   check a model's gradients numerically: dlbench gradcheck model=lenet dataset=digits
+  experiments the classic experiments: dlbench experiments list, dlbench experiments check perceptron
 
 `dlbench <command> --help` says more about each."""
 
@@ -77,6 +79,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "report": _module_main("dlbench.report"),
     "sweep": _module_main("dlbench.sweep"),
     "gradcheck": _module_main("dlbench.gradcheck"),
+    "experiments": _module_main("dlbench.experiments.cli"),
 }
 
 

@@ -188,10 +188,14 @@ def check_context(config: Mapping[str, Any], context: RunContext) -> None:
         )
     seeds = int(config.get("seeds", 1) or 1)
     if seeds > 1 and not context.multirun and "LOCAL_RANK" not in os.environ:  # DDP children of a job are RUN mode
+        typed = " ".join(context.overrides)
+        chosen, command = f"seeds={seeds}", f"seeds={seeds} ..."
+        if typed and "seeds=" not in typed:  # an experiment's own seeds: name the command that chose them
+            chosen, command = f"seeds={seeds} (set by {typed})", typed
         require(
             False,
-            f"seeds={seeds} repeats every setting over {seeds} seeds, which takes a multirun; add -m "
-            f"(python train.py -m seeds={seeds} ...).",
+            f"{chosen} repeats every setting over {seeds} seeds, which takes a multirun; add -m "
+            f"(python train.py -m {command}).",
         )
     nodes = int(trainer.get("num_nodes", 1) or 1)
     tune = config.get("tune") or {}

@@ -321,4 +321,7 @@ def write_report(sweep_dir: str | Path) -> list[Path]:
         keys = [key for key in keys if key not in SEED_KEYS]
     if ran:
         written += write_plots(sweep_dir, ran, keys, settings)
+    from dlbench.experiments.report import write_experiment_section
+
+    written += write_experiment_section(sweep_dir, jobs)  # a sweep of experiment=<name>: its claim's verdict
     return written

@@ -4,7 +4,8 @@
 seed of each setting is an ordinary job: its own run directory, `seed=...` in its overrides, any
 launcher. The seed varies fastest, so the seeds of one setting are neighbours in the job list (and
 in one population). A named sweep run by `hydra/launcher=population` takes
-`hydra.launcher.sweep_seeds` seeds (5) unless the command says `seeds=`. Everything else is
+`hydra.launcher.sweep_seeds` seeds (5) unless the command says `seeds=` or the config sets its own
+(an experiment file's `seeds: 5`). Everything else is
 Hydra's `BasicSweeper`. This module is imported by Hydra's plugin discovery on every start, so it
 imports nothing heavy.
 """
@@ -36,7 +37,8 @@ def seeded_arguments(config: Any, arguments: list[str], params: dict[str, str]) 
     launcher = config.hydra.runtime.choices.get("hydra/launcher")
     named_sweep = config.hydra.runtime.choices.get("sweep")
     default = int(config.hydra.launcher.get("sweep_seeds", 1)) if launcher == "population" and named_sweep else 1
-    explicit = "seeds" in given
+    # the command's seeds=, or a config's own (an experiment's `seeds: 5`), else the default
+    explicit = "seeds" in given or config.get("seeds", 1) != 1
     count = seed_count(config.get("seeds", 1) if explicit else default)
     if count == 1:
         return list(arguments)
