@@ -11,7 +11,7 @@ fails the build). `<!-- include: README.md -->` puts the README on the home page
 links made relative to the site. `on_config` drops the nav entries named in
 `extra.optional_pages` whose files are not there yet (pages other branches bring).
 
-This module needs only PyYAML, so tests/test_docs.py imports it without MkDocs installed.
+This module needs only PyYAML and dlbench itself, so tests/test_docs.py imports it without MkDocs installed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from dlbench.config.headers import header_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
@@ -45,17 +47,6 @@ class Option:
     keys: dict[str, Any] = field(default_factory=dict)  # what the file sets, flat: {"lr": 0.1}
     builds_on: tuple[str, ...] = ()  # the `defaults:` it starts from ("default", "dataset=mirror_symmetry")
     global_package: bool = False  # `# @package _global_`: the keys are full paths (penalty.l2)
-
-
-def header_lines(text: str) -> list[str]:
-    """The leading comment block of a yaml file, without `# @package` and the `#`."""
-    lines = []
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        if not line.startswith("# @package"):
-            lines.append(line[1:].strip())
-    return lines
 
 
 def split_header(lines: list[str]) -> tuple[str, str | None]:

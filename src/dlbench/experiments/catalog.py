@@ -24,10 +24,11 @@ from typing import Any
 import yaml
 
 from dlbench.config.compose import CONFIGS
+from dlbench.config.headers import header_lines
 from dlbench.experiments.claims import AGGREGATES, JOB_FUNCTIONS, ClaimError, parse, quantity_text, word
+from dlbench.reporting.seeds import SEED_KEYS
 
 FOLDER = CONFIGS / "experiment"
-SEED_KEYS = ("seed", "seeds")
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,7 @@ class Experiment:
 
 def header(text: str) -> tuple[str, str]:
     """(description, command) of an experiment file's leading comment block."""
-    lines = []
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        if not line.startswith("# @package"):
-            lines.append(line[1:].strip())
+    lines = header_lines(text)
     command = next((line[line.index("python ") :] for line in lines if "python " in line), "")
     description = " ".join(line for line in lines if "python " not in line)
     return description, command.split("  (")[0].strip()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from dlbench.experiments.catalog import SEED_KEYS, Experiment, SweepPlan, load, sweep_plan
+from dlbench.experiments.catalog import Experiment, SweepPlan, load, sweep_plan
 from dlbench.experiments.claims import (
     AGGREGATES,
     ClaimError,
@@ -33,21 +33,7 @@ from dlbench.experiments.claims import (
     JOB_FUNCTIONS as _JOB_FUNCTIONS,
 )
 from dlbench.reporting.comparison import Job, find_jobs
-
-
-@dataclass
-class Setting:
-    """The jobs of one configuration, one per seed."""
-
-    values: dict[str, str]
-    jobs: list[Job] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return " ".join(f"{key}={value}" for key, value in self.values.items()) or "all jobs"
-
-    def seeds(self) -> list[str]:
-        return [str(job.overrides.get("seed", job.summary.get("seed", "?"))) for job in self.jobs]
+from dlbench.reporting.seeds import SEED_KEYS, Setting, group_by
 
 
 @dataclass
@@ -74,11 +60,7 @@ def settings_of(jobs: list[Job]) -> list[Setting]:
     for job in jobs:
         keys += [key for key in job.overrides if key not in keys and key not in SEED_KEYS]
     varying = [key for key in keys if len({job.overrides.get(key) for job in jobs}) > 1]
-    settings: dict[tuple[str, ...], Setting] = {}
-    for job in jobs:
-        values = {key: job.overrides.get(key, "-") for key in varying}
-        settings.setdefault(tuple(values.values()), Setting(values)).jobs.append(job)
-    return list(settings.values())
+    return group_by(jobs, varying)
 
 
 def select(settings: list[Setting], selector: str | None) -> Setting:
@@ -129,9 +111,7 @@ def evaluate(experiment: Experiment, settings: list[Setting]) -> tuple[bool, lis
         if function == "seeds":
             trace.add(f"{ast.unparse(node)} = {number_text(result)}")
         else:
-            each = ", ".join(
-                f"{seed}: {number_text(value)}" for seed, value in zip(setting.seeds(), values, strict=True)
-            )
+            each = ", ".join(f"{seed}: {number_text(value)}" for seed, value in zip(setting.seeds, values, strict=True))
             trace.add(f"{ast.unparse(node)} = {number_text(result)}  (seeds {each})")
         return result
 
@@ -174,7 +154,7 @@ def deviations(experiment: Experiment, plan: SweepPlan, jobs: list[Job], setting
     expected = sorted((str(seed) for seed in plan.seeds), key=_seed_order)
     other_seeds: dict[tuple[str, ...], list[str]] = {}
     for setting in settings:
-        seeds = tuple(sorted(setting.seeds(), key=_seed_order))
+        seeds = tuple(sorted(setting.seeds, key=_seed_order))
         if list(seeds) != expected:
             other_seeds.setdefault(seeds, []).append(setting.label)
     for seeds, labels in other_seeds.items():

@@ -78,13 +78,18 @@ class Spread:
 def settings_of(jobs: list[Job], keys: list[str]) -> list[Setting] | None:
     """The jobs grouped by their swept values apart from the seed (in job order), or None when no
     setting ran with more than one seed (a sweep without `seeds`)."""
-    shown = [key for key in keys if key not in SEED_KEYS]
+    settings = group_by(jobs, [key for key in keys if key not in SEED_KEYS])
+    if all(len({job.overrides.get("seed") for job in setting.jobs}) < 2 for setting in settings):
+        return None
+    return settings
+
+
+def group_by(jobs: list[Job], keys: list[str]) -> list[Setting]:
+    """The jobs grouped by their values of `keys` (a key a job does not set reads "-"), in job order."""
     settings: dict[tuple[str, ...], Setting] = {}
     for job in jobs:
-        values = {key: job.overrides.get(key, "-") for key in shown}
+        values = {key: job.overrides.get(key, "-") for key in keys}
         settings.setdefault(tuple(values.values()), Setting(values)).jobs.append(job)
-    if all(len({job.overrides.get("seed") for job in setting.jobs}) < 2 for setting in settings.values()):
-        return None
     return list(settings.values())
 
 
