@@ -8,7 +8,7 @@ Sides of a training case:
 - `lightning`: the least a Lightning user writes (a LightningModule with `training_step` and a
   `validation_step` that computes the loss, logger, checkpointing, progress bar and model summary
   off, fed by dlbench's in-memory batches): the floor of any Lightning-based loop;
-- `dlbench`: dlbench as a user runs it (`dlbench.run.build(cfg)` from the composed Hydra config
+- `dlbench`: dlbench as a user runs it (`dlbench.run.builders(cfg)` from the composed Hydra config
   with the case's overrides: metrics, CSV logger, best/last checkpoints, all on).
 What is timed is the training itself: all epochs of training plus validation after each epoch,
 from the first step to the end of fit, with the data already in memory.

@@ -4,6 +4,7 @@ for bit on the CPU, the history of the same run never stopped. And last.ckpt is 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,16 @@ def _run(overrides: list[str], run_dir: Path) -> int | None:
     return 0
 
 
+@pytest.fixture
+def terminal_sigint():
+    """Ctrl-C as in a terminal: a test process started in the background (as CI starts it) has
+    SIGINT ignored, which a run respects (`nohup python train.py &` must not stop on a Ctrl-C
+    meant for the shell)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="module")
 def never_stopped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, float]]]:
     histories = {}
@@ -76,7 +87,7 @@ def _stop_and_resume(tmp_path: Path, overrides: list[str], stop: list[str]) -> t
     ],
 )
 def test_a_run_stopped_by_a_signal_resumes_exactly(
-    tmp_path: Path, never_stopped, model: str, signal_name: str, step: int, where: str
+    tmp_path: Path, never_stopped, terminal_sigint, model: str, signal_name: str, step: int, where: str
 ) -> None:
     signal_at = ["+callbacks.stop._target_=signal_at.SignalAt", f"+callbacks.stop.step={step}"]
     stopped, resumed = _stop_and_resume(

@@ -20,7 +20,7 @@ def gradcheck_run(overrides: list[str], batch_size: int = 4, **options: Any) -> 
     from dlbench.config.compose import compose_config
     from dlbench.config.context import RunContext
     from dlbench.diagnostics.gradients import check_gradients
-    from dlbench.run.build import build_network
+    from dlbench.run.builders import build_network
     from dlbench.run.execute import prepare
     from dlbench.tasks.losses import make_loss
 

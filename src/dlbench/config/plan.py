@@ -11,7 +11,7 @@ so far allow, so a mistake is refused as early as it can be seen:
    without a shared run directory);
 2. with the data: each model, loss and regularizer against what the data is (`pairs.check_pairs`).
 
-Building then only instantiates the plan (`dlbench.run.build`); nothing writes onto the config or
+Building then only instantiates the plan (`dlbench.run.builders`); nothing writes onto the config or
 the task afterwards; the summary is made once from (plan, outcome) (`dlbench.run.summary`).
 """
 

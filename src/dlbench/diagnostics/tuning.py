@@ -19,7 +19,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from dlbench.config.plan import RunPlan, Tuning
 from dlbench.diagnostics import drawing
-from dlbench.run.build import build_network, build_task, build_trainer
+from dlbench.run.builders import build_network, build_task, build_trainer
 from dlbench.runtime.lr_finder_progress import lr_finder_progress
 
 log = logging.getLogger(__name__)

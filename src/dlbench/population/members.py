@@ -1,7 +1,7 @@
 """One member of a population: everything its standalone job would build, except the Trainer.
 
 `build_member` resolves the job's plan and builds it with the very functions a standalone run uses
-(`dlbench.run.build`: data, network, task, callbacks, loggers), so the member's network starts
+(`dlbench.run.builders`: data, network, task, callbacks, loggers), so the member's network starts
 from the weights its standalone run starts from and its callbacks and loggers are the very objects
 a standalone run would have. The member's `Task` is not trained itself: it holds the member's
 history, its network (the member's numbers are copied in when a checkpoint, a picture or the
@@ -25,7 +25,7 @@ from dlbench.config.plan import Facts, RunPlan, resolve
 from dlbench.data.module import InMemoryDataModule
 from dlbench.loggers.protocol import start_loggers
 from dlbench.loggers.wandb_logger import DlbenchWandbLogger
-from dlbench.run.build import build_callbacks, build_loggers, build_network, build_task
+from dlbench.run.builders import build_callbacks, build_loggers, build_network, build_task
 from dlbench.tasks import Task
 
 
@@ -84,7 +84,7 @@ class DataModules:
 
 def build_member(index: int, job: Any, overrides: list[str], context: RunContext, data: DataModules) -> Member:
     """The member's data, network, task, optimizer, callbacks and loggers, as a standalone run builds
-    them from its plan (`dlbench.run.execute.prepare` and `dlbench.run.build`).
+    them from its plan (`dlbench.run.execute.prepare` and `dlbench.run.builders`).
 
     Raises `ConfigError` for a bad value exactly where a standalone run would."""
     plan = resolve(job.config, context)

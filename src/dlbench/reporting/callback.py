@@ -58,9 +58,12 @@ class ComparisonReport(Callback):
             sys.exit(status)
 
     def _report_if_stopped(self) -> None:
+        """At exit, a sweep that started jobs and did not reach its end gets its report (a sweep
+        refused before its first job, e.g. `seeds=0`, has nothing to report)."""
         if self._open is not None:
             sweep_dir, self._open = self._open, None
-            self.report(sweep_dir, stopped=True)
+            if any(Path(sweep_dir).glob("*/.hydra")):
+                self.report(sweep_dir, stopped=True)
 
     def report(self, sweep_dir: str, stopped: bool) -> list[str]:
         """Write the report, print the table; return the jobs' statuses."""

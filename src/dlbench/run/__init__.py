@@ -2,7 +2,8 @@
 
 `build` and `train` are loaded on first use: `dlbench.run.claim` and `dlbench.run.jobs` are used
 before a run is resolved (Hydra's run-start callback), where importing torch and Lightning would
-cost a refused command ten seconds.
+cost a refused command ten seconds. (The module that instantiates a plan is `builders`, not
+`build`, so that it does not shadow the function.)
 """
 
 from typing import Any

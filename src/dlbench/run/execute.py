@@ -3,7 +3,7 @@
 `train(cfg)` is what `train.py` calls for every job of a run or a sweep. It returns the best value
 of the monitored metric so Hydra's sweepers (Optuna) can optimise it. The decisions are made by
 `dlbench.config.plan.resolve`, again as the run learns the data and the finders' suggestions;
-`dlbench.run.build` instantiates them; `dlbench.run.summary` writes what happened.
+`dlbench.run.builders` instantiates them; `dlbench.run.summary` writes what happened.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import write_summary
-from dlbench.run.build import build_data, build_network, build_task, build_trainer
+from dlbench.run.builders import build_data, build_network, build_task, build_trainer
 from dlbench.run.checkpoints import check_checkpoint_fits, read_for_lightning
 from dlbench.run.summary import Outcome, make_summary
 from dlbench.tasks import Task, TrainingDiverged
