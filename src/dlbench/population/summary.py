@@ -14,7 +14,7 @@ from dlbench.callbacks.criterion import StopAtCriterion
 from dlbench.callbacks.ddp import config_hash
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.population.checkpoints import checkpoint_callback
-from dlbench.run.summary import Outcome, make_summary
+from dlbench.run.summary import Outcome, make_summary, stop_reason
 
 
 @dataclass
@@ -34,13 +34,7 @@ def member_stop_reason(member: Any, population: PopulationOutcome) -> str:
     max_epochs, else 'training ended'."""
     if member.stop_reason:
         return member.stop_reason
-    for callback in member.callbacks:
-        message = getattr(callback, "stopping_reason_message", None)
-        if message:
-            return f"early stopping at epoch {getattr(callback, 'stopped_epoch', '?')}: {message}"
-    if population.max_epochs is not None and population.current_epoch >= population.max_epochs:
-        return f"reached max_epochs={population.max_epochs}"
-    return "training ended"
+    return stop_reason(member.callbacks, population.current_epoch, population.max_epochs)
 
 
 def _criterion(member: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import write_summary
 from dlbench.run.builders import build_data, build_network, build_task, build_trainer
 from dlbench.run.checkpoints import check_checkpoint_fits, read_for_lightning
-from dlbench.run.summary import Outcome, make_summary
+from dlbench.run.summary import Outcome, make_summary, stop_reason
 from dlbench.tasks import Task, TrainingDiverged
 
 log = logging.getLogger(__name__)
@@ -123,13 +123,7 @@ def _test_checkpoint(plan: RunPlan, trainer: pl.Trainer) -> str | None:
 
 
 def _stop_reason(trainer: pl.Trainer) -> str:
-    for callback in trainer.callbacks:
-        message = getattr(callback, "stopping_reason_message", None)
-        if message:
-            return f"early stopping at epoch {getattr(callback, 'stopped_epoch', '?')}: {message}"
-    if trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs:
-        return f"reached max_epochs={trainer.max_epochs}"
-    return "training ended"
+    return stop_reason(trainer.callbacks, trainer.current_epoch, trainer.max_epochs)
 
 
 def _finish(plan: RunPlan, outcome: Outcome, task: Task, trainer: pl.Trainer) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,18 @@ class Outcome:
     checkpoints: dict[str, str | None] = field(default_factory=lambda: {"best": None, "last": None})
     last_checkpoint: dict[str, Any] | None = None  # the epoch and step the last.ckpt on disk holds
     criterion: dict[str, Any] = field(default_factory=lambda: {"criterion": None, "epochs_to_criterion": None})
+
+
+def stop_reason(callbacks: Iterable[Any], current_epoch: int, max_epochs: int | None) -> str:
+    """Why training ended on its own: an early-stopping callback's message, else max_epochs, else
+    'training ended' (for a run alone and for a population's member alike)."""
+    for callback in callbacks:
+        message = getattr(callback, "stopping_reason_message", None)
+        if message:
+            return f"early stopping at epoch {getattr(callback, 'stopped_epoch', '?')}: {message}"
+    if max_epochs is not None and current_epoch >= max_epochs:
+        return f"reached max_epochs={max_epochs}"
+    return "training ended"
 
 
 def make_summary(plan: RunPlan, outcome: Outcome) -> dict[str, Any]:
