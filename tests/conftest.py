@@ -17,6 +17,32 @@ import helpers
 from dlbench.config.compose import compose_config
 
 
+@pytest.fixture(scope="session", autouse=True)
+def every_summary_matches_its_schema(tmp_path_factory: pytest.TempPathFactory):
+    """After the session (each xdist worker its own): every summary.json a test's run wrote under the
+    session's temporary directories is valid against summary.json's JSON Schema (docs/run-directory.md).
+    Files a test damaged on purpose are registered with `helpers.damaged` and left out."""
+    yield
+    import json
+
+    import jsonschema
+
+    from dlbench.records.summary import summary_schema
+
+    validator = jsonschema.Draft202012Validator(summary_schema())
+    problems = []
+    for path in tmp_path_factory.getbasetemp().rglob("summary.json"):
+        if path.resolve() in helpers.DAMAGED:
+            continue
+        try:
+            errors = [error.message for error in validator.iter_errors(json.loads(path.read_text()))]
+        except ValueError as error:
+            errors = [f"not JSON: {error}"]
+        if errors:
+            problems.append(f"{path}: {errors[0]}")
+    assert not problems, "summaries that do not match summary.json's schema:\n" + "\n".join(problems[:20])
+
+
 @pytest.fixture(scope="session")
 def run_cli() -> Callable[..., subprocess.CompletedProcess]:
     """`run_cli("model=mlp", ...)`: `python train.py <args>` in a subprocess, as a user runs it."""

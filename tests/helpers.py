@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+
+
+DAMAGED: set[Path] = set()  # summary.json files a test damaged on purpose (conftest's schema check skips them)
+
+
+def damaged(path: Path) -> Path:
+    """Register a summary.json a test damages on purpose; returns the path."""
+    DAMAGED.add(Path(path).resolve())
+    return path
+
+
+def read_summary(run_dir: str | Path) -> dict:
+    """A run's summary.json as a user reads it: the plain JSON."""
+    return json.loads((Path(run_dir) / "summary.json").read_text())
 
 
 def run_cli(

@@ -18,9 +18,9 @@ from torch import nn
 
 from dlbench.callbacks.pictures import Pictures
 from dlbench.diagnostics.drawing import SIZE
-from dlbench.reporting.summary import read_summary
 from dlbench.run import build, train
 from dlbench.tasks import Task
+from helpers import read_summary
 
 
 def assert_picture(path: Path) -> None:

@@ -178,3 +178,15 @@ def test_each_runnable_block_runs(body: str, tmp_path: Path) -> None:
         env=environment,
     )
     assert result.returncode == 0, f"{body}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+
+
+def test_the_run_directory_page_shows_summary_jsons_schema_as_the_model_makes_it() -> None:
+    import json
+
+    from dlbench.records.summary import summary_schema
+
+    page = hook.expand((DOCS / "run-directory.md").read_text())
+    block = re.search(r"### The JSON Schema of summary.json.*?```json\n(.*?)\n```", page, re.DOTALL)
+    assert block is not None, "the schema block is on the page"
+    assert json.loads(block.group(1)) == summary_schema()
+    assert set(summary_schema()["properties"]) >= {"status", "metrics", "best", "history", "checkpoints", "process"}

@@ -18,6 +18,7 @@ from dlbench.experiments import catalog
 from dlbench.experiments.check import check, text
 from dlbench.experiments.claims import AGGREGATES, JOB_FUNCTIONS, ClaimError, aggregate, evaluate_quantity, parse
 from dlbench.experiments.cli import main
+from dlbench.records.summary import Summary, load_summary
 
 NAMES = catalog.names()
 
@@ -110,15 +111,13 @@ def _column(run_dir: Path, key: str) -> list[float]:
         return [float(row[key]) for row in csv.DictReader(handle) if row.get(key)]
 
 
-def _quantity(text_: str, summary: dict) -> float:
+def _quantity(text_: str, summary: Summary) -> float:
     return evaluate_quantity(parse(text_, JOB_FUNCTIONS, "quantity"), summary)
 
 
 def test_quantities_read_a_real_summary(short_run: Path) -> None:
-    import json
-
     run_dir = short_run / "0"
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = load_summary(run_dir)
     val_loss, val_acc = _column(run_dir, "val/loss"), _column(run_dir, "val/acc")
     assert len(val_loss) == 4
     assert _quantity("summary('epochs_run')", summary) == 4
@@ -130,7 +129,7 @@ def test_quantities_read_a_real_summary(short_run: Path) -> None:
     best = max(val_acc)
     assert _quantity(f"first_epoch('val/acc', '>=', {best})", summary) == val_acc.index(best) + 1
     assert _quantity("first_epoch('val/acc', '>', 1.0)", summary) == math.inf  # never
-    assert _quantity("metric('test/acc')", summary) == pytest.approx(summary["metrics"]["test"]["acc"])
+    assert _quantity("metric('test/acc')", summary) == pytest.approx(summary.metrics.test["acc"])
     assert _quantity("best()", summary) == pytest.approx(min(val_loss))  # monitor val/loss, mode min
     assert _quantity("summary('epochs_to_criterion')", summary) == math.inf  # no criterion: never met
 

@@ -198,16 +198,17 @@ def test_dice_on_iris_is_refused_from_the_command_line(refuse, tmp_path):
 
 
 def test_a_sweeps_report_shows_epochs_to_criterion_when_its_jobs_had_one(tmp_path):
+    from dlbench.records.summary import Summary
     from dlbench.reporting.comparison import Job, table_rows
 
     def job(number: int, reached: int | None) -> Job:
-        summary = {"status": "completed", "criterion": {"metric": "val/acc"}, "epochs_to_criterion": reached}
+        summary = Summary(status="completed", criterion={"metric": "val/acc"}, epochs_to_criterion=reached)
         return Job(number, tmp_path / str(number), {"seed": str(number)}, summary)
 
     columns, rows = table_rows([job(0, 1462), job(1, None)])
     assert "epochs_to_criterion" in columns
     assert [row["epochs_to_criterion"] for row in rows] == [1462, "not met"]
-    assert "epochs_to_criterion" not in table_rows([Job(0, tmp_path, {}, {"status": "completed"})])[0]
+    assert "epochs_to_criterion" not in table_rows([Job(0, tmp_path, {}, Summary(status="completed"))])[0]
 
 
 @pytest.mark.slow

@@ -84,11 +84,11 @@ def test_the_running_summary_is_written_every_epoch_and_does_not_grow_with_the_r
     seen: list[tuple[int, int, int]] = []  # (epochs in the summary, its bytes, rows in metrics.csv then)
     original = run_record._InPlaceJSON.write
 
-    def watching(self, summary, encoded=None):
-        original(self, summary, encoded)
+    def watching(self, summary):
+        original(self, summary)
         on_disk = json.loads(self.path.read_text())
-        assert on_disk["status"] == "running" and on_disk["epochs_run"] == summary["epochs_run"]
-        seen.append((summary["epochs_run"], self.path.stat().st_size, len(_epoch_rows(self.path.parent))))
+        assert on_disk["status"] == "running" and on_disk["epochs_run"] == summary.epochs_run
+        seen.append((summary.epochs_run, self.path.stat().st_size, len(_epoch_rows(self.path.parent))))
 
     monkeypatch.setattr(run_record._InPlaceJSON, "write", watching)
     train(make_cfg("trainer.max_epochs=30", *QUIET))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dlbench.run import train
-from helpers import run_cli
+from helpers import ROOT, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,40 @@ def test_default_run_reaches_the_accuracy_bar(default_run) -> None:
     assert summary["status"] == "completed"
     assert summary["metrics"]["test"]["acc"] >= 0.93
     assert summary["data"]["name"] == "iris"
+
+
+GOLDEN = Path(__file__).parent / "golden" / "default_summary.json"
+# what differs between two runs of the same command: clocks, paths, the code's commit
+VOLATILE = {"wall_time_s", "time_per_epoch_s", "samples_per_s", "git_commit"}
+
+
+def test_the_default_runs_summary_equals_its_golden_file_apart_from_timings_and_paths(default_run) -> None:
+    """`python train.py` (the README's first command): the same fields, in the same order, the same
+    values (numbers to 1e-6: the same code on another CPU may round differently in the last bits)."""
+    run_dir, _ = default_run
+    text = (run_dir / "summary.json").read_text()
+    text = text.replace(str(run_dir.resolve()), "<the run directory>").replace(str(ROOT), "<the project>")
+    written, golden = json.loads(text), json.loads(GOLDEN.read_text())
+    assert list(written) == list(golden)
+    written["devices"]["config_hash_per_rank"] = golden["devices"]["config_hash_per_rank"]  # the paths are in it
+    for key in golden:
+        if key in VOLATILE:
+            continue
+        if key == "history":
+            assert [list(row) for row in written[key]] == [list(row) for row in golden[key]]
+            for ours, theirs in zip(written[key], golden[key], strict=True):
+                ours.pop("time/epoch_s"), theirs.pop("time/epoch_s")
+                assert ours == pytest.approx(theirs, rel=1e-6, abs=1e-7)
+        elif key == "versions":
+            assert set(written[key]) == set(golden[key])
+        elif key == "metrics":
+            for split in golden[key]:
+                assert written[key][split] == pytest.approx(golden[key][split], rel=1e-6, abs=1e-7)
+        elif key == "best":
+            assert {**written[key], "value": None} == {**golden[key], "value": None}
+            assert written[key]["value"] == pytest.approx(golden[key]["value"], rel=1e-6)
+        else:
+            assert written[key] == golden[key], key
 
 
 def test_default_run_writes_the_run_directory(default_run) -> None:
@@ -105,19 +139,15 @@ def test_the_closing_table_prints_error_messages_and_directories_as_they_are() -
     `regularizer=[l2,dropout]` are text, not rich markup: printing them must neither crash nor eat them."""
     from rich.console import Console
 
+    from dlbench.records.summary import Summary
     from dlbench.reporting.console import print_run_table
 
     console = Console(record=True, width=300)
     reason = "RuntimeError: [/__w/pytorch/third_party/gloo/transport/tcp/pair.cc:561] Connection closed by peer"
     print_run_table(
-        {
-            "status": "failed",
-            "metrics": {},
-            "epochs_run": 1,
-            "wall_time_s": 1.0,
-            "stop_reason": reason,
-            "run_dir": "/runs/regularizer=[l2,dropout]",
-        },
+        Summary(
+            status="failed", epochs_run=1, wall_time_s=1.0, stop_reason=reason, run_dir="/runs/regularizer=[l2,dropout]"
+        ),
         console=console,
     )
     text = console.export_text()

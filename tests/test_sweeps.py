@@ -267,8 +267,8 @@ def test_search_space_is_read_in_hydras_sweep_syntax(line: str, expected: tuple[
 
 @pytest.mark.slow
 def test_early_stopping_is_named_as_the_stop_reason_when_the_best_epoch_came_earlier(make_cfg) -> None:
-    from dlbench.reporting.summary import read_summary
     from dlbench.run import train
+    from helpers import read_summary
 
     # The early_stopping sweep's overfitting model, with Lightning's EarlyStopping at patience 3.
     cfg = make_cfg(

@@ -17,6 +17,7 @@ This module needs only PyYAML and dlbench itself, so tests/test_docs.py imports 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ NOT_KEYS = ("_target_", "_partial_", "defaults")
 # a marker is a line of its own (so a page can show one in `code` without it being replaced)
 OPTIONS = re.compile(r"^<!--\s*options:\s*(?P<group>[\w/]+)(?P<args>[^>]*?)\s*-->$", re.MULTILINE)
 INCLUDE = re.compile(r"^<!--\s*include:\s*(?P<path>\S+)\s*-->$", re.MULTILINE)
+SCHEMA = re.compile(r"^<!--\s*schema:\s*summary\s*-->$", re.MULTILINE)
 COMMAND = re.compile(r"(?:^|\s)(python (?:train\.py|-m) .*)$")
 
 
@@ -205,9 +207,16 @@ def include(match: re.Match[str]) -> str:
     return re.sub(r"\]\(docs/", "](", text)
 
 
+def summary_schema_block(match: re.Match[str]) -> str:
+    """summary.json's JSON Schema, generated from its model (`dlbench.records.summary`)."""
+    from dlbench.records.summary import summary_schema
+
+    return "```json\n" + json.dumps(summary_schema(), indent=2) + "\n```"
+
+
 def expand(markdown: str) -> str:
-    """A page's Markdown with every `options:` and `include:` comment replaced."""
-    return OPTIONS.sub(render_options, INCLUDE.sub(include, markdown))
+    """A page's Markdown with every `options:`, `include:` and `schema:` comment replaced."""
+    return SCHEMA.sub(summary_schema_block, OPTIONS.sub(render_options, INCLUDE.sub(include, markdown)))
 
 
 # -- MkDocs' hooks ---------------------------------------------------------------------------------

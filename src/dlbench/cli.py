@@ -62,7 +62,7 @@ def run_job(cfg: DictConfig) -> float | None:
 
 
 def _record_failure(context: RunContext, error: BaseException) -> None:
-    from dlbench.reporting.failures import record_failure
+    from dlbench.records.failures import record_failure
 
     record_failure(context.output_dir, list(context.overrides), error)
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     print_sweep_table(jobs, swept_keys(jobs, plan), f"{args.sweep_dir}: {len(jobs)} jobs, {statuses}")
     for job in jobs:
         if job.status == "lost":
-            print(f"job {job.number}: {job.summary.get('stop_reason')}")
+            print(f"job {job.number}: {job.summary.stop_reason}")
     for path in written:
         print(path)
     return 0

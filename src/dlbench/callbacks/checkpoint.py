@@ -44,6 +44,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.trainer import call
 from torch import Tensor
 
+from dlbench.records.summary import Checkpoints
+
 
 def _tensor_bytes(obj: Any) -> int:
     if isinstance(obj, Tensor):
@@ -342,6 +344,15 @@ class BufferedCheckpoint(ModelCheckpoint):
         if moved is None:
             return  # nothing to carry over: the best so far starts afresh here
         super().load_state_dict(moved)
+
+
+def recorded_checkpoints(callback: Any) -> Checkpoints:
+    """summary.json's `checkpoints`: the paths of best.ckpt and last.ckpt the callback has written
+    (for a run alone, a run under way and a population's member alike)."""
+    return Checkpoints(
+        best=getattr(callback, "best_model_path", None) or None,
+        last=getattr(callback, "last_model_path", None) or None,
+    )
 
 
 def last_checkpoint(callback: Any) -> dict[str, Any] | None:

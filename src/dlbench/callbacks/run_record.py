@@ -10,7 +10,7 @@ After each epoch's end (its row made, its checkpoints taken):
   the run ends in any way Python sees (completed, diverged, interrupted, failed).
 
 A `running` summary whose process is gone is a run that was killed: `python -m dlbench.report`
-reports it as `lost` (see `dlbench.run.claim.is_live`), and its `last.ckpt` resumes it.
+reports it as `lost` (see `dlbench.records.claim.is_live`), and its `last.ckpt` resumes it.
 
 The running summary is small and of the same size every epoch (the per-epoch history is in
 metrics.csv, not repeated in it), so a 2,000-epoch run writes about 1 kB an epoch, not a
@@ -26,19 +26,17 @@ metrics.csv (and W&B run) holds the whole run, each epoch once, whichever direct
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytorch_lightning as pl
 
-from dlbench.callbacks.checkpoint import last_checkpoint
-from dlbench.reporting.summary import SUMMARY_FILE, clean_for_json, write_summary
+from dlbench.callbacks.checkpoint import last_checkpoint, recorded_checkpoints
+from dlbench.records.summary import SUMMARY_FILE, Best, Summary, write_summary
 
 
 class _InPlaceJSON:
@@ -49,15 +47,14 @@ class _InPlaceJSON:
         self.descriptor: int | None = None
         self.size = 0
 
-    def write(self, summary: dict[str, Any], encoded: bytes | None = None) -> None:
-        """Write `summary` (`encoded`: the same, already as JSON bytes, for the in-place writes)."""
+    def write(self, summary: Summary) -> None:
         if self.descriptor is None:
             write_summary(self.path.parent, summary)  # the first one whole, by rename
             self.descriptor = os.open(self.path, os.O_WRONLY)
             self.size = self.path.stat().st_size
             return
-        data = encoded if encoded is not None else json.dumps(clean_for_json(summary), default=str).encode()
-        padded = data + b" " * max(0, self.size - 1 - len(data)) + b"\n"  # JSON ends in whitespace
+        data = summary.to_json(indent=None)
+        padded = data[:-1] + b" " * max(0, self.size - len(data)) + b"\n"  # JSON ends in whitespace
         os.pwrite(self.descriptor, padded, 0)
         self.size = max(self.size, len(padded))
 
@@ -65,15 +62,6 @@ class _InPlaceJSON:
         if self.descriptor is not None:
             os.close(self.descriptor)
             self.descriptor = None
-
-
-def _encode(parts: dict[str, Any]) -> str:
-    """JSON of a dict's items, without the braces; NaN and infinity as strings, as in summary.json."""
-    try:
-        text = json.dumps(parts, allow_nan=False, default=str)
-    except ValueError:
-        text = json.dumps(clean_for_json(parts), default=str)
-    return text[1:-1]
 
 
 class RunRecord(pl.Callback):
@@ -88,8 +76,7 @@ class RunRecord(pl.Callback):
         self._process = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         self._overrides = list(overrides)
         self._file = _InPlaceJSON(self.output_dir / SUMMARY_FILE)
-        self._fixed: dict[str, Any] | None = None
-        self._fixed_json = ""
+        self._run_dir = str(self.output_dir.resolve())
 
     def _better(self, row: dict[str, float]) -> bool:
         value = row.get(self.monitor)
@@ -102,38 +89,20 @@ class RunRecord(pl.Callback):
 
     def write_running(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         history = getattr(pl_module, "history", None) or []
-        last = history[-1] if history else {}
         checkpoint = trainer.checkpoint_callback
         best = self.best
-        changing = {
-            "epochs_run": len(history),
-            "metrics": {
-                split: {key.split("/", 1)[1]: value for key, value in last.items() if key.startswith(split + "/")}
-                for split in ("train", "val")
-            },
-            "best": {"epoch": int(best["epoch"]), "metric": self.monitor, "value": best[self.monitor]}
-            if best
-            else None,
-            "best_epoch": int(best["epoch"]) if best else None,
-            "last_checkpoint": last_checkpoint(checkpoint),
-            "checkpoints": {
-                "best": getattr(checkpoint, "best_model_path", None) or None,
-                "last": getattr(checkpoint, "last_model_path", None) or None,
-            },
-            "updated": time.time(),
-        }
-        if self._fixed is None:  # what stays the same all run long, encoded once
-            self._fixed = {
-                "status": "running",
-                "stop_reason": None,
-                "process": self._process,
-                "history_file": "metrics.csv",
-                "overrides": self._overrides,
-                "run_dir": str(self.output_dir.resolve()),
-            }
-            self._fixed_json = _encode(self._fixed)
-        encoded = f"{{{self._fixed_json}, {_encode(changing)}}}".encode()
-        self._file.write({**self._fixed, **changing}, encoded)
+        summary = Summary.running(
+            process=self._process,
+            overrides=self._overrides,
+            run_dir=self._run_dir,
+            last_row=history[-1] if history else {},
+            epochs_run=len(history),
+            best=Best(epoch=int(best["epoch"]), metric=self.monitor, value=best[self.monitor]) if best else None,
+            checkpoints=recorded_checkpoints(checkpoint),
+            last_checkpoint=last_checkpoint(checkpoint),
+            updated=time.time(),
+        )
+        self._file.write(summary)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:

@@ -149,7 +149,7 @@ def deviations(experiment: Experiment, plan: SweepPlan, jobs: list[Job], setting
                 continue
             found.setdefault(f"{key}={value} on top of the experiment", []).append(job)
         if job.status != "completed":
-            found.setdefault(f"status {job.status}: {job.summary.get('stop_reason') or ''}".strip(), []).append(job)
+            found.setdefault(f"status {job.status}: {job.summary.stop_reason or ''}".strip(), []).append(job)
     lines = [f"{_numbers(group)}: {what}" for what, group in found.items()]
     expected = sorted((str(seed) for seed in plan.seeds), key=_seed_order)
     other_seeds: dict[tuple[str, ...], list[str]] = {}

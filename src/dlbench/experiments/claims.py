@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlbench.errors import ConfigError
+from dlbench.records.summary import Summary
 
 Number = float
 COMPARISONS: dict[type, tuple[str, Callable[[Any, Any], bool]]] = {
@@ -213,14 +214,9 @@ BUILT_IN = {
 }
 
 
-def as_number(value: Any) -> float:
-    """A summary value as a float: `null` and text that is not a number are nan."""
-    if isinstance(value, bool):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+def as_number(value: float | None) -> float:
+    """A summary value as a float: `null` (not measured) is nan."""
+    return math.nan if value is None else float(value)
 
 
 def quantity_text(name: str, defined: Mapping[str, str]) -> str:
@@ -237,18 +233,14 @@ def quantity_text(name: str, defined: Mapping[str, str]) -> str:
     )
 
 
-def _history(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return list(summary.get("history") or [])
-
-
-def _column(summary: Mapping[str, Any], key: str) -> list[float]:
-    return [as_number(row.get(key)) for row in _history(summary) if key in row]
+def _column(summary: Summary, key: str) -> list[float]:
+    return [row[key] for row in summary.history if key in row]
 
 
 OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 
-def job_value(summary: Mapping[str, Any], function: str, arguments: list[str]) -> float:
+def job_value(summary: Summary, function: str, arguments: list[str]) -> float:
     """One JOB_FUNCTION on one job's summary (see docs/experiments.md, "The claim language")."""
 
     def need(count: int, form: str) -> None:
@@ -257,22 +249,21 @@ def job_value(summary: Mapping[str, Any], function: str, arguments: list[str]) -
 
     if function == "metric":
         need(1, "metric('test/acc')")
-        split, _, name = arguments[0].partition("/")
-        return as_number(((summary.get("metrics") or {}).get(split) or {}).get(name))
+        return as_number(summary.metrics.get(arguments[0]))
     if function == "summary":
         need(1, "summary('epochs_run')")
         if arguments[0] not in SUMMARY_NUMBERS:
             raise ClaimError(f"summary('{arguments[0]}'): use one of {', '.join(SUMMARY_NUMBERS)}.")
-        value = summary.get(arguments[0])
+        value = getattr(summary, arguments[0])
         if arguments[0] == "epochs_to_criterion" and value is None:
             return math.inf  # never met: later than any number of epochs
         return as_number(value)
     if function == "best":
         need(0, "best()")
-        return as_number((summary.get("best") or {}).get("value"))
+        return summary.best.value if summary.best else math.nan
     if function == "diverged":
         need(0, "diverged()")
-        return 1.0 if summary.get("status") == "diverged" else 0.0
+        return 1.0 if summary.status == "diverged" else 0.0
     if function == "history":
         need(2, "history('val/loss', -1), the value at an epoch (negative: from the end)")
         column = _column(summary, arguments[0])
@@ -297,7 +288,7 @@ def job_value(summary: Mapping[str, Any], function: str, arguments: list[str]) -
     raise ClaimError(f"{function} is not a quantity function; use one of {', '.join(JOB_FUNCTIONS)}.")
 
 
-def evaluate_quantity(tree: ast.Expression, summary: Mapping[str, Any]) -> float:
+def evaluate_quantity(tree: ast.Expression, summary: Summary) -> float:
     """A parsed quantity's value on one job."""
 
     def call(name: str, arguments: list[ast.expr], node: ast.Call) -> float:

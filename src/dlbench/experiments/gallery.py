@@ -130,9 +130,7 @@ def table(experiment: Experiment, settings: list[Setting]) -> list[str]:
     """One row per setting: its seeds and, mean ± std over them, each quantity the claim names
     and the test metrics."""
     quantities = claim_quantities(experiment)
-    metrics = sorted(
-        {f"test/{key}" for s in settings for job in s.jobs for key in job.summary.get("metrics", {}).get("test", {})}
-    )
+    metrics = sorted({f"test/{key}" for s in settings for job in s.jobs for key in job.summary.metrics.test})
     columns = quantities + [metric for metric in metrics if metric not in quantities]
     lines = ["| setting | seeds | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for setting in settings:
@@ -143,7 +141,7 @@ def table(experiment: Experiment, settings: list[Setting]) -> list[str]:
 
 # -- the figure -----------------------------------------------------------------------------------
 def _curve(jobs: list[Any], key: str) -> tuple[list[float], list[float], list[float]]:
-    columns = [[float(row[key]) for row in job.summary.get("history") or [] if key in row] for job in jobs]
+    columns = [[row[key] for row in job.summary.history if key in row] for job in jobs]
     length = max((len(column) for column in columns), default=0)
     epochs, means, stds = [], [], []
     for epoch in range(length):
@@ -157,7 +155,7 @@ def _curve(jobs: list[Any], key: str) -> tuple[list[float], list[float], list[fl
 
 def _layer_profile(jobs: list[Any], quantity: str) -> tuple[list[str], list[float]]:
     """A layer statistic at the first epoch, mean over seeds, in the network's order."""
-    first = [(job.summary.get("history") or [{}])[0] for job in jobs]
+    first = [(job.summary.history or [{}])[0] for job in jobs]
     keys = sorted(
         {key for row in first for key in row if key.startswith(quantity + "/")},
         key=lambda key: [int(part) if part.isdigit() else part for part in key.split("/", 1)[1].split(".")],

@@ -33,6 +33,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from dlbench.config.context import RunContext
 from dlbench.errors import ConfigError
 from dlbench.loggers.protocol import flatten
+from dlbench.records.summary import SUMMARY_FILE, Summary
 
 PARENT_FILE = "mlflow_parent.json"  # in the sweep directory: the parent run every job nests under
 STATUSES = {"completed": "FINISHED", "diverged": "FINISHED", "interrupted": "KILLED", "failed": "FAILED"}
@@ -197,32 +198,32 @@ class DlbenchMLFlowLogger(MLFlowLogger):
             self._uploaded.add(str(Path(path).resolve()))
 
     @rank_zero_only
-    def finish_run(self, summary: Mapping[str, Any], pictures: Sequence[Path] = ()) -> None:
+    def finish_run(self, summary: Summary, pictures: Sequence[Path] = ()) -> None:
         """summary.json and the pictures as artifacts, the best value as a metric, the real status."""
         if not self._initialized:
             return
         from mlflow.entities import Metric
 
         client, run_id = self.experiment, self.run_id
-        run_dir = Path(summary["run_dir"]) if summary.get("run_dir") else None
-        if run_dir is not None and (run_dir / "summary.json").exists():
-            client.log_artifact(run_id, str(run_dir / "summary.json"))
+        run_dir = Path(summary.run_dir) if summary.run_dir else None
+        if run_dir is not None and (run_dir / SUMMARY_FILE).exists():
+            client.log_artifact(run_id, str(run_dir / SUMMARY_FILE))
         if self.log_pictures:
             for path in pictures:
                 if str(Path(path).resolve()) in self._uploaded:
                     continue
                 folder = Path(path).parent.relative_to(run_dir) if run_dir is not None else Path()
                 client.log_artifact(run_id, str(path), artifact_path=str(folder) if str(folder) != "." else None)
-        best = summary.get("best") or {}
-        now, step = int(time.time() * 1000), max(int(summary.get("epochs_run") or 1) - 1, 0)
-        numbers = {f"best/{best.get('metric')}": best.get("value"), "parameters": summary.get("parameters")}
+        best = summary.best
+        now, step = int(time.time() * 1000), max(summary.epochs_run - 1, 0)
+        numbers = {"parameters": summary.parameters, **({f"best/{best.metric}": best.value} if best else {})}
         metrics = [Metric(key, float(value), now, step) for key, value in numbers.items() if value is not None]
         if metrics:
             client.log_batch(run_id, metrics=metrics)
-        status = str(summary.get("status", "completed"))
+        status = summary.status
         client.set_tag(run_id, "dlbench.status", status)
-        if summary.get("stop_reason"):
-            client.set_tag(run_id, "dlbench.stop_reason", str(summary["stop_reason"])[:5000])
+        if summary.stop_reason:
+            client.set_tag(run_id, "dlbench.stop_reason", summary.stop_reason[:5000])
         client.set_terminated(run_id, STATUSES.get(status, "FAILED"))
 
     def record(self) -> dict[str, Any]:

@@ -26,6 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pytorch_lightning.utilities import rank_zero_only
 
+from dlbench.records.summary import Summary
+
 RECORD_FILE = "loggers.json"
 # Directories where loggers keep their own files: their PNGs are not pictures of the run.
 LOGGER_DIRS = ("wandb", "tensorboard", "mlruns")
@@ -39,7 +41,7 @@ class RunLogger(Protocol):
 
     def log_picture(self, key: str, path: Path, step: int | None = None) -> None: ...
 
-    def finish_run(self, summary: Mapping[str, Any], pictures: Sequence[Path]) -> None: ...
+    def finish_run(self, summary: Summary, pictures: Sequence[Path]) -> None: ...
 
     def record(self) -> dict[str, Any]: ...
 
@@ -104,9 +106,9 @@ def log_picture(loggers: Iterable[Any], key: str, path: str | Path, step: int | 
         logger.log_picture(key, Path(path), step)
 
 
-def finish_loggers(loggers: Iterable[Any], summary: Mapping[str, Any]) -> None:
-    """End every logger's run as `summary["status"]` says, with the run's pictures; a logger's error only warns."""
-    pictures = run_pictures(summary["run_dir"]) if summary.get("run_dir") else []
+def finish_loggers(loggers: Iterable[Any], summary: Summary) -> None:
+    """End every logger's run as `summary.status` says, with the run's pictures; a logger's error only warns."""
+    pictures = run_pictures(summary.run_dir) if summary.run_dir else []
     for logger in run_loggers(loggers):
         try:
             logger.finish_run(summary, pictures)

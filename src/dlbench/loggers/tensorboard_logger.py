@@ -24,6 +24,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from dlbench.loggers.protocol import flatten
+from dlbench.records.summary import Summary
 
 
 def hparam_value(value: Any) -> int | float | str | bool | None:
@@ -33,18 +34,15 @@ def hparam_value(value: Any) -> int | float | str | bool | None:
     return str(value)
 
 
-def final_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+def final_metrics(summary: Summary) -> dict[str, float]:
     """The numbers the HParams tab compares: last value of each split's metrics, the best monitored value."""
     metrics: dict[str, float] = {}
-    for split, values in (summary.get("metrics") or {}).items():
-        for name, value in (values or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                metrics[f"final/{split}/{name}"] = float(value)
-    best = summary.get("best") or {}
-    if isinstance(best.get("value"), (int, float)):
-        metrics[f"best/{best['metric']}"] = float(best["value"])
-    if isinstance(summary.get("epochs_run"), int):
-        metrics["final/epochs_run"] = float(summary["epochs_run"])
+    for split in ("train", "val", "test"):
+        for name, value in getattr(summary.metrics, split).items():
+            metrics[f"final/{split}/{name}"] = float(value)
+    if summary.best:
+        metrics[f"best/{summary.best.metric}"] = summary.best.value
+    metrics["final/epochs_run"] = float(summary.epochs_run)
     return metrics
 
 
@@ -105,17 +103,17 @@ class DlbenchTensorBoardLogger(TensorBoardLogger):
         self._logged_pictures.add(str(Path(path).resolve()))
 
     @rank_zero_only
-    def finish_run(self, summary: Mapping[str, Any], pictures: Sequence[Path] = ()) -> None:
+    def finish_run(self, summary: Summary, pictures: Sequence[Path] = ()) -> None:
         from torch.utils.tensorboard.summary import hparams
 
-        step = max(int(summary.get("epochs_run") or 0) - 1, self._last_epoch, 0)
+        step = max(summary.epochs_run - 1, self._last_epoch, 0)
         for path in pictures:
             if str(Path(path).resolve()) not in self._logged_pictures:
-                relative = Path(path).relative_to(summary["run_dir"]) if summary.get("run_dir") else Path(path)
+                relative = Path(path).relative_to(summary.run_dir) if summary.run_dir else Path(path)
                 self.log_picture(str(relative.with_suffix("")), Path(path), step)
         metrics = final_metrics(summary)
         params = {key: value for key, value in self._config.items() if value is not None}
-        params["status"] = str(summary.get("status", "completed"))
+        params["status"] = summary.status
         writer = self.experiment._get_file_writer()
         for summary_proto in hparams(params, metrics):
             writer.add_summary(summary_proto)

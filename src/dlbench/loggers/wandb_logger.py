@@ -32,6 +32,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from dlbench.config.context import RunContext
 from dlbench.loggers.protocol import flatten
+from dlbench.records.summary import Summary
 
 MODES = ("auto", "online", "offline", "disabled")
 DEFAULT_HOST = "https://api.wandb.ai"
@@ -233,25 +234,25 @@ class DlbenchWandbLogger(WandbLogger):
         return {"wandb": {"run_id": run.id, "name": run.name, "group": self.group, "mode": self.mode, **where}}
 
     @rank_zero_only
-    def finish_run(self, summary: Mapping[str, Any], pictures: Sequence[Path] = ()) -> None:
+    def finish_run(self, summary: Summary, pictures: Sequence[Path] = ()) -> None:
         """Summary numbers, pictures of the run, and the W&B run's end state from `summary.json`."""
         if self._experiment is None or isinstance(self._experiment, DummyExperiment):
             return
         import wandb
 
         run = self._experiment
-        status = str(summary.get("status", "completed"))
+        status = summary.status
         if self.mode != "disabled":
-            best = summary.get("best") or {}
+            best = summary.best
             run.summary.update(
                 {
                     "status": status,
-                    "parameters": summary.get("parameters"),
-                    "flops_per_example": summary.get("flops_per_example"),
-                    "best_epoch": summary.get("best_epoch"),
-                    "epochs_run": summary.get("epochs_run"),
-                    "stop_reason": summary.get("stop_reason"),
-                    **({"best/value": best.get("value"), "best/metric": best.get("metric")} if best else {}),
+                    "parameters": summary.parameters,
+                    "flops_per_example": summary.flops_per_example,
+                    "best_epoch": summary.best_epoch,
+                    "epochs_run": summary.epochs_run,
+                    "stop_reason": summary.stop_reason,
+                    **({"best/value": best.value, "best/metric": best.metric} if best else {}),
                 }
             )
             if status != "completed":

@@ -9,20 +9,22 @@ would mix one job's own numbers with the whole sweep's and change if the sweep w
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from dlbench.loggers.wandb_logger import resolve_mode, sweep_group, wandb_installed
-from dlbench.reporting.summary import SUMMARY_FILE
+from dlbench.records.summary import SUMMARY_FILE, SummaryError, load_summary
 
 
 def wandb_settings_of_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     """`logger.wandb` of the sweep's jobs as they ran, or None when no job logged to W&B."""
     for summary_path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}")):
-        config = json.loads(summary_path.read_text()).get("config") or {}
+        try:
+            config = load_summary(summary_path).config
+        except SummaryError:
+            continue
         settings = (config.get("logger") or {}).get("wandb")
         if settings:
             return settings

@@ -28,8 +28,8 @@ from dlbench.population.members import Member
 from dlbench.population.module import PopulationModule
 from dlbench.population.summary import PopulationOutcome, member_summary
 from dlbench.population.views import MemberTrainer
+from dlbench.records.summary import write_summary
 from dlbench.reporting.console import print_run_table
-from dlbench.reporting.summary import write_summary
 
 # The CSV logger writes metrics.csv into the run directory Hydra already made (as in dlbench.run.execute).
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
@@ -186,5 +186,5 @@ def _record(
     print_run_table(summary)
     finish_loggers(member.loggers, summary)
     if member.status == "diverged":
-        print(f"Training diverged: {member.stop_reason}. See {summary['run_dir']}/summary.json")
+        print(f"Training diverged: {member.stop_reason}. See {summary.run_dir}/summary.json")
     return summary

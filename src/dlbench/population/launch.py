@@ -42,6 +42,8 @@ from hydra.core.utils import (
 )
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from dlbench.records.summary import Summary
+
 PREFIX = "population:"
 
 
@@ -153,14 +155,14 @@ def _task_config(config: DictConfig) -> DictConfig:
     return task_cfg
 
 
-def end_job(launcher: Any, job: Job, summary: dict[str, Any]) -> JobReturn:
+def end_job(launcher: Any, job: Job, summary: Summary) -> JobReturn:
     """What `run_job` does after the task function: the `JobReturn` and Hydra's `on_job_end`."""
     result = JobReturn()
     result.cfg = _task_config(job.config)
     result.hydra_cfg = copy.deepcopy(HydraConfig.instance().cfg)
     result.overrides = OmegaConf.to_container(job.config.hydra.overrides.task)
     result.working_dir = os.getcwd()
-    result.return_value = (summary.get("best") or {}).get("value")
+    result.return_value = summary.best.value if summary.best else None
     result.status = JobStatus.COMPLETED
     result.task_name = JobRuntime.instance().get("name")
     launcher.hydra_context.callbacks.on_job_end(config=job.config, job_return=result)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dlbench.callbacks.checkpoint import recorded_checkpoints
 from dlbench.callbacks.criterion import StopAtCriterion
 from dlbench.callbacks.ddp import config_hash
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.population.checkpoints import checkpoint_callback
+from dlbench.records.summary import Summary
 from dlbench.run.summary import Outcome, make_summary, stop_reason
 
 
@@ -44,7 +46,7 @@ def _criterion(member: Any) -> dict[str, Any]:
     return {"criterion": None, "epochs_to_criterion": None}
 
 
-def member_summary(member: Any, population: PopulationOutcome) -> dict[str, Any]:
+def member_summary(member: Any, population: PopulationOutcome) -> Summary:
     """The summary a standalone run of this member's plan writes, for what the member did."""
     checkpoint = checkpoint_callback(member)
     outcome = Outcome(
@@ -63,10 +65,7 @@ def member_summary(member: Any, population: PopulationOutcome) -> dict[str, Any]
             "config_hash_per_rank": [config_hash(member.plan.config)],
             "population": {"size": population.population_size, "member": member.index},
         },
-        checkpoints={
-            "best": getattr(checkpoint, "best_model_path", None) or None,
-            "last": getattr(checkpoint, "last_model_path", None) or None,
-        },
+        checkpoints=recorded_checkpoints(checkpoint),
         criterion=_criterion(member),
     )
     return make_summary(member.plan, outcome)

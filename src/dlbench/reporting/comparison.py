@@ -10,14 +10,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dlbench.loggers.protocol import read_records
-from dlbench.reporting.liveness import effective_status
+from dlbench.records.liveness import effective_status
+from dlbench.records.summary import SUMMARY_FILE, Summary, SummaryError, load_summary
 from dlbench.reporting.seeds import SEED_KEYS, settings_of, write_setting_tables
-from dlbench.reporting.summary import SUMMARY_FILE
 from dlbench.reporting.sweep_plan import SweepPlan, read_plan
 
 TABLE_CSV = "report.csv"
@@ -32,19 +32,18 @@ class Job:
     number: int | str
     run_dir: Path
     overrides: dict[str, str]
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary
     standalone: bool = False  # a single run's directory, not a job of a sweep
 
     @property
     def status(self) -> str:
-        return self.summary.get("status", "failed")
+        return self.summary.status
 
     @property
     def history(self) -> list[dict[str, float]]:
-        rows = self.summary.get("history")
-        if not isinstance(rows, list):  # a run still going, or lost: its rows are in metrics.csv
-            rows = _metrics_rows(self.run_dir)
-        return [{key: to_float(value) for key, value in row.items()} for row in rows]
+        if "history" in self.summary.model_fields_set:
+            return self.summary.history
+        return _metrics_rows(self.run_dir)  # a run still going, or lost: its rows are in metrics.csv
 
     @property
     def loggers(self) -> dict[str, dict[str, Any]]:
@@ -56,18 +55,6 @@ class Job:
         return ", ".join(shown) if shown else f"job {self.number}"
 
 
-def to_float(value: Any) -> float:
-    """Numbers as floats; `summary.json` writes NaN and infinity as strings ('nan', 'inf')."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def parse_overrides(overrides: list[str]) -> dict[str, str]:
     """`["optimizer.lr=0.1", "+x=1"]` -> `{"optimizer.lr": "0.1", "x": "1"}`."""
     parsed = {}
@@ -77,17 +64,24 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _metrics_rows(run_dir: Path) -> list[dict[str, str]]:
-    """The epoch rows of a run's metrics.csv (not the test row at the end)."""
+def _metrics_rows(run_dir: Path) -> list[dict[str, float]]:
+    """The epoch rows of a run's metrics.csv (not the test row at the end), as numbers."""
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return []
     with path.open(newline="") as handle:
         return [
-            {key: value for key, value in row.items() if value not in ("", None)}
+            {key: _number(value) for key, value in row.items() if value not in ("", None)}
             for row in csv.DictReader(handle)
             if row.get("epoch") not in ("", None)
         ]
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def _job_number(run_dir: Path) -> int | str:
@@ -108,29 +102,36 @@ def find_jobs(sweep_dir: str | Path, plan: SweepPlan | None = None) -> list[Job]
     for run_dir in sorted(
         run_dirs, key=lambda path: (not path.name.isdigit(), int(path.name) if path.name.isdigit() else 0, path.name)
     ):
-        summary_path = run_dir / SUMMARY_FILE
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-        if summary.get("overrides") is not None:
-            overrides = list(summary["overrides"])
+        summary = _job_summary(run_dir)
+        if "overrides" in summary.model_fields_set:
+            overrides = summary.overrides
         else:
             overrides = _read_hydra_overrides(run_dir)
-        if not summary:
-            summary = {
-                "status": "failed",
-                "stop_reason": "no summary.json: the job ended before training started (see its log)",
-            }
         status, reason = effective_status(run_dir, summary)
-        if status != summary.get("status"):
-            summary = {**summary, "status": status, "stop_reason": reason}
+        if status != summary.status:
+            summary = summary.model_copy(update={"status": status, "stop_reason": reason})
         jobs.append(Job(_job_number(run_dir), run_dir, parse_overrides(overrides), summary, run_dir == sweep_dir))
     if plan is not None and plan.jobs is not None:
         present = {job.number for job in jobs}
         for number, overrides in enumerate(plan.jobs):
             if number not in present:
-                summary = {"status": NOT_STARTED, "stop_reason": "the sweep stopped before this job started"}
+                summary = Summary(status=NOT_STARTED, stop_reason="the sweep stopped before this job started")
                 jobs.append(Job(number, sweep_dir / str(number), parse_overrides(list(overrides)), summary))
         jobs.sort(key=lambda job: (not isinstance(job.number, int), job.number if isinstance(job.number, int) else 0))
     return jobs
+
+
+def _job_summary(run_dir: Path) -> Summary:
+    """The job's summary; for a job without one (or with one that cannot be read), a failed record
+    that says why."""
+    if not (run_dir / SUMMARY_FILE).exists():
+        return Summary(
+            status="failed", stop_reason="no summary.json: the job ended before training started (see its log)"
+        )
+    try:
+        return load_summary(run_dir)
+    except SummaryError as error:
+        return Summary(status="failed", stop_reason=str(error))
 
 
 def _read_hydra_overrides(run_dir: Path) -> list[str]:
@@ -160,7 +161,7 @@ def swept_keys(jobs: list[Job], plan: SweepPlan | None = None) -> list[str]:
 def _metric_columns(jobs: list[Job]) -> list[str]:
     columns: list[str] = []
     for split in ("train", "val", "test"):
-        names = sorted({name for job in jobs for name in ((job.summary.get("metrics") or {}).get(split) or {})})
+        names = sorted({name for job in jobs for name in getattr(job.summary.metrics, split)})
         columns += [f"{split}/{name}" for name in names]
     return columns
 
@@ -189,7 +190,7 @@ def table_rows(jobs: list[Job], plan: SweepPlan | None = None) -> tuple[list[str
     keys = swept_keys(jobs, plan)
     metrics = _metric_columns(jobs)
     logger_columns = _logger_columns(jobs)
-    criterion = any(job.summary.get("criterion") for job in jobs)  # criterion=within|all_correct
+    criterion = any(job.summary.criterion for job in jobs)  # criterion=within|all_correct
     columns = [
         "job",
         *keys,
@@ -211,24 +212,25 @@ def table_rows(jobs: list[Job], plan: SweepPlan | None = None) -> tuple[list[str
     rows = []
     for job in jobs:
         summary = job.summary
-        best = summary.get("best") or {}
+        best = summary.best
         row: dict[str, Any] = {"job": job.number, **{key: job.overrides.get(key, "") for key in keys}}
         row.update(
             status=job.status,
-            stop_reason=summary.get("stop_reason") or "",
-            epochs_run=summary.get("epochs_run", 0),
-            best_epoch=best.get("epoch", ""),
-            best_metric=best.get("metric", ""),
-            best_value=best.get("value", ""),
+            stop_reason=summary.stop_reason or "",
+            epochs_run=summary.epochs_run,
+            best_epoch=best.epoch if best else "",
+            best_metric=best.metric if best else "",
+            best_value=best.value if best else "",
         )
         if criterion:
-            reached = summary.get("epochs_to_criterion")
+            reached = summary.epochs_to_criterion
             row["epochs_to_criterion"] = "not met" if reached is None else reached
         for column in metrics:
-            split, name = column.split("/", 1)
-            row[column] = ((summary.get("metrics") or {}).get(split) or {}).get(name, "")
+            value = summary.metrics.get(column)
+            row[column] = "" if value is None else value
         for column in ("wall_time_s", "time_per_epoch_s", "samples_per_s", "effective_batch_size"):
-            row[column] = summary.get(column, "")
+            value = getattr(summary, column)
+            row[column] = "" if value is None else value
         row["run_dir"] = str(job.run_dir)
         records = job.loggers
         for name, column in LOGGER_COLUMNS.items():

@@ -8,25 +8,27 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dlbench.records.summary import Summary
 
-def print_run_table(summary: dict[str, Any], console: Console | None = None) -> None:
+
+def print_run_table(summary: Summary, console: Console | None = None) -> None:
     """Status, final metrics and where the run directory is. Text from the run (an error message,
     a directory named after `regularizer=[l2,dropout]`) is escaped: rich reads `[...]` as markup."""
     console = console or Console()
-    table = Table(title=f"dlbench run: {summary['status']}", show_header=True, header_style="bold")
+    table = Table(title=f"dlbench run: {summary.status}", show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in ("train", "val", "test"):
-        for name, value in sorted((summary.get("metrics", {}).get(key) or {}).items()):
+        for name, value in sorted(getattr(summary.metrics, key).items()):
             table.add_row(f"{key}/{name}", f"{value:.4f}" if isinstance(value, float) else str(value))
-    if summary.get("best_epoch") is not None:
-        table.add_row("best epoch", str(summary["best_epoch"]))
-    table.add_row("epochs run", str(summary.get("epochs_run")))
-    table.add_row("wall time (s)", f"{summary.get('wall_time_s', 0):.1f}")
-    if summary.get("stop_reason"):
-        table.add_row("stopped because", escape(str(summary["stop_reason"])))
+    if summary.best_epoch is not None:
+        table.add_row("best epoch", str(summary.best_epoch))
+    table.add_row("epochs run", str(summary.epochs_run))
+    table.add_row("wall time (s)", f"{summary.wall_time_s or 0:.1f}")
+    if summary.stop_reason:
+        table.add_row("stopped because", escape(summary.stop_reason))
     console.print(table)
-    console.print(f"run directory: {escape(str(summary['run_dir']))}")
+    console.print(f"run directory: {escape(str(summary.run_dir))}")
 
 
 def print_sweep_table(jobs: list[Any], keys: list[str], title: str, console: Console | None = None) -> None:
@@ -43,16 +45,13 @@ def print_sweep_table(jobs: list[Any], keys: list[str], title: str, console: Con
     table.add_column("best", justify="right")
     table.add_column("epochs", justify="right")
     for job in jobs:
-        best = job.summary.get("best") or {}
-        value = best.get("value")
-        shown = f"{value:.4g}" if isinstance(value, (int, float)) else ("" if value is None else str(value))
-        if best.get("metric") and shown:
-            shown = f"{best['metric']} {shown} (epoch {best.get('epoch', '?')})"
+        best = job.summary.best
+        shown = f"{best.metric} {best.value:.4g} (epoch {best.epoch})" if best else ""
         values = [escape(str(job.overrides.get(key, ""))) for key in keys]
         status = (
             job.status
             if job.status in ("completed", "diverged", "running", "not started")
             else f"[bold red]{job.status}[/]"
         )
-        table.add_row(str(job.number), *values, status, shown, str(job.summary.get("epochs_run", "")))
+        table.add_row(str(job.number), *values, status, shown, str(job.summary.epochs_run))
     console.print(table)

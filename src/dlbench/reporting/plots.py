@@ -36,7 +36,7 @@ def _slug(key: str) -> str:
 
 def _monitor(jobs: list[Job]) -> str:
     for job in jobs:
-        metric = (job.summary.get("best") or {}).get("metric") or (job.summary.get("config") or {}).get("monitor")
+        metric = job.summary.best.metric if job.summary.best else job.summary.config.get("monitor")
         if metric:
             return metric
     return "val/loss"
@@ -100,20 +100,17 @@ def final_metric(sweep_dir: Path, jobs: list[Job], key: str, settings: list[Sett
     """The best monitored value (and the test metrics) against the swept value of `key`; with
     seeds, each setting's mean +- std and every seed's value."""
     monitor = _monitor(jobs)
-    test_names = sorted({name for job in jobs for name in ((job.summary.get("metrics") or {}).get("test") or {})})
+    test_names = sorted({name for job in jobs for name in job.summary.metrics.test})
     panels = [monitor] + [f"test/{name}" for name in test_names]
     raw = [job.overrides.get(key, "") for job in jobs]
     numbers = _numeric(raw)
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
     for axis, panel in zip(axes[0], panels, strict=False):
         if panel == monitor:
-            ys = [float((job.summary.get("best") or {}).get("value", math.nan) or math.nan) for job in jobs]
+            ys = [job.summary.best.value if job.summary.best else math.nan for job in jobs]
             title = f"best {monitor}"
         else:
-            ys = [
-                float(((job.summary.get("metrics") or {}).get("test") or {}).get(panel.split("/", 1)[1], math.nan))
-                for job in jobs
-            ]
+            ys = [job.summary.metrics.test.get(panel.split("/", 1)[1], math.nan) for job in jobs]
             title = panel
         if settings is not None:
             from dlbench.reporting.seed_plots import draw_setting_points
@@ -152,12 +149,12 @@ def batch_size_timing(sweep_dir: Path, jobs: list[Job]) -> Path:
     """Time per epoch and samples per second against the effective batch size ('full' included)."""
     points = sorted(
         (
-            float(job.summary["effective_batch_size"]),
-            float(job.summary.get("time_per_epoch_s") or math.nan),
-            float(job.summary.get("samples_per_s") or math.nan),
+            float(job.summary.effective_batch_size),
+            job.summary.time_per_epoch_s or math.nan,
+            job.summary.samples_per_s or math.nan,
         )
         for job in jobs
-        if job.summary.get("effective_batch_size")
+        if job.summary.effective_batch_size
     )
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     sizes = [point[0] for point in points]
@@ -189,7 +186,7 @@ def early_stopping_curves(sweep_dir: Path, jobs: list[Job], keys: list[str]) -> 
         epochs, _ = _series(job, "val/loss")
         if epochs:
             axis.axvline(epochs[-1], color="red", alpha=0.6, label=f"stopped (epoch {int(epochs[-1])})")
-        best = (job.summary.get("best") or {}).get("epoch")
+        best = job.summary.best.epoch if job.summary.best else None
         if best is not None:
             axis.axvline(best, color="green", linestyle=":", label=f"best (epoch {best})")
         axis.set_title(job.label(keys), fontsize="small")
@@ -226,7 +223,7 @@ def _is_early_stopping_sweep(jobs: list[Job], keys: list[str]) -> bool:
         for value in (job.overrides.get(key, "") for job in jobs)
     ):
         return True
-    return any(str(job.summary.get("stop_reason") or "").startswith("early stopping") for job in jobs)
+    return any((job.summary.stop_reason or "").startswith("early stopping") for job in jobs)
 
 
 def write_plots(sweep_dir: Path, jobs: list[Job], keys: list[str], settings: list[Setting] | None = None) -> list[Path]:

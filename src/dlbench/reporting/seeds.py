@@ -40,7 +40,7 @@ class Setting:
 
     @property
     def seeds(self) -> list[str]:
-        return [job.overrides.get("seed", str(job.summary.get("seed"))) for job in self.jobs]
+        return [job.overrides.get("seed", str(job.summary.seed)) for job in self.jobs]
 
 
 @dataclass
@@ -94,26 +94,19 @@ def group_by(jobs: list[Job], keys: list[str]) -> list[Setting]:
 
 
 def best_values(setting: Setting) -> list[float]:
-    return [_number((job.summary.get("best") or {}).get("value")) for job in setting.jobs]
+    return [job.summary.best.value if job.summary.best else math.nan for job in setting.jobs]
 
 
 def metric_values(setting: Setting, column: str) -> list[float]:
-    split, name = column.split("/", 1)
-    return [_number(((job.summary.get("metrics") or {}).get(split) or {}).get(name)) for job in setting.jobs]
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+    values = [job.summary.metrics.get(column) for job in setting.jobs]
+    return [math.nan if value is None else value for value in values]
 
 
 def monitor_of(jobs: list[Job]) -> tuple[str, str]:
     """The monitored metric and its mode ('min' or 'max') the jobs were run with."""
     for job in jobs:
-        config = job.summary.get("config") or {}
-        metric = (job.summary.get("best") or {}).get("metric") or config.get("monitor")
+        config = job.summary.config
+        metric = job.summary.best.metric if job.summary.best else config.get("monitor")
         if metric:
             return str(metric), str(config.get("monitor_mode", "min"))
     return "val/loss", "min"

@@ -1,6 +1,6 @@
 """One run: build the parts a run needs from its config, train and test them, write the record.
 
-`build` and `train` are loaded on first use: `dlbench.run.claim` and `dlbench.run.jobs` are used
+`build` and `train` are loaded on first use: `dlbench.records.claim` and `dlbench.run.jobs` are used
 before a run is resolved (Hydra's run-start callback), where importing torch and Lightning would
 cost a refused command ten seconds. (The module that instantiates a plan is `builders`, not
 `build`, so that it does not shadow the function.)

@@ -15,7 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
-from dlbench.callbacks.checkpoint import last_checkpoint
+from dlbench.callbacks.checkpoint import last_checkpoint, recorded_checkpoints
 from dlbench.callbacks.criterion import criterion_summary
 from dlbench.callbacks.ddp import config_hash, rank_config_hashes
 from dlbench.callbacks.graceful_stop import interrupt_reason
@@ -25,8 +25,8 @@ from dlbench.config.plan import Facts, RunPlan, resolve
 from dlbench.data.module import InMemoryDataModule
 from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models.measure import count_parameters, forward_flops
+from dlbench.records.summary import Summary, write_summary
 from dlbench.reporting.console import print_run_table
-from dlbench.reporting.summary import write_summary
 from dlbench.run.builders import build_data, build_network, build_task, build_trainer
 from dlbench.run.checkpoints import check_checkpoint_fits, read_for_lightning
 from dlbench.run.summary import Outcome, make_summary, stop_reason
@@ -110,9 +110,8 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
         raise
     summary = _finish(plan, outcome, task, trainer)
     if outcome.status == "diverged" and trainer.is_global_zero:
-        print(f"Training diverged: {outcome.stop_reason}. See {summary['run_dir']}/summary.json")
-    best = summary.get("best") or {}
-    return best.get("value")
+        print(f"Training diverged: {outcome.stop_reason}. See {summary.run_dir}/summary.json")
+    return summary.best.value if summary.best else None
 
 
 def _test_checkpoint(plan: RunPlan, trainer: pl.Trainer) -> str | None:
@@ -126,7 +125,7 @@ def _stop_reason(trainer: pl.Trainer) -> str:
     return stop_reason(trainer.callbacks, trainer.current_epoch, trainer.max_epochs)
 
 
-def _finish(plan: RunPlan, outcome: Outcome, task: Task, trainer: pl.Trainer) -> dict[str, Any]:
+def _finish(plan: RunPlan, outcome: Outcome, task: Task, trainer: pl.Trainer) -> Summary:
     """Write `summary.json` (rank 0 only), print the closing table, end the loggers' runs."""
     outcome.history = task.history
     if outcome.stop_reason is None:
@@ -139,10 +138,7 @@ def _finish(plan: RunPlan, outcome: Outcome, task: Task, trainer: pl.Trainer) ->
     }
     outcome.criterion = criterion_summary(trainer)
     checkpoint = trainer.checkpoint_callback
-    outcome.checkpoints = {
-        "best": getattr(checkpoint, "best_model_path", None) or None,
-        "last": getattr(checkpoint, "last_model_path", None) or None,
-    }
+    outcome.checkpoints = recorded_checkpoints(checkpoint)
     outcome.last_checkpoint = last_checkpoint(checkpoint)  # the epoch and step last.ckpt holds
     summary = make_summary(plan, outcome)
     if trainer.is_global_zero:

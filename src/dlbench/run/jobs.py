@@ -16,15 +16,15 @@ A directory holding a job with other overrides is refused (that sweep dir holds 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
 from dlbench.config.context import RunContext
-from dlbench.run.claim import RunDirTaken, claim, release
+from dlbench.records.claim import RECORD_FILES, RunDirTaken, claim, release
+from dlbench.records.liveness import effective_status
+from dlbench.records.summary import Summary, SummaryError, load_summary
 
 RESULTS = ("completed", "diverged")
 RESUMABLE = ("interrupted", "lost")
@@ -55,16 +55,15 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
     if claim(run_dir, key=f"sweep job {number}", any_record=True) is not None:
         _current_job.append(run_dir)
     summary = _summary(run_dir)
-    if summary and summary.get("overrides") is not None and list(summary["overrides"]) != overrides:
+    if summary and "overrides" in summary.model_fields_set and summary.overrides != overrides:
         raise RunDirTaken(
-            f"{run_dir} holds a job with other overrides ({' '.join(summary['overrides'])}) than this sweep's "
+            f"{run_dir} holds a job with other overrides ({' '.join(summary.overrides)}) than this sweep's "
             f"job {number} ({' '.join(overrides)}); give this sweep its own hydra.sweep.dir."
         )
-    status = _status(run_dir, summary)
-    if status in RESULTS and cfg.get("train", True):
-        best = (summary or {}).get("best") or {}
+    status = effective_status(run_dir, summary)[0] if summary else None
+    if summary and status in RESULTS and cfg.get("train", True):
         print(f"job {number} ({' '.join(overrides)}): {status} earlier in {run_dir}; not run again.")
-        return JobStart(cfg, skip=True, value=best.get("value"))
+        return JobStart(cfg, skip=True, value=summary.best.value if summary.best else None)
     last = run_dir / "checkpoints" / "last.ckpt"
     if status in RESUMABLE and last.is_file() and cfg.get("ckpt_path") is None and cfg.get("train", True):
         cfg = cfg.copy()
@@ -76,24 +75,16 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
     return JobStart(cfg)
 
 
-def _summary(run_dir: Path) -> dict[str, Any] | None:
+def _summary(run_dir: Path) -> Summary | None:
     try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
+        return load_summary(run_dir)
+    except SummaryError:
         return None
-
-
-def _status(run_dir: Path, summary: dict[str, Any] | None) -> str | None:
-    if summary is None:
-        return None
-    from dlbench.reporting.liveness import effective_status
-
-    return effective_status(run_dir, summary)[0]
 
 
 def _clear_record(run_dir: Path) -> None:
     """Remove a failed job's record so that it runs again in its own directory (its log stays)."""
-    for name in ("summary.json", "metrics.csv"):
+    for name in RECORD_FILES:
         (run_dir / name).unlink(missing_ok=True)
     for checkpoint in (run_dir / "checkpoints").glob("*.ckpt"):
         checkpoint.unlink()

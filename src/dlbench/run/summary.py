@@ -1,4 +1,5 @@
-"""A run's `summary.json`, made once from what was decided (the plan) and what happened (the outcome)."""
+"""A run's `summary.json`, made once from what was decided (the plan) and what happened (the outcome):
+the finished `dlbench.records.summary.Summary`, for a run alone and a population's member alike."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from dlbench.config.plan import RunPlan
-from dlbench.reporting.summary import best_epoch, git_commit, package_versions
+from dlbench.records.summary import (
+    Best,
+    Checkpoints,
+    DataFacts,
+    Summary,
+    best_epoch,
+    git_commit,
+    package_versions,
+    split_metrics,
+)
 
 
 @dataclass
@@ -25,7 +35,7 @@ class Outcome:
     parameters: int | None = None
     flops_per_example: int | None = None
     devices: dict[str, Any] = field(default_factory=dict)
-    checkpoints: dict[str, str | None] = field(default_factory=lambda: {"best": None, "last": None})
+    checkpoints: Checkpoints = field(default_factory=Checkpoints)
     last_checkpoint: dict[str, Any] | None = None  # the epoch and step the last.ckpt on disk holds
     criterion: dict[str, Any] = field(default_factory=lambda: {"criterion": None, "epochs_to_criterion": None})
 
@@ -42,55 +52,51 @@ def stop_reason(callbacks: Iterable[Any], current_epoch: int, max_epochs: int | 
     return "training ended"
 
 
-def make_summary(plan: RunPlan, outcome: Outcome) -> dict[str, Any]:
+def make_summary(plan: RunPlan, outcome: Outcome) -> Summary:
     """Everything `summary.json` holds, in its order (see docs/run-directory.md)."""
     history = outcome.history
-    last = history[-1] if history else {}
-    by_split = {
-        split: {key.split("/", 1)[1]: value for key, value in last.items() if key.startswith(split + "/")}
-        for split in ("train", "val")
-    }
+    by_split = split_metrics(history[-1] if history else {}, ("train", "val"))
     best_row = best_epoch(history, plan.monitor, plan.monitor_mode)
     epoch_times = [row["time/epoch_s"] for row in history if "time/epoch_s" in row]
     mean_epoch = sum(epoch_times) / len(epoch_times) if epoch_times else None
     facts = plan.facts
     spec = facts.spec if facts is not None else None
-    return {
-        "status": outcome.status,
-        "stop_reason": outcome.stop_reason,
-        "diverged": outcome.diverged,
-        "metrics": {**by_split, "test": outcome.test_metrics},
-        "best": {"epoch": int(best_row["epoch"]), "metric": plan.monitor, "value": best_row[plan.monitor]}
-        if best_row
-        else None,
-        "best_epoch": int(best_row["epoch"]) if best_row else None,
-        "epochs_run": len(history),
-        **outcome.criterion,  # criterion and epochs_to_criterion (null when never met)
-        "wall_time_s": time.perf_counter() - outcome.started,
-        "time_per_epoch_s": mean_epoch,
-        "samples_per_s": facts.train_size / mean_epoch if facts is not None and mean_epoch else None,
-        "parameters": outcome.parameters,
-        "flops_per_example": outcome.flops_per_example,
-        "data": {
-            "name": spec.name,
-            "input_shape": list(spec.input_shape),
-            "num_outputs": spec.num_outputs,
-            "kind": spec.kind,
-            "train_size": facts.train_size,
-        }
+    best = Best(epoch=int(best_row["epoch"]), metric=plan.monitor, value=best_row[plan.monitor]) if best_row else None
+    return Summary.finished(
+        status=outcome.status,
+        stop_reason=outcome.stop_reason,
+        diverged=outcome.diverged,
+        metrics={**by_split, "test": outcome.test_metrics},
+        best=best,
+        best_epoch=best.epoch if best else None,
+        epochs_run=len(history),
+        criterion=outcome.criterion.get("criterion"),
+        epochs_to_criterion=outcome.criterion.get("epochs_to_criterion"),  # null when never met
+        wall_time_s=time.perf_counter() - outcome.started,
+        time_per_epoch_s=mean_epoch,
+        samples_per_s=facts.train_size / mean_epoch if facts is not None and mean_epoch else None,
+        parameters=outcome.parameters,
+        flops_per_example=outcome.flops_per_example,
+        data=DataFacts(
+            name=spec.name,
+            input_shape=list(spec.input_shape),
+            num_outputs=spec.num_outputs,
+            kind=spec.kind,
+            train_size=facts.train_size,
+        )
         if spec is not None and facts is not None
         else None,
-        "devices": outcome.devices,
-        "effective_batch_size": plan.effective_batch_size,
-        "lr": plan.lr,
-        "seed": plan.seed,
-        "checkpoints": outcome.checkpoints,
-        "last_checkpoint": outcome.last_checkpoint,
-        "tuning": dict(plan.tuning.report) if plan.tuning is not None else None,
-        "history": history,
-        "overrides": list(plan.context.overrides),
-        "run_dir": str(Path(plan.output_dir).resolve()),
-        "versions": package_versions(),
-        "git_commit": git_commit(Path(__file__).parent),
-        "config": dict(plan.config),
-    }
+        devices=outcome.devices,
+        effective_batch_size=plan.effective_batch_size,
+        lr=plan.lr,
+        seed=plan.seed,
+        checkpoints=outcome.checkpoints,
+        last_checkpoint=outcome.last_checkpoint,
+        tuning=dict(plan.tuning.report) if plan.tuning is not None else None,
+        history=history,
+        overrides=list(plan.context.overrides),
+        run_dir=str(Path(plan.output_dir).resolve()),
+        versions=package_versions(),
+        git_commit=git_commit(Path(__file__).parent),
+        config=dict(plan.config),
+    )

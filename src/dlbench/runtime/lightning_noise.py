@@ -7,7 +7,7 @@
   epoch end; it saves nothing, and the first checkpoint callback, the one Lightning takes, is
   the real one.
 - "Checkpoint directory ... exists and is not empty", "Experiment logs directory ... exists and is
-  not empty": the run directory is the run's own (it claimed it, `dlbench.run.claim`): its
+  not empty": the run directory is the run's own (it claimed it, `dlbench.records.claim`): its
   running summary, or, resumed there, its own earlier files.
 
 ("The dirpath has changed", printed when a run resumes from another directory's checkpoint, is

@@ -28,7 +28,7 @@ class ClaimRunDir(Callback):
     directory holds an earlier sweep, goes on only if it is the same sweep (then it resumes it)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from dlbench.run.claim import claim
+        from dlbench.records.claim import claim
 
         try:
             claim(config.hydra.run.dir, config.get("ckpt_path"), config.get("train", True) is not False)
@@ -36,8 +36,8 @@ class ClaimRunDir(Callback):
             _refuse(error)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from dlbench.records.claim import claim
         from dlbench.reporting.sweep_plan import same_sweep
-        from dlbench.run.claim import claim
 
         sweep_dir = str(config.hydra.sweep.dir)
         params = dict((config.hydra.get("sweeper") or {}).get("params") or {})

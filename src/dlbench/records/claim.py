@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbench.errors import ConfigError
+from dlbench.records.summary import SUMMARY_FILE, SummaryError, load_summary
 
 try:
     import fcntl
@@ -32,7 +33,7 @@ except ImportError:  # Windows: no flock; directories are then not claimed
     fcntl = None
 
 LOCK_FILE = "run.lock"
-RECORD_FILES = ("summary.json", "metrics.csv")
+RECORD_FILES = (SUMMARY_FILE, "metrics.csv")
 
 _held: dict[str, int] = {}  # resolved directory -> the descriptor holding its lock, for the process's life
 
@@ -65,10 +66,10 @@ def _owner(run_dir: Path) -> str:
 
 def _status(run_dir: Path) -> str:
     try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
+        summary = load_summary(run_dir)
+    except SummaryError:
         return "a run's files"
-    return f"a {summary.get('status', 'unknown')} run of {summary.get('epochs_run', '?')} epochs"
+    return f"a {summary.status} run of {summary.epochs_run} epochs"
 
 
 def _inside(path: Any, run_dir: Path) -> bool:
