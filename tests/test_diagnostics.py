@@ -250,7 +250,7 @@ def test_lr_finder_plots_and_applies_its_suggestion(make_cfg, capsys) -> None:
 def test_lr_finder_curve_starts_at_the_real_loss(make_cfg) -> None:
     from pytorch_lightning.tuner import Tuner
 
-    from dlbench.diagnostics.tuning import fix_smoothing
+    from dlbench.run.tuning import fix_smoothing
 
     cfg = make_cfg("callbacks.pictures.enabled=false", "logger=[]")
     datamodule, task, trainer = build(cfg)
@@ -267,19 +267,16 @@ def test_lr_finder_curve_starts_at_the_real_loss(make_cfg) -> None:
 
 
 def test_lr_suggestion_is_the_steepest_descent_per_decade() -> None:
-    from pytorch_lightning.tuner.lr_finder import _LRFinder
+    from dlbench.run.tuning import steepest_descent
 
-    from dlbench.diagnostics.tuning import suggest_lr
-
-    finder = _LRFinder("exponential", 1e-6, 1.0, 100)
     rates = torch.logspace(-6, 0, 100, dtype=torch.float64)
     # the loss falls fastest around lr = 1e-2; a small wiggle among the tiny rates (noise of a
     # first few batches) is steep against lr itself but not per decade
     losses = 1.0 - 0.8 * torch.sigmoid(3 * (torch.log10(rates) + 2))
     losses[20:23] -= torch.tensor([0.0, 0.002, 0.0], dtype=torch.float64)
-    finder.results = {"lr": rates.tolist(), "loss": losses.tolist()}
-    assert suggest_lr(finder) == pytest.approx(1e-2, rel=0.2)
-    assert finder.results["lr"][finder._optimal_idx] == suggest_lr(finder)
+    results = {"lr": rates.tolist(), "loss": losses.tolist()}
+    assert results["lr"][steepest_descent(results)] == pytest.approx(1e-2, rel=0.2)
+    assert steepest_descent({"lr": [1e-3, 1e-2], "loss": [1.0, float("nan")]}) is None  # nothing to choose from
 
 
 def test_lr_finder_suggestion_survives_linear_lr_scaling(make_cfg) -> None:

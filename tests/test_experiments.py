@@ -17,7 +17,7 @@ from dlbench.config.plan import resolve
 from dlbench.experiments import catalog
 from dlbench.experiments.check import check, text
 from dlbench.experiments.claims import AGGREGATES, JOB_FUNCTIONS, ClaimError, aggregate, evaluate_quantity, parse
-from dlbench.experiments.cli import main
+from dlbench.experiments.command import main
 from dlbench.records.summary import Summary, load_summary
 
 NAMES = catalog.names()

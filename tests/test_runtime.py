@@ -102,11 +102,31 @@ def _task() -> pl.LightningModule:
 
 
 def test_lightning_still_names_the_running_hook_on_the_module() -> None:
-    """PlainHookName assumes Lightning records the hook being called as `_current_fx_name`."""
-    from pytorch_lightning.trainer import call
+    """PlainHookName assumes Lightning records the hook being called as `_current_fx_name` on the
+    module while it runs: a real fit reads it from inside each hook."""
+    seen: dict[str, str | None] = {}
 
-    source = inspect.getsource(call._call_lightning_module_hook)
-    assert "_current_fx_name" in source
+    class Probe(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_index):
+            seen["training_step"] = self._current_fx_name
+            return self.layer(batch[0]).sum()
+
+        def on_train_epoch_end(self) -> None:
+            seen["on_train_epoch_end"] = self._current_fx_name
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 2)), batch_size=2)
+    trainer = pl.Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    trainer.fit(Probe(), data)
+    assert seen == {"training_step": "training_step", "on_train_epoch_end": "on_train_epoch_end"}
 
 
 def test_the_task_still_registers_what_is_assigned_to_it_and_keeps_the_hook_name_plain() -> None:
@@ -153,12 +173,79 @@ def test_a_run_gives_the_same_numbers_with_each_patch_off(off: str, make_cfg, mo
 
 
 # -- the lr finder's progress bar (runtime/lr_finder_progress.py) ---------------------------------
-def test_lightnings_lr_finder_draws_its_bar_with_the_module_level_tqdm() -> None:
-    """lr_finder_progress swaps `pytorch_lightning.tuner.lr_finder.tqdm` while the finder runs."""
-    from pytorch_lightning.tuner import lr_finder
+def test_lightnings_lr_finder_draws_its_bar_with_the_module_level_tqdm(tmp_path) -> None:
+    """lr_finder_progress swaps `pytorch_lightning.tuner.lr_finder.tqdm` while the finder runs: a
+    real lr_find must draw its bar with exactly that name (and step it once per trial batch)."""
+    from pytorch_lightning.tuner import Tuner, lr_finder
 
-    assert hasattr(lr_finder, "tqdm")
-    assert "tqdm(" in inspect.getsource(lr_finder._LRCallback)
+    from dlbench.runtime.lr_finder_progress import lr_finder_progress
+
+    drawn: list[dict] = []
+
+    class Recorder:
+        def __init__(self, *args, **kwargs) -> None:
+            drawn.append({"total": kwargs.get("total"), "updates": 0})
+
+        def update(self, count: int = 1) -> None:
+            drawn[-1]["updates"] += count
+
+        def close(self) -> None: ...
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randint(0, 3, (16,))))
+    task = _task()
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, default_root_dir=tmp_path)
+    original = lr_finder.tqdm
+    with lr_finder_progress(trainer, Recorder, terminal=False):
+        Tuner(trainer).lr_find(task, train_dataloaders=data, num_training=6, update_attr=False)
+    assert lr_finder.tqdm is original, "restored afterwards"
+    assert drawn == [{"total": 6, "updates": 6}]
+
+
+def test_hydras_job_helpers_the_population_launcher_calls_still_save_and_flush(tmp_path) -> None:
+    """population/launch.py runs each member's job as Hydra's own launchers do, with hydra.core.utils'
+    private `_save_config` (the member's .hydra/*.yaml) and `_flush_loggers` (its train.log)."""
+    import logging
+
+    from hydra.core.utils import _flush_loggers, _save_config
+    from omegaconf import OmegaConf
+
+    _save_config(OmegaConf.create({"seed": 3}), "config.yaml", tmp_path / ".hydra")
+    assert OmegaConf.load(tmp_path / ".hydra" / "config.yaml") == {"seed": 3}
+    flushed: list[bool] = []
+
+    class Handler(logging.Handler):
+        def emit(self, record) -> None: ...
+
+        def flush(self) -> None:
+            flushed.append(True)
+
+    logger = logging.getLogger("dlbench.contract")
+    logger.addHandler(handler := Handler())
+    try:
+        _flush_loggers()
+    finally:
+        logger.removeHandler(handler)
+    assert flushed, "every logger's handlers are flushed"
+
+
+def test_hydras_basic_sweeper_still_splits_a_sweep_into_jobs_in_its_order() -> None:
+    """The seeded sweeper subclasses hydra._internal's BasicSweeper, and the report's sweep plan calls
+    its `split_arguments` to list the jobs in Hydra's order (job i is the i-th combination)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hydra_plugins.dlbench_population_launcher.seeded_sweeper import SeededSweeper
+
+    parsed = OverridesParser.create().parse_overrides(["optimizer.lr=0.1,0.01", "seed=1,2", "model=mlp"])
+    batches = BasicSweeper.split_arguments(parsed, None)
+    jobs = [tuple(job) for batch in batches for job in batch]
+    assert jobs == [
+        ("optimizer.lr=0.1", "seed=1", "model=mlp"),
+        ("optimizer.lr=0.1", "seed=2", "model=mlp"),
+        ("optimizer.lr=0.01", "seed=1", "model=mlp"),
+        ("optimizer.lr=0.01", "seed=2", "model=mlp"),
+    ]
+    assert issubclass(SeededSweeper, BasicSweeper) and "sweep" in vars(SeededSweeper)
 
 
 # -- DDP children (runtime/ddp.py) -------------------------------------------------------------

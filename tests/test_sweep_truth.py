@@ -98,7 +98,7 @@ def test_a_sweep_of_only_diverged_and_completed_jobs_exits_zero(tmp_path: Path) 
 
 
 def test_the_sweep_exit_rule() -> None:
-    from dlbench.reporting.callback import sweep_exit_status
+    from dlbench.report import sweep_exit_status
 
     assert sweep_exit_status(["completed", "diverged"]) == 0
     assert sweep_exit_status(["completed", "failed"]) == 1

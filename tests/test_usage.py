@@ -10,6 +10,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 
 from dlbench.config.compose import compose_config
+from dlbench.records.summary import load_summary
 from dlbench.run import train
 from helpers import ROOT, run_cli
 
@@ -51,10 +52,18 @@ def test_the_usage_block_is_read() -> None:
 
 @pytest.mark.parametrize("arguments", SINGLE, ids=" ".join)
 def test_each_single_run_of_the_usage_block_runs(arguments: list[str], tmp_path: Path, no_account) -> None:
+    """Each command trains its epoch with what it names, tests, and leaves a complete record."""
+    run_dir = tmp_path / "run"
     try:
-        assert train(compose_config(cheaply(arguments), tmp_path / "run")) is not None
+        best = train(compose_config(cheaply(arguments), run_dir))
     finally:
         GlobalHydra.instance().clear()
+    summary = load_summary(run_dir)
+    assert summary.status == "completed", summary.stop_reason
+    assert summary.epochs_run == summary.config["trainer"]["max_epochs"] and summary.metrics.test, "trained, then tested"
+    assert summary.overrides == cheaply(arguments), "the run was made with the command's own overrides"
+    assert summary.best is not None and best == summary.best.value
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (run_dir / "metrics.csv").is_file()
 
 
 @pytest.mark.slow

@@ -79,7 +79,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "report": _module_main("dlbench.report"),
     "sweep": _module_main("dlbench.sweep"),
     "gradcheck": _module_main("dlbench.gradcheck"),
-    "experiments": _module_main("dlbench.experiments.cli"),
+    "experiments": _module_main("dlbench.experiments.command"),
 }
 
 

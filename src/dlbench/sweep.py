@@ -280,10 +280,10 @@ def _wait(process: subprocess.Popen, spec: Mapping[str, Any], runs: list[Any], c
 
 def _report(directory: Path) -> None:
     from dlbench.loggers.sweep_end import report_to_loggers
-    from dlbench.reporting.comparison import write_report
+    from dlbench.report import write_sweep_report
 
     try:
-        written = write_report(directory)
+        written = write_sweep_report(directory)
     except FileNotFoundError as error:
         print(f"warning: no comparison report: {error}", file=sys.stderr)
         return

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -21,7 +20,7 @@ from torch import Tensor, nn
 
 from dlbench.callbacks.layer_stats import find_activations
 from dlbench.diagnostics import drawing
-from dlbench.diagnostics.output_pictures import output_picture
+from dlbench.diagnostics.output_pictures import collect, output_picture
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +36,6 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
         if isinstance(module, nn.Conv2d):
             return name, module
     return None
-
-
-def collect(loader: Any, limit: int) -> tuple[Tensor, Tensor]:
-    """Up to `limit` (inputs, targets) from a loader of (x, y) batches."""
-    inputs, targets, seen = [], [], 0
-    for x, y in loader:
-        inputs.append(x)
-        targets.append(y)
-        seen += len(x)
-        if seen >= limit:
-            break
-    return torch.cat(inputs)[:limit], torch.cat(targets)[:limit]
 
 
 class Pictures(pl.Callback):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from lightning_fabric.plugins.io.checkpoint_io import CheckpointIO
 from pytorch_lightning.callbacks import Checkpoint
 
 
@@ -35,8 +36,10 @@ class RunGuard(pl.Callback):
         parts: Sequence[pl.Callback] = (),
         overrides: Sequence[str] = (),
         choices: Mapping[str, str] | None = None,
+        checkpoint_io: Callable[[], CheckpointIO] | None = None,
     ) -> None:
         self.config = config
+        self.checkpoint_io = checkpoint_io  # the one door checkpoints are read through (run/checkpoints.py)
         self.overrides = list(overrides)  # the command line's, as typed
         self.choices = {group: option for group, option in (choices or {}).items() if "/" not in group}  # model: lenet
         self.checkpoint_dir = Path(checkpoint_dir)
@@ -47,11 +50,9 @@ class RunGuard(pl.Callback):
             getattr(part, hook)(*args)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        from dlbench.run.checkpoints import SafeCheckpointIO
-
         # Lightning restores a checkpoint after the setup hooks, so this covers fit, test and the finders
-        if not isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO):
-            trainer.strategy.checkpoint_io = SafeCheckpointIO()
+        if self.checkpoint_io is not None and not isinstance(trainer.strategy.checkpoint_io, self.checkpoint_io):
+            trainer.strategy.checkpoint_io = self.checkpoint_io()
         self._each("setup", trainer, pl_module, stage)
 
     def on_save_checkpoint(
@@ -102,6 +103,7 @@ def guard_callbacks(
     output_dir: str | Path,
     overrides: Sequence[str] = (),
     choices: Mapping[str, str] | None = None,
+    checkpoint_io: Callable[[], CheckpointIO] | None = None,
 ) -> list[pl.Callback]:
     """The callback every run gets, whatever `callbacks=` says, carrying what a trustworthy record
     rests on: the config in every checkpoint and safe loading; stopping between steps; the random
@@ -119,7 +121,7 @@ def guard_callbacks(
     parts: list[pl.Callback] = [StopBetweenSteps(), ExactResume()]
     checkpoint_dir = Path(output_dir) / "checkpoints"
     if (config.get("trainer") or {}).get("enable_checkpointing", True) is False:
-        return [RunGuard(config, checkpoint_dir, parts, overrides, choices)]
+        return [RunGuard(config, checkpoint_dir, parts, overrides, choices, checkpoint_io)]
     monitor, mode = str(config.get("monitor", "val/loss")), str(config.get("monitor_mode", "min"))
     record = RunRecord(output_dir, monitor, mode, overrides)
-    return [RecordingRunGuard(config, checkpoint_dir, [*parts, record], overrides, choices)]
+    return [RecordingRunGuard(config, checkpoint_dir, [*parts, record], overrides, choices, checkpoint_io)]

@@ -13,11 +13,11 @@ from typing import Any
 
 from hydra.utils import get_class
 
+from dlbench.config.schema import SCALING_KEYS
 from dlbench.data.spec import DataSpec
 from dlbench.errors import ConfigError, require
 from dlbench.models.build import check_model
-from dlbench.tasks.losses import check_loss
-from dlbench.tasks.output_units import fit_output
+from dlbench.tasks.losses import check_loss, fit_output
 
 REGULARIZED_LAYERS = (("dropout", "dropout", "dropout layer"), ("batch_norm", "batchnorm", "batch-norm layer"))
 
@@ -61,8 +61,6 @@ def check_optimizer(optimizer: Mapping[str, Any]) -> None:
     """Build the optimizer once on a dummy parameter, so torch's own range checks run before training."""
     import torch
     from hydra.utils import instantiate
-
-    from dlbench.config.plan import SCALING_KEYS
 
     factory = instantiate({key: value for key, value in optimizer.items() if key not in SCALING_KEYS})
     try:

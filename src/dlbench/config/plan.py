@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlbench.config.context import RunContext, externally_launched
-from dlbench.config.schema import check_config
+from dlbench.config.schema import SCALING_KEYS, check_config
 from dlbench.errors import require
+from dlbench.models.custom import model_name
 
 if TYPE_CHECKING:
     from dlbench.data.spec import DataSpec
 
 # Our keys in the optimizer group; the rest are the optimizer class's own arguments.
-SCALING_KEYS = ("scale_lr_with_batch", "reference_batch")
 # Strategies whose extra ranks Lightning starts itself by running the script again.
 _RELAUNCHING = ("spawn", "fork", "notebook")
 
@@ -127,11 +127,6 @@ def plain(cfg: Any) -> dict[str, Any]:
     assert isinstance(container, dict)
     container.pop("hydra", None)
     return container
-
-
-def model_name(model: Mapping[str, Any]) -> str:
-    """The name a user types (`model=lenet`): the config's `name`, else the class name in lower case."""
-    return str(model.get("name") or str(model.get("_target_", "model")).rsplit(".", 1)[-1].lower())
 
 
 def _groups(config: Mapping[str, Any], name: str) -> dict[str, Mapping[str, Any]]:

@@ -55,6 +55,7 @@ PICTURES = ("curves", "decision_surface", "filters", "activations", "reconstruct
 PENALTIES = ("l1", "l2", "activity_l1")
 PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "64-true")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+SCALING_KEYS = ("scale_lr_with_batch", "reference_batch")  # optimizer keys of dlbench's, not the optimizer's
 
 
 def rule(must: str, fix: str = "", **constraints: Any) -> Any:

@@ -10,9 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from matplotlib.figure import Figure
+from torch import Tensor
 
 from dlbench.diagnostics import output_drawing
+
+
+def collect(loader: Any, limit: int) -> tuple[Tensor, Tensor]:
+    """Up to `limit` (inputs, targets) from a loader of (x, y) batches."""
+    inputs, targets, seen = [], [], 0
+    for x, y in loader:
+        inputs.append(x)
+        targets.append(y)
+        seen += len(x)
+        if seen >= limit:
+            break
+    return torch.cat(inputs)[:limit], torch.cat(targets)[:limit]
 
 
 def why_not(name: str, pl_module: Any) -> str | None:
@@ -28,8 +42,6 @@ def why_not(name: str, pl_module: Any) -> str | None:
 
 
 def _examples(trainer: pl.Trainer, split: str, limit: int) -> tuple[Any, Any] | None:
-    from dlbench.callbacks.pictures import collect
-
     if trainer.datamodule is None:
         return None
     return collect(getattr(trainer.datamodule, f"{split}_dataloader")(), limit)

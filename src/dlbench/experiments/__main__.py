@@ -1,8 +1,8 @@
-"""`python -m dlbench.experiments ...`: see dlbench.experiments.cli."""
+"""`python -m dlbench.experiments ...`: see dlbench.experiments.command."""
 
 import sys
 
-from dlbench.experiments.cli import main
+from dlbench.experiments.command import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -158,7 +158,7 @@ def sweep_plan(name: str) -> SweepPlan:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from hydra_plugins.dlbench_population_launcher.seeded_sweeper import seeded_arguments
+    from dlbench.config.seeds import seeded_arguments
 
     load(name)  # one sentence for an unknown name
     running = GlobalHydra.instance().hydra  # inside a multirun (the report at its end): Hydra's own, kept

@@ -11,10 +11,16 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from torch import nn
 
-from dlbench.config.plan import model_name
 from dlbench.data.spec import DataSpec
 from dlbench.errors import ConfigError, find_config_error
-from dlbench.models.custom import DATA_KEYWORDS, check_constructor, check_required, data_arguments, import_target
+from dlbench.models.custom import (
+    DATA_KEYWORDS,
+    check_constructor,
+    check_required,
+    data_arguments,
+    import_target,
+    model_name,
+)
 
 
 def check_model(model_cfg: Mapping[str, Any], spec: DataSpec) -> None:

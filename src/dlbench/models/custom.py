@@ -38,6 +38,11 @@ DATA_KEYWORDS = ("input_shape", "num_outputs", "num_classes", "in_features", "in
 DOCS = "docs/bring-your-own.md"
 
 
+def model_name(model: Mapping[str, Any]) -> str:
+    """The name a user types (`model=lenet`): the config's `name`, else the class name in lower case."""
+    return str(model.get("name") or str(model.get("_target_", "model")).rsplit(".", 1)[-1].lower())
+
+
 def data_arguments(parameters: Mapping[str, inspect.Parameter], spec: DataSpec) -> dict[str, Any]:
     """The data keywords the constructor declares, with this dataset's values."""
     values = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,8 +299,12 @@ def logger_lines(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
     return lines
 
 
-def write_report(sweep_dir: str | Path) -> list[Path]:
+Section = Callable[[Path, list[Job]], list[Path]]
+
+
+def write_report(sweep_dir: str | Path, sections: Sequence[Section] = ()) -> list[Path]:
     """Write `report.csv`, `report.md` and the PNG plots into `sweep_dir`; return their paths.
+    Each of `sections` then adds its part (the experiments' verdict: `dlbench.report.write_sweep_report`).
 
     Raises FileNotFoundError when the directory holds no job of a sweep.
     """
@@ -319,11 +324,10 @@ def write_report(sweep_dir: str | Path) -> list[Path]:
     keys = swept_keys(jobs, plan)
     settings = settings_of(ran, keys)  # None unless some setting ran with several seeds (seeds=N)
     if settings is not None:
-        written += write_setting_tables(sweep_dir, settings, _metric_columns(ran), ran)
+        written += write_setting_tables(sweep_dir, settings, _metric_columns(ran), ran, sweep_dir / TABLE_MARKDOWN)
         keys = [key for key in keys if key not in SEED_KEYS]
     if ran:
         written += write_plots(sweep_dir, ran, keys, settings)
-    from dlbench.experiments.report import write_experiment_section
-
-    written += write_experiment_section(sweep_dir, jobs)  # a sweep of experiment=<name>: its claim's verdict
+    for section in sections:
+        written += section(sweep_dir, jobs)
     return written

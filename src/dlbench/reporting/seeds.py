@@ -184,9 +184,10 @@ def markdown(settings: list[Setting], metrics: list[str], monitor: str, mode: st
     return lines
 
 
-def write_setting_tables(sweep_dir: Path, settings: list[Setting], metrics: list[str], jobs: list[Job]) -> list[Path]:
-    """`report_by_setting.csv`, and the 'Over seeds' section appended to `report.md`."""
-    from dlbench.reporting.comparison import TABLE_MARKDOWN
+def write_setting_tables(
+    sweep_dir: Path, settings: list[Setting], metrics: list[str], jobs: list[Job], report_md: Path
+) -> list[Path]:
+    """`report_by_setting.csv`, and the 'Over seeds' section appended to `report_md` (report.md)."""
 
     columns, rows = by_setting(settings, metrics)
     path = sweep_dir / BY_SETTING_CSV
@@ -196,6 +197,6 @@ def write_setting_tables(sweep_dir: Path, settings: list[Setting], metrics: list
         writer.writerows(rows)
     monitor, mode = monitor_of(jobs)
     shown = [metric for metric in metrics if metric.startswith(("val/", "test/"))]
-    with (sweep_dir / TABLE_MARKDOWN).open("a") as handle:
+    with report_md.open("a") as handle:
         handle.write("\n".join(markdown(settings, shown, monitor, mode)) + "\n")
     return [path]

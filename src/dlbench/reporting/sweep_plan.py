@@ -46,7 +46,7 @@ def read_plan(sweep_dir: str | Path) -> SweepPlan | None:
         arguments = list(overrides)
         seeded = str(sweeper.get("_target_", "")).endswith("SeededSweeper")
         if seeded:  # the jobs of seeds=N: the sweep over seed that sweeper added
-            from hydra_plugins.dlbench_population_launcher.seeded_sweeper import seeded_arguments
+            from dlbench.config.seeds import seeded_arguments
 
             arguments = seeded_arguments(config, arguments, dict(sweeper.get("params") or {}))
         parsed = OverridesParser.create().parse_overrides([*params, *arguments])

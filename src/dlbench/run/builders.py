@@ -81,7 +81,9 @@ def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
     stopping between steps, exact resume, the record on disk after every epoch)."""
     callbacks = [instantiate(callback) for callback in plan.callbacks.values()]
     context = plan.context
-    callbacks += guard_callbacks(dict(plan.config), plan.output_dir, context.overrides, context.choices)
+    callbacks += guard_callbacks(
+        dict(plan.config), plan.output_dir, context.overrides, context.choices, checkpoint_io=SafeCheckpointIO
+    )
     return callbacks
 
 

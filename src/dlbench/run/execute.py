@@ -58,7 +58,7 @@ def prepare(cfg: DictConfig, context: RunContext) -> tuple[RunPlan, InMemoryData
     facts = Facts(datamodule.spec, datamodule.train_size, world, datamodule.effective_batch_size(world))
     plan = resolve(cfg, context, stored=stored, facts=facts)
     if plan.tune is not None:
-        from dlbench.diagnostics.tuning import tune
+        from dlbench.run.tuning import tune
 
         plan = resolve(cfg, context, stored=stored, facts=facts, tuning=tune(plan, datamodule))
         datamodule = build_data(plan)  # the run starts from its seed again, with the tuned batch size

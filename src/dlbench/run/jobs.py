@@ -1,7 +1,7 @@
 """A sweep's job, as it starts: claim its directory; in a sweep run again, skip or resume it.
 
 Running the same sweep command again with the same `hydra.sweep.dir=` resumes the sweep (the
-directory's `multirun.yaml` must hold the same command; see `dlbench.runtime.run_dirs`). Hydra
+directory's `multirun.yaml` must hold the same command; see `dlbench.run.dirs`). Hydra
 gives each job the number and directory it had the first time, and each job then looks at what
 its directory already holds:
 

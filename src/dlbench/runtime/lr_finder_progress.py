@@ -11,14 +11,12 @@ runs, the module's `tqdm` is replaced by: nothing when the trainer has no progre
 from __future__ import annotations
 
 import functools
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
 
-from dlbench.callbacks.progress import LineProgress, is_terminal
 from dlbench.runtime import enabled
 
 
@@ -29,7 +27,11 @@ class _Silent:
 
 
 @contextmanager
-def lr_finder_progress(trainer: pl.Trainer, every_s: float = 30.0) -> Iterator[None]:
+def lr_finder_progress(
+    trainer: pl.Trainer, line_progress: Callable[..., Any], terminal: bool, every_s: float = 30.0
+) -> Iterator[None]:
+    """`line_progress(total=..., desc=..., every_s=...)` writes whole lines (dlbench.callbacks.progress's
+    `LineProgress`); `terminal`: whether standard error is a terminal (tqdm's own bar then)."""
     from pytorch_lightning.tuner import lr_finder
 
     if not enabled("lr_finder_progress"):
@@ -38,10 +40,10 @@ def lr_finder_progress(trainer: pl.Trainer, every_s: float = 30.0) -> Iterator[N
     original = lr_finder.tqdm
     if trainer.progress_bar_callback is None:
         replacement: Any = lambda *args, **kwargs: _Silent()  # noqa: E731
-    elif is_terminal(sys.stderr):
+    elif terminal:
         replacement = original
     else:
-        replacement = functools.partial(LineProgress, every_s=every_s)
+        replacement = functools.partial(line_progress, every_s=every_s)
     lr_finder.tqdm = replacement
     try:
         yield

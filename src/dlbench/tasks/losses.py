@@ -9,7 +9,14 @@ from torch import nn
 
 from dlbench.data.spec import DataSpec
 from dlbench.errors import ConfigError
-from dlbench.tasks.output_units import OUTPUT_LOSSES, check_output_fit, make_output_loss, uses_output_loss
+from dlbench.tasks.output_units import (
+    OUTPUT_LOSSES,
+    check_output_fit,
+    make_output_loss,
+    network_spec,
+    output_options,
+    uses_output_loss,
+)
 
 LOSSES = {
     "cross_entropy": nn.CrossEntropyLoss,
@@ -68,3 +75,23 @@ def make_loss(
     if uses_output_loss(name, spec, reconstruct, output):
         return make_output_loss(name, spec, reconstruct, output)
     return LOSSES[name]()
+
+
+def fit_output(cfg: Mapping[str, Any], spec: DataSpec) -> tuple[DataSpec, dict[str, Any]]:
+    """For a run's config: check its loss and `output.*` against the data and the model, and return
+    the spec to build the model from (with the outputs the unit needs) and the output options."""
+    from hydra.utils import get_class
+
+    from dlbench.models.custom import model_name
+
+    raw = cfg.get("output")
+    options = output_options(dict(raw.items()) if raw is not None else None)
+    if options["class_distances"] is not None:
+        options["class_distances"] = [list(row) for row in options["class_distances"]]
+    model_class = get_class(str(cfg["model"]["_target_"]))
+    reconstruct = bool(getattr(model_class, "reconstructs", False))
+    loss = str(cfg.get("loss", "auto"))
+    if loss == "auto":
+        loss = default_loss(spec, reconstruct)
+    check_output_fit(loss, spec, model_name(cfg["model"]), model_class, reconstruct, options)
+    return network_spec(spec, loss, options), options

@@ -220,24 +220,3 @@ def make_readout(loss_fn: nn.Module, spec: DataSpec, reconstruct: bool, toleranc
     classes = spec.kind in ("multiclass", "binary")
     accuracy = not reconstruct and (classes or tolerance is not None)
     return Readout(spec.kind, accuracy, 1 if spec.per_pixel else -1, logits, tolerance, predict)
-
-
-def fit_output(cfg: Mapping[str, Any], spec: DataSpec) -> tuple[DataSpec, dict[str, Any]]:
-    """For a run's config: check its loss and `output.*` against the data and the model, and return
-    the spec to build the model from (with the outputs the unit needs) and the output options."""
-    from hydra.utils import get_class  # here: this module is imported by losses.py, which the loss name needs
-
-    from dlbench.config.plan import model_name
-    from dlbench.tasks.losses import default_loss
-
-    raw = cfg.get("output")
-    options = output_options(dict(raw.items()) if raw is not None else None)
-    if options["class_distances"] is not None:
-        options["class_distances"] = [list(row) for row in options["class_distances"]]
-    model_class = get_class(str(cfg["model"]["_target_"]))
-    reconstruct = bool(getattr(model_class, "reconstructs", False))
-    loss = str(cfg.get("loss", "auto"))
-    if loss == "auto":
-        loss = default_loss(spec, reconstruct)
-    check_output_fit(loss, spec, model_name(cfg["model"]), model_class, reconstruct, options)
-    return network_spec(spec, loss, options), options

@@ -57,8 +57,8 @@ def distribution(override: Override) -> Any:
 
 def refuse_seeds(seeds: Any) -> None:
     """`seeds=N` repeats a sweep's settings; a search chooses its own, so it is refused in one sentence."""
+    from dlbench.config.seeds import seed_count
     from dlbench.errors import ConfigError
-    from dlbench.population.seeds import seed_count
 
     try:
         count = seed_count(seeds)

@@ -6,8 +6,9 @@ launcher. The seed varies fastest, so the seeds of one setting are neighbours in
 in one population). A named sweep run by `hydra/launcher=population` takes
 `hydra.launcher.sweep_seeds` seeds (5) unless the command says `seeds=` or the config sets its own
 (an experiment file's `seeds: 5`). Everything else is
-Hydra's `BasicSweeper`. This module is imported by Hydra's plugin discovery on every start, so it
-imports nothing heavy.
+Hydra's `BasicSweeper`. The rule itself is `dlbench.config.seeds.seeded_arguments`, which the
+report's sweep plan reads back too. This module is imported by Hydra's plugin discovery on every
+start, so it imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -16,45 +17,13 @@ import sys
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
-
-
-def _keys(lines: list[str]) -> dict[str, Any]:
-    return {override.get_key_element(): override for override in OverridesParser.create().parse_overrides(lines)}
-
-
-def seeded_arguments(config: Any, arguments: list[str], params: dict[str, str]) -> list[str]:
-    """`arguments` with the sweep over `seed` that `seeds` asks for (unchanged for one seed).
-
-    Raises `dlbench.errors.ConfigError` (one sentence) for a bad `seeds` or one that collides with
-    a sweep over `seed`."""
-    from dlbench.errors import ConfigError
-    from dlbench.population.seeds import seed_count, seed_values
-
-    given = _keys([*(f"{key}={value}" for key, value in params.items()), *arguments])
-    if "seeds" in given and given["seeds"].is_sweep_override():
-        raise ConfigError(f"{given['seeds'].input_line} sweeps seeds; give one number, e.g. seeds=5.")
-    launcher = config.hydra.runtime.choices.get("hydra/launcher")
-    named_sweep = config.hydra.runtime.choices.get("sweep")
-    default = int(config.hydra.launcher.get("sweep_seeds", 1)) if launcher == "population" and named_sweep else 1
-    # the command's seeds=, or a config's own (an experiment's `seeds: 5`), else the default
-    explicit = "seeds" in given or config.get("seeds", 1) != 1
-    count = seed_count(config.get("seeds", 1) if explicit else default)
-    if count == 1:
-        return list(arguments)
-    if "seed" in given and given["seed"].is_sweep_override():
-        raise ConfigError(
-            f"seeds={count} and {given['seed'].input_line} both choose the seeds; keep one of them "
-            f"(seeds={count} runs seed, seed+1, ..., seed+{count - 1})."
-        )
-    seeds = ",".join(str(seed) for seed in seed_values(int(config.seed), count))
-    return [*arguments, *([] if explicit else [f"seeds={count}"]), f"seed={seeds}"]
 
 
 class SeededSweeper(BasicSweeper):
     """`BasicSweeper` that expands `seeds` (see the module docstring)."""
 
     def sweep(self, arguments: list[str]) -> Any:
+        from dlbench.config.seeds import seeded_arguments
         from dlbench.errors import ConfigError
 
         try:

@@ -9,6 +9,7 @@ the model's weights afterwards; with `apply` the real run trains with the sugges
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import torch
 from pytorch_lightning.tuner import Tuner
 from pytorch_lightning.utilities import rank_zero_only
 
+from dlbench.callbacks.progress import LineProgress, is_terminal
 from dlbench.config.plan import RunPlan, Tuning
 from dlbench.diagnostics import drawing
 from dlbench.run.builders import build_network, build_task, build_trainer
@@ -38,33 +40,32 @@ def fix_smoothing(finder: Any, beta: float = 0.98) -> None:
     finder.results["loss"] = [loss * (1 - beta ** (i + 2)) / (1 - beta ** (i + 1)) for i, loss in enumerate(losses)]
 
 
-def suggest_lr(finder: Any, skip_begin: int = 10, skip_end: int = 1) -> float | None:
-    """The rate where the loss falls fastest per decade of learning rate.
+def steepest_descent(results: Mapping[str, list[float]], skip_begin: int = 10, skip_end: int = 1) -> int | None:
+    """The index of the rate where the loss falls fastest per decade of learning rate (None when
+    fewer than two finite points are left).
 
     Lightning's `suggestion()` differentiates the loss against the learning rate itself although
     the rates are spaced exponentially, so a wiggle among the tiny rates outweighs the real descent
-    (Lightning issue #21141; Iris got 1.4e-5). Same rule, against log10(lr). The choice is stored
-    on the finder so that its plot marks the same point.
+    (Lightning issue #21141; Iris got 1.4e-5). Same rule, against log10(lr).
     """
-    losses = torch.tensor(finder.results["loss"], dtype=torch.float64)
-    rates = torch.tensor(finder.results["lr"], dtype=torch.float64)
+    losses = torch.tensor(results["loss"], dtype=torch.float64)
+    rates = torch.tensor(results["lr"], dtype=torch.float64)
     window = torch.arange(len(losses))[skip_begin : len(losses) - skip_end]
     window = window[torch.isfinite(losses[window]) & (rates[window] > 0)]
     if len(window) < 2:
-        finder._optimal_idx = None
         return None
     slopes = torch.gradient(losses[window], spacing=[torch.log10(rates[window])])[0]
-    finder._optimal_idx = int(window[int(torch.argmin(slopes))])
-    return float(rates[finder._optimal_idx])
+    return int(window[int(torch.argmin(slopes))])
 
 
-def lr_plot(finder: Any, suggestion: float | None, path: Path) -> Path:
+def lr_plot(finder: Any, chosen: int | None, path: Path) -> Path:
     """Loss against learning rate (log scale), the suggestion marked in red."""
     figure = drawing.new_figure()
     axes = figure.add_subplot(1, 1, 1)
     finder.plot(suggest=False, ax=axes)
-    if suggestion is not None:
-        axes.plot(suggestion, finder.results["loss"][finder._optimal_idx], marker="o", markersize=10, color="red")
+    if chosen is not None:
+        suggestion = finder.results["lr"][chosen]
+        axes.plot(suggestion, finder.results["loss"][chosen], marker="o", markersize=10, color="red")
         axes.axvline(suggestion, color="red", linestyle="--", linewidth=1)
         right_half = finder.results["lr"].index(suggestion) > len(finder.results["lr"]) / 2
         axes.annotate(
@@ -116,7 +117,8 @@ def _find_lr(
     plan: RunPlan, options: Mapping[str, Any], trainer: Any, task: Any, datamodule: Any, report: dict
 ) -> float | None:
     """The suggested learning rate (with its plot), or None when there is none or it is not applied."""
-    with lr_finder_progress(trainer):  # one line per update in a log file, not one line of redraws
+    # one line per update in a log file, not one line of redraws
+    with lr_finder_progress(trainer, LineProgress, is_terminal(sys.stderr)):
         finder = Tuner(trainer).lr_find(
             task,
             datamodule=datamodule,
@@ -127,7 +129,8 @@ def _find_lr(
         )
     if finder is not None:
         fix_smoothing(finder)
-    suggestion = suggest_lr(finder) if finder is not None else None
+    chosen = steepest_descent(finder.results) if finder is not None else None
+    suggestion = float(finder.results["lr"][chosen]) if chosen is not None else None
     applied = bool(options["apply"] and suggestion is not None)
     entry: dict[str, Any] = {
         "suggestion": suggestion,
@@ -136,7 +139,7 @@ def _find_lr(
         "applied": applied,
     }
     if finder is not None and rank_zero_only.rank == 0:
-        entry["plot"] = str(lr_plot(finder, suggestion, Path(plan.output_dir) / "lr_find.png"))
+        entry["plot"] = str(lr_plot(finder, chosen, Path(plan.output_dir) / "lr_find.png"))
     report["lr_find"] = entry
     if suggestion is None:
         log.warning(
