@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,14 +22,15 @@ from dlbench.callbacks.ddp import config_hash, rank_config_hashes
 from dlbench.callbacks.graceful_stop import interrupt_reason
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.config.devices import check_compiler, check_devices, world_size
-from dlbench.config.plan import Facts, RunPlan, resolve
+from dlbench.config.plan import EVALUATED_AS_TRAINED, Facts, RunPlan, resolve
+from dlbench.config.targets import check_stored_config
 from dlbench.data.module import InMemoryDataModule
 from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import write_summary
 from dlbench.run.builders import build_data, build_network, build_task, build_trainer
-from dlbench.run.checkpoints import check_checkpoint_fits, read_for_lightning
+from dlbench.run.checkpoints import CheckpointError, check_checkpoint_fits, read_for_lightning
 from dlbench.run.summary import Outcome, make_summary, stop_reason
 from dlbench.tasks import Task, TrainingDiverged
 
@@ -39,16 +41,25 @@ warnings.filterwarnings("ignore", message="Experiment logs directory .* exists a
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
 
 
-def stored_config(ckpt_path: str) -> dict[str, Any] | None:
+def stored_config(ckpt_path: str, own: Mapping[str, Any]) -> dict[str, Any] | None:
     """The config a checkpoint was trained with (data only: weights_only, no code is unpickled; kept
-    for Lightning's own read of the same file). A checkpoint that cannot be read is refused in one sentence."""
-    return read_for_lightning(ckpt_path, evaluating=True).get("dlbench_config")
+    for Lightning's own read of the same file). A checkpoint that cannot be read, or whose stored config
+    names code that neither the shipped configs nor the command's own config (`own`) name, is refused
+    in one sentence (`dlbench.config.targets`)."""
+    stored = read_for_lightning(ckpt_path, evaluating=True).get("dlbench_config")
+    if stored is not None:
+        if not isinstance(stored, Mapping):
+            raise CheckpointError(
+                f"ckpt_path={ckpt_path} holds no config to evaluate with; use a checkpoint written by dlbench."
+            )
+        check_stored_config(stored, EVALUATED_AS_TRAINED, own, ckpt_path)
+    return stored
 
 
 def prepare(cfg: DictConfig, context: RunContext) -> tuple[RunPlan, InMemoryDataModule]:
     """The plan with everything known before the network is built, and the data it trains on."""
     plan = resolve(cfg, context)
-    stored = stored_config(plan.ckpt_path) if not plan.train and plan.ckpt_path else None
+    stored = stored_config(plan.ckpt_path, plan.config) if not plan.train and plan.ckpt_path else None
     if stored is not None:
         plan = resolve(cfg, context, stored=stored)
     check_devices(plan.trainer, context.trainer_preset)
