@@ -67,12 +67,20 @@ def clean_for_json(value: Any) -> Any:
 
 
 def write_summary(run_dir: str | Path, summary: dict[str, Any]) -> Path:
+    """Write summary.json by rename (a reader never sees half a file). On a full disk the summary is
+    written without its indentation over the one already there, in its blocks, so it still ends final."""
+    from dlbench.run.atomic import disk_full, overwrite_in_place, write_atomic
+
     path = Path(run_dir) / SUMMARY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(clean_for_json(summary), indent=2, default=str) + "\n")
-    temporary.replace(path)  # a reader never sees half a file
-    return path
+    data = (json.dumps(clean_for_json(summary), indent=2, default=str) + "\n").encode()
+    try:
+        return write_atomic(path, data)
+    except OSError as error:
+        compact = json.dumps(clean_for_json(summary), default=str).encode()
+        if disk_full(error) and overwrite_in_place(path, compact):
+            return path
+        raise
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any]:

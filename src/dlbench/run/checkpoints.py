@@ -15,6 +15,7 @@ The advice is never to load the file with `weights_only=False`: that is the unsa
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 import zipfile
@@ -26,6 +27,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from dlbench.config.plan import RunPlan
 from dlbench.errors import ConfigError
+from dlbench.run.atomic import write_atomic
 
 # Checkpoints already read and checked, waiting for Lightning to ask for them (see `take`):
 # path -> (file identity, checkpoint). One read per checkpoint even when it is checked first.
@@ -168,6 +170,18 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         return take(path)
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        """Serialize in memory, then write by rename in the checkpoint's own directory: the file is the
+        previous checkpoint or the new one, never a truncated one (Lightning's local write renames a
+        temporary file from /tmp, a copy across file systems that a full disk leaves half done)."""
+        if storage_options is not None or "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, buffer.getbuffer())
 
 
 # -- what a checkpoint holds ------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -29,6 +30,7 @@ from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.reporting.console import print_run_table
 from dlbench.reporting.summary import write_summary
+from dlbench.run.atomic import DiskFull, disk_full, disk_full_sentence
 from dlbench.run.builders import build_data, build_network, build_task, build_trainer
 from dlbench.run.checkpoints import CheckpointError, check_checkpoint_fits, read_for_lightning
 from dlbench.run.summary import Outcome, make_summary, stop_reason
@@ -117,6 +119,14 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
         raise SystemExit(130) from None
     except Exception as error:
         outcome.status, outcome.stop_reason = "failed", f"{type(error).__name__}: {error}"
+        if disk_full(error):  # one sentence, the previous last.ckpt intact, summary.json final
+            outcome.stop_reason = disk_full_sentence(plan.output_dir, _last_on_disk(trainer))
+            try:
+                _finish(plan, outcome, task, trainer)
+            except OSError as again:
+                if not disk_full(again):
+                    raise
+            raise DiskFull(outcome.stop_reason) from None
         _finish(plan, outcome, task, trainer)
         raise
     summary = _finish(plan, outcome, task, trainer)
@@ -124,6 +134,12 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
         print(f"Training diverged: {outcome.stop_reason}. See {summary['run_dir']}/summary.json")
     best = summary.get("best") or {}
     return best.get("value")
+
+
+def _last_on_disk(trainer: pl.Trainer) -> str | None:
+    """The path of the run's last.ckpt when one is on disk (the one a resume starts from)."""
+    path = getattr(trainer.checkpoint_callback, "last_model_path", None) or None
+    return path if path and Path(path).is_file() else None
 
 
 def _test_checkpoint(plan: RunPlan, trainer: pl.Trainer) -> str | None:
