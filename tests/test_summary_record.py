@@ -75,9 +75,9 @@ def test_summaries_of_the_previous_version_still_load() -> None:
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (b'{"status": "completed", "metrics": {"train": {"loss": 0.1', "is not a complete summary.json"),
+        (b'{"status": "completed", "metrics": {"train": {"loss": 0.1', "is cut short or damaged"),
         (b'{"status": "finished"}', "status"),
-        (b"", "is not a complete summary.json"),
+        (b"", "is cut short or damaged"),
     ],
 )
 def test_a_damaged_summary_is_one_sentence_naming_the_file(tmp_path: Path, content: bytes, words: str) -> None:

@@ -47,6 +47,11 @@ def run_job(cfg: DictConfig) -> float | None:
     except Exception as exception:
         error = find_config_error(exception)
         if error is None:
+            from dlbench.records.atomic import DiskFull
+
+            if isinstance(exception, DiskFull) and not context.multirun:
+                print(f"error: {exception}", file=sys.stderr)  # summary.json holds it too, status failed
+                sys.exit(1)
             if not context.multirun:
                 raise
             # One broken job must not end the sweep: it is reported as failed and the next one runs.

@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_sweep_table(jobs, swept_keys(jobs, plan), f"{args.sweep_dir}: {len(jobs)} jobs, {statuses}")
     for job in jobs:
+        for problem in job.problems:
+            print(f"warning: job {job.number}: {problem}.", file=sys.stderr)
         if job.status == "lost":
             print(f"job {job.number}: {job.summary.stop_reason}")
     for path in written:

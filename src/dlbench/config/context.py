@@ -59,7 +59,16 @@ def from_hydra(output_dir: str | Path | None = None) -> RunContext:
         multirun=multirun,
         sweep_dir=Path(hydra.sweep.dir) if multirun else None,
         job_number=int(hydra.job.num) if hydra.job.get("num") is not None else None,
-        overrides=tuple(hydra.overrides.task),
-        hydra_overrides=tuple(hydra.overrides.hydra),
+        overrides=_as_typed(hydra.overrides.task),  # '+x=${oc.env:TOKEN}' stays so: no secret in a record
+        hydra_overrides=_as_typed(hydra.overrides.hydra),
         choices={str(key): str(value) for key, value in (hydra.runtime.choices or {}).items() if value is not None},
     )
+
+
+def _as_typed(overrides: Any) -> tuple[str, ...]:
+    """The overrides as typed: reading a config list item by item would resolve `${...}` in them."""
+    from omegaconf import ListConfig, OmegaConf
+
+    if isinstance(overrides, ListConfig):
+        return tuple(str(item) for item in OmegaConf.to_container(overrides, resolve=False))
+    return tuple(str(item) for item in overrides or ())

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlbench.config.context import RunContext, externally_launched
+from dlbench.config.redaction import redact_environment, unresolved
 from dlbench.config.schema import SCALING_KEYS, check_config
 from dlbench.errors import require
 from dlbench.models.custom import model_name
@@ -278,6 +279,7 @@ def resolve(
             else batch / int(config["optimizer"].get("reference_batch", 256))
         )
         recorded["optimizer"] = dict(config["optimizer"], lr=float(tuning.lr) / scale)
+    recorded = redact_environment(recorded, unresolved(cfg))  # no secret from the environment in a record
     task = config.get("task") or {}
     tune = config.get("tune") or {}
     wants_tuning = config.get("train", True) and (tune.get("lr_find") or tune.get("batch_size"))

@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
+from dlbench.records.atomic import disk_full, overwrite_in_place, write_atomic
+
 SUMMARY_FILE = "summary.json"
 
 Status = Literal["running", "completed", "diverged", "interrupted", "failed", "lost", "not started"]
@@ -209,17 +211,21 @@ def load_summary(path: str | Path) -> Summary:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "the file"
-        raise SummaryError(f"{path} is not a complete summary.json ({where}: {first.get('msg')}).") from error
+        raise SummaryError(f"{path} is cut short or damaged ({where}: {first.get('msg')}).") from error
 
 
 def write_summary(run_dir: str | Path, summary: Summary) -> Path:
-    """Write `summary` as `run_dir/summary.json` by rename: a reader never sees half a file."""
+    """Write `summary` as `run_dir/summary.json` by rename: a reader never sees half a file. On a full
+    disk it is written without its indentation over the one already there, in its blocks, so it
+    still ends final."""
     path = Path(run_dir) / SUMMARY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_bytes(summary.to_json())
-    temporary.replace(path)
-    return path
+    try:
+        return write_atomic(path, summary.to_json())
+    except OSError as error:
+        if disk_full(error) and overwrite_in_place(path, summary.to_json(indent=None)):
+            return path
+        raise
 
 
 def summary_schema() -> dict[str, Any]:

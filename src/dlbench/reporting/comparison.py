@@ -11,13 +11,14 @@ import csv
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dlbench.loggers.protocol import read_records
 from dlbench.records.liveness import effective_status
 from dlbench.records.summary import SUMMARY_FILE, Summary, SummaryError, load_summary
+from dlbench.reporting.markdown import code, text
 from dlbench.reporting.seeds import SEED_KEYS, settings_of, write_setting_tables
 from dlbench.reporting.sweep_plan import SweepPlan, read_plan
 
@@ -35,6 +36,7 @@ class Job:
     overrides: dict[str, str]
     summary: Summary
     standalone: bool = False  # a single run's directory, not a job of a sweep
+    problems: list[str] = field(default_factory=list)  # its files that are cut short or damaged, in sentences
 
     @property
     def status(self) -> str:
@@ -66,15 +68,16 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
 
 
 def _metrics_rows(run_dir: Path) -> list[dict[str, float]]:
-    """The epoch rows of a run's metrics.csv (not the test row at the end), as numbers."""
+    """The epoch rows of a run's metrics.csv (not the test row at the end), as numbers; a row cut
+    short is left out."""
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return []
-    with path.open(newline="") as handle:
+    with path.open(newline="", errors="replace") as handle:
         return [
-            {key: _number(value) for key, value in row.items() if value not in ("", None)}
+            {key: _number(value) for key, value in row.items() if value not in ("", None) and key is not None}
             for row in csv.DictReader(handle)
-            if row.get("epoch") not in ("", None)
+            if row.get("epoch") not in ("", None) and None not in row.values() and None not in row
         ]
 
 
@@ -83,6 +86,26 @@ def _number(text: str) -> float:
         return float(text)
     except ValueError:
         return math.nan
+
+
+def damaged_metrics(run_dir: Path) -> str | None:
+    """Why a job's metrics.csv is cut short or damaged (a sentence), or None when it reads whole."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    data = path.read_bytes()
+    try:
+        rows = list(csv.reader(data.decode().splitlines()))
+    except (UnicodeDecodeError, csv.Error) as error:
+        return f"{path} is damaged ({type(error).__name__}); its rows are left out of the plots"
+    width = len(rows[0]) if rows else 0
+    short = [number for number, row in enumerate(rows[1:], start=2) if row and len(row) != width]
+    if not data.endswith(b"\n") or short:
+        where = (
+            f"line {short[0]} has {len(rows[short[0] - 1])} of {width} columns" if short else "its last line ends early"
+        )
+        return f"{path} is cut short ({where}: a write that did not finish); the rows before it are reported"
+    return None
 
 
 def _job_number(run_dir: Path) -> int | str:
@@ -103,7 +126,8 @@ def find_jobs(sweep_dir: str | Path, plan: SweepPlan | None = None) -> list[Job]
     for run_dir in sorted(
         run_dirs, key=lambda path: (not path.name.isdigit(), int(path.name) if path.name.isdigit() else 0, path.name)
     ):
-        summary = _job_summary(run_dir)
+        summary, damaged = _job_summary(run_dir)
+        problems = [problem for problem in (damaged, damaged_metrics(run_dir)) if problem]
         if "overrides" in summary.model_fields_set:
             overrides = summary.overrides
         else:
@@ -111,7 +135,8 @@ def find_jobs(sweep_dir: str | Path, plan: SweepPlan | None = None) -> list[Job]
         status, reason = effective_status(run_dir, summary)
         if status != summary.status:
             summary = summary.model_copy(update={"status": status, "stop_reason": reason})
-        jobs.append(Job(_job_number(run_dir), run_dir, parse_overrides(overrides), summary, run_dir == sweep_dir))
+        number = _job_number(run_dir)
+        jobs.append(Job(number, run_dir, parse_overrides(overrides), summary, run_dir == sweep_dir, problems))
     if plan is not None and plan.jobs is not None:
         present = {job.number for job in jobs}
         for number, overrides in enumerate(plan.jobs):
@@ -122,17 +147,18 @@ def find_jobs(sweep_dir: str | Path, plan: SweepPlan | None = None) -> list[Job]
     return jobs
 
 
-def _job_summary(run_dir: Path) -> Summary:
-    """The job's summary; for a job without one (or with one that cannot be read), a failed record
-    that says why."""
+def _job_summary(run_dir: Path) -> tuple[Summary, str | None]:
+    """The job's summary and, when it cannot be read whole, a sentence saying so. A job without one,
+    or with one cut short or damaged, is `failed`, with the reason as its stop reason."""
     if not (run_dir / SUMMARY_FILE).exists():
-        return Summary(
-            status="failed", stop_reason="no summary.json: the job ended before training started (see its log)"
-        )
+        reason = "no summary.json: the job ended before training started (see its log)"
+        return Summary(status="failed", stop_reason=reason), None
     try:
-        return load_summary(run_dir)
+        return load_summary(run_dir), None
     except SummaryError as error:
-        return Summary(status="failed", stop_reason=str(error))
+        reason = str(error).rstrip(".")
+        summary = Summary(status="failed", stop_reason=f"{reason}; see the job's metrics.csv and train.log")
+        return summary, f"{reason}; the job is reported as failed, the other jobs as they are"
 
 
 def _read_hydra_overrides(run_dir: Path) -> list[str]:
@@ -246,7 +272,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return text(value)
 
 
 def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]) -> list[Path]:
@@ -257,15 +283,15 @@ def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
         writer.writerows(rows)
     shown = [column for column in columns if column != "run_dir" and column not in LOGGER_COLUMNS.values()]
     lines = [
-        f"# Sweep report: {sweep_dir}",
+        f"# Sweep report: {text(sweep_dir)}",
         "",
         f"{len(rows)} jobs; "
         + ", ".join(
             f"{status}: {sum(row['status'] == status for row in rows)}"
-            for status in sorted({row["status"] for row in rows})
+            for status in sorted({text(row["status"]) for row in rows})
         ),
         "",
-        "| " + " | ".join(shown) + " |",
+        "| " + " | ".join(text(column) for column in shown) + " |",
         "| " + " | ".join("---" for _ in shown) + " |",
     ]
     lines += ["| " + " | ".join(_cell(row[column]) for column in shown) + " |" for row in rows]
@@ -282,20 +308,20 @@ def logger_lines(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
     titles = {"tensorboard": "TensorBoard", "mlflow": "MLflow", "wandb": "W&B"}
     lines = ["", "## Runs in the loggers", ""]
     if any(name == "tensorboard" for name, _ in used):
-        lines += [f"TensorBoard, every job side by side (HParams tab): `tensorboard --logdir {sweep_dir}`", ""]
+        lines += [f"TensorBoard, every job side by side (HParams tab): {code(f'tensorboard --logdir {sweep_dir}')}", ""]
     parent = sweep_dir / "mlflow_parent.json"
     if parent.exists():
         saved = json.loads(parent.read_text())
         uri = saved["tracking_uri"]
         allow = "MLFLOW_ALLOW_FILE_STORE=true " if uri.startswith("file:") else ""
         lines += [
-            f"MLflow: the jobs are nested under parent run `{saved['run_id']}` in `{uri}` "
-            f"(`{allow}mlflow ui --backend-store-uri {uri}`)",
+            f"MLflow: the jobs are nested under parent run {code(saved['run_id'])} in {code(uri)} "
+            f"({code(f'{allow}mlflow ui --backend-store-uri {uri}')})",
             "",
         ]
     for row in rows:
-        cells = [f"{titles[name]} `{row[column]}`" for name, column in used if row.get(column)]
-        lines.append(f"- job {row['job']}: " + (" · ".join(cells) if cells else "no logger records"))
+        cells = [f"{titles[name]} {code(row[column])}" for name, column in used if row.get(column)]
+        lines.append(f"- job {text(row['job'])}: " + (" · ".join(cells) if cells else "no logger records"))
     return lines
 
 
@@ -320,6 +346,10 @@ def write_report(sweep_dir: str | Path, sections: Sequence[Section] = ()) -> lis
         )
     columns, rows = table_rows(jobs, plan)
     written = write_tables(sweep_dir, columns, rows)
+    problems = [f"- job {text(job.number)}: {text(problem)}" for job in jobs for problem in job.problems]
+    if problems:
+        with (sweep_dir / TABLE_MARKDOWN).open("a") as handle:
+            handle.write("\n".join(["", "## Damaged records", "", *problems]) + "\n")
     ran = [job for job in jobs if job.status != NOT_STARTED]  # a stopped sweep: the jobs it never started
     keys = swept_keys(jobs, plan)
     settings = settings_of(ran, keys)  # None unless some setting ran with several seeds (seeds=N)

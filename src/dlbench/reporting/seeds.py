@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlbench.reporting.markdown import text as escaped
+
 if TYPE_CHECKING:
     from dlbench.reporting.comparison import Job
 
@@ -154,8 +156,9 @@ def overlap_sentences(settings: list[Setting], monitor: str, mode: str) -> list[
             else "do not overlap: the difference is larger than the seed-to-seed spread"
         )
         lines.append(
-            f"- {first.label} ({a.mean:.4g} ± {a.std:.2g}) and {second.label} ({b.mean:.4g} ± {b.std:.2g}): "
-            f"best {monitor} intervals (mean ± std over {a.n} and {b.n} seeds) {verdict}."
+            f"- {escaped(first.label)} ({a.mean:.4g} ± {a.std:.2g}) and "
+            f"{escaped(second.label)} ({b.mean:.4g} ± {b.std:.2g}): "
+            f"best {escaped(monitor)} intervals (mean ± std over {a.n} and {b.n} seeds) {verdict}."
         )
     return lines
 
@@ -170,16 +173,20 @@ def markdown(settings: list[Setting], metrics: list[str], monitor: str, mode: st
         f"{len(settings)} settings; each cell is mean ± std [min, max] over the setting's seeds "
         f"(table: {BY_SETTING_CSV}).",
         "",
-        "| setting | seeds | " + " | ".join(columns) + " |",
+        "| setting | seeds | " + " | ".join(escaped(column) for column in columns) + " |",
         "| --- | --- | " + " | ".join("---" for _ in columns) + " |",
     ]
     for setting in settings:
         cells = [Spread.of(best_values(setting)).text()]
         cells += [Spread.of(metric_values(setting, metric)).text() for metric in metrics]
-        lines.append(f"| {setting.label} | {len(setting.jobs)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {escaped(setting.label)} | {len(setting.jobs)} | " + " | ".join(cells) + " |")
     sentences = overlap_sentences(settings, monitor, mode)
     if sentences:
-        lines += ["", f"Ranked by mean best {monitor} ({'lower' if mode == 'min' else 'higher'} is better):", ""]
+        lines += [
+            "",
+            f"Ranked by mean best {escaped(monitor)} ({'lower' if mode == 'min' else 'higher'} is better):",
+            "",
+        ]
         lines += sentences
     return lines
 

@@ -15,6 +15,7 @@ The advice is never to load the file with `weights_only=False`: that is the unsa
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 import zipfile
@@ -26,6 +27,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from dlbench.config.plan import RunPlan
 from dlbench.errors import ConfigError
+from dlbench.records.atomic import write_atomic
 
 # Checkpoints already read and checked, waiting for Lightning to ask for them (see `take`):
 # path -> (file identity, checkpoint). One read per checkpoint even when it is checked first.
@@ -78,9 +80,9 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
             f"{key}={text} is an empty file (written by a run that was killed while saving it?); "
             "use the other checkpoint of that run (best.ckpt or last.ckpt)."
         )
-    damaged = _damaged_member(file)
+    damaged = _damaged_archive(file)
     if damaged:
-        raise _corrupt(key, text, f"{damaged} fails its checksum")
+        raise _corrupt(key, text, damaged)
     try:
         checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -91,10 +93,10 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
             f"{key}={text} was not loaded: it asks to import {unsafe}, and a checkpoint may hold only tensors and "
             "plain values (loading it could run code); use a checkpoint written by dlbench."
         ) from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
-        first_line = str(error).split(".")[0].strip() or type(error).__name__
-        raise _corrupt(key, text, first_line) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+    except Exception as error:  # noqa: BLE001 - any other failure of reading a malformed file says the same
+        first_line = str(error).split(".")[0].split("\n")[0].strip()[:200] or type(error).__name__
+        raise _corrupt(key, text, f"{type(error).__name__}: {first_line}") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(
             f"{key}={text} is not a Lightning checkpoint (it has no state_dict); give a .ckpt written by a dlbench "
             "run, e.g. <run dir>/checkpoints/last.ckpt."
@@ -102,18 +104,32 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
     return checkpoint
 
 
-def _damaged_member(file: Path) -> str | None:
-    """The first entry of the checkpoint's zip archive whose CRC-32 does not match, else None.
+def _damaged_archive(file: Path) -> str | None:
+    """Why the checkpoint's zip archive cannot be read safely (a phrase), else None.
 
+    `torch.save` writes a zip archive of stored (uncompressed) entries, so no entry may declare
+    more bytes than the file holds: a 3 MB file claiming a 3 GiB entry (a zip bomb) is refused
+    before a byte of it is inflated, and reading a checkpoint costs at most about its size.
     `torch.load` does not check the checksums `torch.save` writes, so damaged weights would load
     as other numbers; reading the file once more to check them costs about a second per GB.
-    A file that is not a zip archive (a legacy pickle, or junk) is left to `torch.load`.
+    A file that is not a zip archive (junk, or the pre-1.6 format dlbench never writes) is refused.
     """
+    size = file.stat().st_size
     try:
         with zipfile.ZipFile(file) as archive:
-            return archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return None
+            entries = archive.infolist()
+            declared = sum(entry.file_size for entry in entries)
+            for entry in entries:
+                if entry.compress_type != zipfile.ZIP_STORED or entry.file_size != entry.compress_size:
+                    return f"{entry.filename} is compressed, which torch.save never does"
+            if declared > size:
+                return f"its entries declare {declared} bytes, more than the file's {size}"
+            damaged = archive.testzip()
+            return f"{damaged} fails its checksum" if damaged else None
+    except zipfile.BadZipFile:
+        return "not a zip archive written by torch.save"
+    except Exception as error:  # noqa: BLE001 - a malformed archive fails in many ways; each is a damaged file
+        return f"its zip archive is damaged: {type(error).__name__}"
 
 
 def _corrupt(key: str, text: str, reason: str) -> CheckpointError:
@@ -155,13 +171,25 @@ class SafeCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         return take(path)
 
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        """Serialize in memory, then write by rename in the checkpoint's own directory: the file is the
+        previous checkpoint or the new one, never a truncated one (Lightning's local write renames a
+        temporary file from /tmp, a copy across file systems that a full disk leaves half done)."""
+        if storage_options is not None or "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, buffer.getbuffer())
+
 
 # -- what a checkpoint holds ------------------------------------------------------------------
 def _named(group: str, choices: dict[str, Any], section: Any) -> str:
     """`model=lenet` when the option is known, else the class name (`LeNet`)."""
     if choices.get(group):
         return f"{group}={choices[group]}"
-    return str((section or {}).get("_target_", "?")).rsplit(".", 1)[-1]
+    return str(section.get("_target_", "?") if isinstance(section, dict) else "?").rsplit(".", 1)[-1]
 
 
 def check_checkpoint_fits(plan: RunPlan, task: torch.nn.Module) -> None:
@@ -173,12 +201,15 @@ def check_checkpoint_fits(plan: RunPlan, task: torch.nn.Module) -> None:
         return
     path = plan.ckpt_path
     checkpoint = read_for_lightning(path)
-    stored = checkpoint.get("dlbench_config") or {}
-    trained_with = " ".join(checkpoint.get("dlbench_overrides") or [])
+    stored = checkpoint.get("dlbench_config")
+    stored = stored if isinstance(stored, dict) else {}
+    overrides = checkpoint.get("dlbench_overrides")
+    trained_with = " ".join(str(item) for item in overrides) if isinstance(overrides, list | tuple) else ""
     again = f" ({trained_with})" if trained_with else ""
     theirs, ours = stored.get("model"), dict(plan.model)
     if isinstance(theirs, dict) and theirs.get("_target_") != ours.get("_target_"):
-        choices = checkpoint.get("dlbench_choices") or {}
+        choices = checkpoint.get("dlbench_choices")
+        choices = choices if isinstance(choices, dict) else {}
         raise CheckpointError(
             f"ckpt_path={path} holds {_named('model', choices, theirs)} trained on "
             f"{_named('dataset', choices, stored.get('dataset'))}, but this run builds "

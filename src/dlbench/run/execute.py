@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,14 +23,16 @@ from dlbench.callbacks.ddp import config_hash, rank_config_hashes
 from dlbench.callbacks.graceful_stop import interrupt_reason
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.config.devices import check_compiler, check_devices, world_size
-from dlbench.config.plan import Facts, RunPlan, resolve
+from dlbench.config.plan import EVALUATED_AS_TRAINED, Facts, RunPlan, resolve
+from dlbench.config.targets import check_stored_config
 from dlbench.data.module import InMemoryDataModule
 from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models.measure import count_parameters, forward_flops
+from dlbench.records.atomic import DiskFull, disk_full, disk_full_sentence
 from dlbench.records.summary import Summary, write_summary
 from dlbench.reporting.console import print_run_table
 from dlbench.run.builders import build_data, build_network, build_task, build_trainer
-from dlbench.run.checkpoints import check_checkpoint_fits, read_for_lightning
+from dlbench.run.checkpoints import CheckpointError, check_checkpoint_fits, read_for_lightning
 from dlbench.run.summary import Outcome, make_summary, stop_reason
 from dlbench.tasks import Task, TrainingDiverged
 
@@ -39,16 +43,25 @@ warnings.filterwarnings("ignore", message="Experiment logs directory .* exists a
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
 
 
-def stored_config(ckpt_path: str) -> dict[str, Any] | None:
+def stored_config(ckpt_path: str, own: Mapping[str, Any]) -> dict[str, Any] | None:
     """The config a checkpoint was trained with (data only: weights_only, no code is unpickled; kept
-    for Lightning's own read of the same file). A checkpoint that cannot be read is refused in one sentence."""
-    return read_for_lightning(ckpt_path, evaluating=True).get("dlbench_config")
+    for Lightning's own read of the same file). A checkpoint that cannot be read, or whose stored config
+    names code that neither the shipped configs nor the command's own config (`own`) name, is refused
+    in one sentence (`dlbench.config.targets`)."""
+    stored = read_for_lightning(ckpt_path, evaluating=True).get("dlbench_config")
+    if stored is not None:
+        if not isinstance(stored, Mapping):
+            raise CheckpointError(
+                f"ckpt_path={ckpt_path} holds no config to evaluate with; use a checkpoint written by dlbench."
+            )
+        check_stored_config(stored, EVALUATED_AS_TRAINED, own, ckpt_path)
+    return stored
 
 
 def prepare(cfg: DictConfig, context: RunContext) -> tuple[RunPlan, InMemoryDataModule]:
     """The plan with everything known before the network is built, and the data it trains on."""
     plan = resolve(cfg, context)
-    stored = stored_config(plan.ckpt_path) if not plan.train and plan.ckpt_path else None
+    stored = stored_config(plan.ckpt_path, plan.config) if not plan.train and plan.ckpt_path else None
     if stored is not None:
         plan = resolve(cfg, context, stored=stored)
     check_devices(plan.trainer, context.trainer_preset)
@@ -106,12 +119,26 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
         raise SystemExit(130) from None
     except Exception as error:
         outcome.status, outcome.stop_reason = "failed", f"{type(error).__name__}: {error}"
+        if disk_full(error):  # one sentence, the previous last.ckpt intact, summary.json final
+            outcome.stop_reason = disk_full_sentence(plan.output_dir, _last_on_disk(trainer))
+            try:
+                _finish(plan, outcome, task, trainer)
+            except OSError as again:
+                if not disk_full(again):
+                    raise
+            raise DiskFull(outcome.stop_reason) from None
         _finish(plan, outcome, task, trainer)
         raise
     summary = _finish(plan, outcome, task, trainer)
     if outcome.status == "diverged" and trainer.is_global_zero:
         print(f"Training diverged: {outcome.stop_reason}. See {summary.run_dir}/summary.json")
     return summary.best.value if summary.best else None
+
+
+def _last_on_disk(trainer: pl.Trainer) -> str | None:
+    """The path of the run's last.ckpt when one is on disk (the one a resume starts from)."""
+    path = getattr(trainer.checkpoint_callback, "last_model_path", None) or None
+    return path if path and Path(path).is_file() else None
 
 
 def _test_checkpoint(plan: RunPlan, trainer: pl.Trainer) -> str | None:
