@@ -12,7 +12,10 @@ each private they use has a contract test in tests/test_runtime.py ("privates le
 `_remove_checkpoint`, `_monitor_candidates`, `_save_last_checkpoint`; the checkpoint connector's
 `dump_checkpoint`), `callbacks/graceful_stop.py` (the signal connector's `received_sigterm`),
 `callbacks/resume.py` (the fit loop's `_restarting`, the epoch loop's `update_lr_schedulers`),
-`population/checkpoints.py` (the same ModelCheckpoint privates, and the loops' state dict).
+`population/checkpoints.py` (the same ModelCheckpoint privates, and the loops' state dict),
+`population/launch.py` (hydra.core.utils' `_save_config` and `_flush_loggers`, as Hydra's own
+launchers call them), `hydra_plugins/.../seeded_sweeper.py` and `reporting/sweep_plan.py`
+(hydra._internal's `BasicSweeper`: subclassed, and its `split_arguments` for a sweep's job list).
 """
 
 from __future__ import annotations
