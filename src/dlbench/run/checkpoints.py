@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,9 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
     if damaged:
         raise _corrupt(key, text, damaged)
     try:
-        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged pickle's "protocol 113" warning: the refusal says it
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         unsafe = _unsafe_global(str(error))
         if unsafe is None:
