@@ -3,7 +3,7 @@ the schema drawn with values of the wrong type and range (hypothesis).
 
 All run through `python train.py` as a user types it, in this one interpreter
 (`refusal_driver.refuse`, as tests/test_refusals.py does in its own): exit status 2, one line, no
-traceback. The time each refusal takes is measured by `python tests/refusal_times.py`, not asserted.
+traceback. The time each refusal takes is measured by `python benchmarks/refusal_times.py`, not asserted.
 """
 
 from __future__ import annotations
