@@ -91,7 +91,11 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
     except pickle.UnpicklingError as error:
         unsafe = _unsafe_global(str(error))
         if unsafe is None:
-            raise _corrupt(key, text, "its pickle is damaged") from None
+            asks = re.search(r"[Uu]nsupported[^.\n]*", str(error))
+            reason = (
+                f"its pickle is damaged or holds more than data: {asks.group(0)}" if asks else "its pickle is damaged"
+            )
+            raise _corrupt(key, text, reason) from None
         raise CheckpointError(
             f"{key}={text} was not loaded: it asks to import {unsafe}, and a checkpoint may hold only tensors and "
             "plain values (loading it could run code); use a checkpoint written by dlbench."
