@@ -1,8 +1,9 @@
 """How long a refusal takes as a user sees it: `python train.py <bad input>` in a fresh process, wall time.
 
 Runs every bad input of tests/test_refusals.py and tests/test_refusals_fuzzed.py once, one after
-another, and prints the median, the 90th percentile and the slowest, with the machine's load
-average before and after (a refusal on a loaded machine waits for the CPU like anything else).
+another, and prints the median, the 90th percentile and the slowest of the wall time, with the
+machine's load average before and after (a refusal on a loaded machine waits for the CPU like
+anything else), and the same of the CPU time each process used (what it costs a quiet machine).
 
     python benchmarks/refusal_times.py [--json out.json]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,13 +44,19 @@ def main() -> None:
             key = "hydra.sweep.dir" if "-m" in argv else "hydra.run.dir"
             if not any(item.startswith("hydra.run.dir=") for item in argv):
                 argv.append(f"{key}={scratch}/{index}")
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             result = subprocess.run([sys.executable, str(ROOT / "train.py"), *argv], capture_output=True, text=True)
             seconds = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
             lines = [line for line in result.stderr.splitlines() if line.strip()]
             clean = result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr
-            rows.append({"arguments": arguments, "seconds": seconds, "exit": result.returncode, "clean": clean})
+            rows.append(
+                {"arguments": arguments, "seconds": seconds, "cpu_s": cpu, "exit": result.returncode, "clean": clean}
+            )
     times = sorted(row["seconds"] for row in rows)
+    cpu = sorted(row["cpu_s"] for row in rows)
     report = {
         "cases": len(rows),
         "clean": sum(row["clean"] for row in rows),
@@ -56,6 +64,11 @@ def main() -> None:
         "p90_s": times[int(0.9 * (len(times) - 1))],
         "max_s": times[-1],
         "under_1.5_s": sum(seconds < 1.5 for seconds in times),
+        # CPU seconds (user + system) of each refusal's process: what it costs on a quiet machine, whatever the load
+        "cpu_median_s": statistics.median(cpu),
+        "cpu_p90_s": cpu[int(0.9 * (len(cpu) - 1))],
+        "cpu_max_s": cpu[-1],
+        "cpu_under_1.5_s": sum(seconds < 1.5 for seconds in cpu),
         "load_before": load_before,
         "load_after": os.getloadavg(),
         "cpus": os.cpu_count(),
