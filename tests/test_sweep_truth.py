@@ -103,3 +103,44 @@ def test_the_sweep_exit_rule() -> None:
     assert sweep_exit_status(["completed", "diverged"]) == 0
     assert sweep_exit_status(["completed", "failed"]) == 1
     assert sweep_exit_status(["completed", "lost"]) == 1
+
+
+@pytest.mark.slow
+def test_a_basic_sweep_killed_with_sigkill_resumes_its_job_from_its_checkpoint(tmp_path: Path) -> None:
+    """kill -9 leaves job 0 `running` with a last.ckpt; the same command resumes it there, not from scratch."""
+    sweep_dir = tmp_path / "sweep"
+    command = [
+        "-m",
+        "optimizer.lr=0.1,0.05",
+        "trainer.max_epochs=40",
+        "callbacks.model_checkpoint.flush_every_s=0",  # last.ckpt at every epoch's end
+        *QUIET,
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    process = start_cli(*command)
+    summary_path = sweep_dir / "0" / "summary.json"
+    deadline = time.time() + 240
+    while True:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() < deadline
+        try:
+            written = json.loads(summary_path.read_text())
+        except (OSError, ValueError):
+            written = {}
+        if (written.get("last_checkpoint") or {}).get("epoch", -1) >= 3:
+            break
+        time.sleep(0.2)
+    process.kill()  # SIGKILL: no handler runs, nothing is written after this
+    process.communicate(timeout=60)
+    killed = json.loads(summary_path.read_text())
+    assert killed["status"] == "running"
+    held = killed["last_checkpoint"]["epoch"]
+
+    resumed = run_cli(*command)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    said = [line for line in resumed.stdout.splitlines() if line.startswith("job 0 (optimizer.lr=0.1 ")]
+    assert said and said[0].endswith(f"): lost earlier; resuming from {sweep_dir}/0/checkpoints/last.ckpt."), said
+    job0 = json.loads(summary_path.read_text())
+    assert job0["status"] == "completed" and [row["epoch"] for row in job0["history"]] == list(range(40))
+    assert job0["epochs_run"] == 40 and held >= 3
+    assert [row["status"] for row in _rows(sweep_dir)] == ["completed"] * 2

@@ -121,6 +121,12 @@ def _one_line(error: BaseException, argv: list[str]) -> str | None:
     mistake = find_config_error(error)  # a sweeper's or launcher's own refusal (seeds=0 with -m)
     if mistake is not None:
         return str(mistake)
+    loading = re.search(r"Could not load '([^']+)/([^'/]+)'", text)
+    if isinstance(error, MissingConfigException | ConfigCompositionException) and loading is not None:
+        group, option = loading.groups()
+        options = sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
+        choices = f"; choose from: {', '.join(options)}" if options else ""
+        return f"{group}={option} is not an option (in {group}=[...]){choices}."
     if isinstance(error, MissingConfigException):
         found = re.search(r"Could not find '([^']+)'", text)
         options = re.findall(r"^\t(\S+)$", text, flags=re.MULTILINE)
@@ -129,6 +135,10 @@ def _one_line(error: BaseException, argv: list[str]) -> str | None:
         group, _, option = found.group(1).rpartition("/")
         choices = f"; choose one of: {', '.join(options)}" if options else ""
         return f"Could not find '{found.group(1)}': {group}={option} is not an option{choices}."
+    if isinstance(error, ValueError) and text.startswith("Config group override must be"):
+        empty = next((arg for arg in argv if arg.startswith("=")), None)
+        if empty is not None:
+            return f"cannot read the override {empty}: it names no key; write key=value, e.g. optimizer.lr{empty}."
     if isinstance(error, OverrideParseException):
         return f"cannot read the override ({text.splitlines()[0]}); see `python train.py --help` for the syntax."
     if isinstance(error, ConfigCompositionException):

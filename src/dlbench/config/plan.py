@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from dlbench.config.context import RunContext, externally_launched
 from dlbench.config.redaction import redact_environment, unresolved
 from dlbench.config.schema import SCALING_KEYS, check_config
-from dlbench.errors import require
+from dlbench.errors import ConfigError, require
 from dlbench.models.custom import model_name
 
 if TYPE_CHECKING:
@@ -118,11 +118,25 @@ class RunPlan:
 
 
 def plain(cfg: Any) -> dict[str, Any]:
-    """The job config as plain containers, interpolations resolved, Hydra's own node left out."""
+    """The job config as plain containers, interpolations resolved, Hydra's own node left out.
+    An interpolation that cannot be resolved (`optimizer.lr=${foo}`) is one sentence."""
     from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import InterpolationResolutionError
 
     if isinstance(cfg, DictConfig):
-        container = OmegaConf.to_container(cfg, resolve=True)
+        try:
+            container = OmegaConf.to_container(cfg, resolve=True)
+        except InterpolationResolutionError as error:
+            key = getattr(error, "full_key", None) or "a value"
+            written = OmegaConf.select(cfg, key, throw_on_resolution_failure=False) if key != "a value" else None
+            raw = OmegaConf.to_container(cfg, resolve=False)
+            for part in str(key).split("."):
+                raw = raw.get(part) if isinstance(raw, dict) else written
+            reason = str(error).splitlines()[0]
+            raise ConfigError(
+                f"{key}={raw} cannot be resolved ({reason}); an interpolation names another key of the config, "
+                "e.g. ${trainer.max_epochs}, or an environment variable, e.g. ${oc.env:HOME}."
+            ) from None
     else:
         container = dict(cfg)
     assert isinstance(container, dict)
@@ -159,8 +173,21 @@ def _stored(config: dict[str, Any], stored: Mapping[str, Any] | None, overrides:
     return merged
 
 
+def check_choices(context: RunContext) -> None:
+    """Refuse an option of an optional group that does not exist (Hydra skips it without a word:
+    `debug=foo` trained a whole run)."""
+    from dlbench.config.compose import CONFIGS
+
+    for group in ("debug",):
+        choice = context.choices.get(group)
+        if choice and not (CONFIGS / group / f"{choice}.yaml").exists():
+            options = sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
+            raise ConfigError(f"{group}={choice} is not an option; choose one of: {', '.join(options)}.")
+
+
 def check_context(config: Mapping[str, Any], context: RunContext) -> None:
     """Refuse the runs this context cannot start (DDP under torchrun, srun or a non-basic launcher)."""
+    check_choices(context)
     trainer = config.get("trainer") or {}
     external = externally_launched()
     if external and not context.multirun:

@@ -458,6 +458,45 @@ def _rules(config: Mapping[str, Any]) -> Iterator[str]:
         )
 
 
+class PopulationLauncher(Group):
+    """`hydra.launcher.*` of `hydra/launcher=population` (configs/hydra/launcher/population.yaml)."""
+
+    min_members: int | None = rule(
+        "a whole number >= 2 (the smallest group trained as a population)", "2 is the default", ge=2
+    )
+    pictures: bool | None = rule("true or false", "false skips each member's pictures")
+    sweep_seeds: int | None = rule("a whole number >= 1 (seeds per setting of a named sweep)", "e.g. 5", ge=1)
+
+
+def check_population_launcher(options: Mapping[str, Any]) -> None:
+    """Refuse a bad `hydra.launcher.*` value of the population launcher in one sentence (exit status 2)."""
+    _validate(PopulationLauncher, dict(options), "hydra.launcher", {"hydra": {"launcher": dict(options)}})
+
+
+def _split_rule(dataset: Mapping[str, Any]) -> Iterator[str]:
+    """val_fraction is a fraction of what the test split leaves: two fractions summing to 1 or more
+    leave (1 - test) * (1 - val) of the data to train on, far less than a user who added them meant."""
+    val, test = dataset.get("val_fraction"), dataset.get("test_fraction")
+    numbers = all(isinstance(value, int | float) and not isinstance(value, bool) for value in (val, test))
+    if numbers and val < 1 and test < 1 and val + test >= 1:
+        left = (1 - test) * (1 - val)
+        yield (
+            f"dataset.val_fraction={_show(val)} with dataset.test_fraction={_show(test)} leaves {left:.0%} of the "
+            "examples to train on (the validation split is taken from what the test split leaves); make the two "
+            "sum to less than 1, e.g. 0.2 and 0.2."
+        )
+
+
+def _accelerator_rule(trainer: Mapping[str, Any]) -> Iterator[str]:
+    from importlib.util import find_spec
+
+    if str(trainer.get("accelerator", "")).lower() == "tpu" and find_spec("torch_xla") is None:
+        yield (
+            "trainer.accelerator=tpu needs torch_xla, which is not installed here; use trainer.accelerator=cpu, "
+            "gpu or auto, or install torch_xla on a TPU machine."
+        )
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise `ConfigError` with one sentence for the first value or combination that is wrong.
 
@@ -469,5 +508,6 @@ def check_config(config: Mapping[str, Any]) -> None:
             _validate(model, dict(section), name, config)
         elif section is not None:
             raise ConfigError(f"{name}={_show(section)} must be a config group; pick an option, e.g. {name}=default.")
-    for sentence in _rules(config):
+    dataset, trainer = config.get("dataset") or {}, config.get("trainer") or {}
+    for sentence in (*_rules(config), *_split_rule(dataset), *_accelerator_rule(trainer)):
         raise ConfigError(sentence)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,17 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
     if damaged:
         raise _corrupt(key, text, damaged)
     try:
-        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged pickle's "protocol 113" warning: the refusal says it
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         unsafe = _unsafe_global(str(error))
         if unsafe is None:
-            raise _corrupt(key, text, "its pickle is damaged") from None
+            asks = re.search(r"[Uu]nsupported[^.\n]*", str(error))
+            reason = (
+                f"its pickle is damaged or holds more than data: {asks.group(0)}" if asks else "its pickle is damaged"
+            )
+            raise _corrupt(key, text, reason) from None
         raise CheckpointError(
             f"{key}={text} was not loaded: it asks to import {unsafe}, and a checkpoint may hold only tensors and "
             "plain values (loading it could run code); use a checkpoint written by dlbench."

@@ -9,6 +9,7 @@ of the monitored metric so Hydra's sweepers (Optuna) can optimise it. The decisi
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from dlbench.config.devices import check_compiler, check_devices, world_size
 from dlbench.config.plan import EVALUATED_AS_TRAINED, Facts, RunPlan, resolve
 from dlbench.config.targets import check_stored_config
 from dlbench.data.module import InMemoryDataModule
+from dlbench.errors import ConfigError
 from dlbench.loggers.protocol import finish_loggers, start_loggers
 from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.records.atomic import DiskFull, disk_full, disk_full_sentence
@@ -119,6 +121,11 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
         raise SystemExit(130) from None
     except Exception as error:
         outcome.status, outcome.stop_reason = "failed", f"{type(error).__name__}: {error}"
+        mistake = _unknown_monitor(plan, error)
+        if mistake is not None:  # Lightning finds it after the first validation: said as any mistake is
+            outcome.stop_reason = str(mistake)
+            _finish(plan, outcome, task, trainer)
+            raise mistake from None
         if disk_full(error):  # one sentence, the previous last.ckpt intact, summary.json final
             outcome.stop_reason = disk_full_sentence(plan.output_dir, _last_on_disk(trainer))
             try:
@@ -133,6 +140,17 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
     if outcome.status == "diverged" and trainer.is_global_zero:
         print(f"Training diverged: {outcome.stop_reason}. See {summary.run_dir}/summary.json")
     return summary.best.value if summary.best else None
+
+
+def _unknown_monitor(plan: RunPlan, error: BaseException) -> ConfigError | None:
+    """`monitor=val/foo`: Lightning's ModelCheckpoint says it could not find the key, with the keys it has."""
+    found = re.search(r"could not find the monitored key in the returned metrics: (\[[^\]]*\])", str(error))
+    if found is None:
+        return None
+    names = [name for name in re.findall(r"'([^']+)'", found.group(1)) if name.startswith(("val/", "train/"))]
+    return ConfigError(
+        f"monitor={plan.monitor} is not a metric this run logs; choose one of {', '.join(names) or 'val/loss'}."
+    )
 
 
 def _last_on_disk(trainer: pl.Trainer) -> str | None:

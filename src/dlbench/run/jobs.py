@@ -52,7 +52,8 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
         release(held)
     _current_job.clear()
     # the lock first (a live run's files are never looked at to be changed), then what the directory holds
-    if claim(run_dir, key=f"sweep job {number}", any_record=True) is not None:
+    claimed = claim(run_dir, key=f"sweep job {number}", any_record=True) is not None
+    if claimed:
         _current_job.append(run_dir)
     summary = _summary(run_dir)
     if summary and "overrides" in summary.model_fields_set and summary.overrides != overrides:
@@ -61,6 +62,8 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
             f"job {number} ({' '.join(overrides)}); give this sweep its own hydra.sweep.dir."
         )
     status = effective_status(run_dir, summary)[0] if summary else None
+    if claimed and status == "running":  # this process holds the lock now, so the run that said so is gone
+        status = "lost"  # (kill -9 of the sweep: asked after the claim, the lock would answer for this process)
     if summary and status in RESULTS and cfg.get("train", True):
         print(f"job {number} ({' '.join(overrides)}): {status} earlier in {run_dir}; not run again.")
         return JobStart(cfg, skip=True, value=summary.best.value if summary.best else None)

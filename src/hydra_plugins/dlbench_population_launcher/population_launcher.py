@@ -24,6 +24,9 @@ class PopulationLauncher(Launcher):
     """See the module docstring; options are `hydra.launcher.*` (configs/hydra/launcher/population.yaml)."""
 
     def __init__(self, min_members: int = 2, pictures: bool = True, sweep_seeds: int = 5, **_: Any) -> None:
+        from dlbench.config.schema import check_population_launcher
+
+        check_population_launcher({"min_members": min_members, "pictures": pictures, "sweep_seeds": sweep_seeds})
         self.min_members = max(2, int(min_members))
         self.pictures = bool(pictures)
         self.sweep_seeds = int(sweep_seeds)
