@@ -102,3 +102,12 @@ def test_interval_tests_with_the_wrong_arguments_are_refused_when_read(holds_if:
     with pytest.raises(ClaimError) as error:
         _experiment(holds_if)
     assert "\n" not in str(error.value)
+
+
+def test_a_non_inferiority_margin() -> None:
+    """A is within 0.03 of B on every seed (differences -0.01 .. -0.02): above the margin -0.03,
+    while the plain test (A above B) does not hold."""
+    settings = settings_of(_jobs({"a": [0.95, 0.94, 0.96, 0.95, 0.94], "b": [0.96, 0.96, 0.97, 0.97, 0.955]}))
+    assert evaluate(_experiment("higher('test/loss', a, b, 1, -0.03)"), settings)[0]
+    assert not evaluate(_experiment("higher('test/loss', a, b)"), settings)[0]
+    assert not evaluate(_experiment("higher('test/loss', a, b, 1, -0.01)"), settings)[0]

@@ -59,9 +59,10 @@ class Claim:
                 shown = f"{where}.holds_if: {ast.unparse(node)}"
                 if not node.args:
                     raise ClaimError(f"{shown} needs a quantity, e.g. mean('test/acc').")
-                if function in PAIRED_TESTS and len(node.args) not in (3, 4):
+                if function in PAIRED_TESTS and len(node.args) not in (3, 4, 5):
                     raise ClaimError(
-                        f"{shown} takes a quantity, two settings and a factor at most: {function}(best, a, b)."
+                        f"{shown} takes a quantity, two settings, and a factor and a margin at most: "
+                        f"{function}(best, a, b) or {function}(best, a, b, 2, 0.01)."
                     )
                 if function in ONE_SAMPLE_TESTS:
                     if len(node.args) not in (2, 3):
@@ -69,8 +70,8 @@ class Claim:
                             f"{shown} takes a quantity, a number and a setting: {function}('test/acc', 0.9)."
                         )
                     _number(word(node.args[1]), shown)
-                if function in PAIRED_TESTS and len(node.args) == 4:
-                    _number(word(node.args[3]), shown)
+                for extra in node.args[3:] if function in PAIRED_TESTS else []:
+                    _number(word(extra), shown)
                 if function not in PAIRED_TESTS + ONE_SAMPLE_TESTS and len(node.args) > 2:
                     raise ClaimError(f"{shown} takes a quantity and a setting at most.")
                 quantity_text(word(node.args[0]), self.quantities)

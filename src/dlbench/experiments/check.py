@@ -141,10 +141,12 @@ def evaluate(experiment: Experiment, settings: list[Setting]) -> tuple[bool, lis
             a, first = per_seed(name, word(arguments[1]))
             b, second = per_seed(name, word(arguments[2]))
             factor = float(word(arguments[3])) if len(arguments) > 3 else 1.0
+            margin = float(word(arguments[4])) if len(arguments) > 4 else 0.0
             interval = t_interval(list(paired_differences(dict(first), dict(second), factor).values()))
             scaled = f"{number_text(factor)} x " if factor != 1.0 else ""
-            what = f"{a.label} - {scaled}{b.label}"
-            holds = interval.excludes(0.0, "below" if function == "lower" else "above")
+            against = f", against {number_text(margin)}" if margin else ""
+            what = f"{a.label} - {scaled}{b.label}{against}"
+            holds = interval.excludes(margin, "below" if function == "lower" else "above")
         else:
             value = float(word(arguments[1]))
             a, found = per_seed(name, word(arguments[2]) if len(arguments) > 2 else None)

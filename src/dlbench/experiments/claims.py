@@ -24,7 +24,9 @@ difference lies wholly on the claimed side of zero:
 
 - `lower(q, A, B)` / `higher(q, A, B)`: paired over the seeds that ran both settings (the same
   seed gives the same data split and start in every setting), the differences d_i = q(A, seed i)
-  - q(B, seed i); `lower(q, A, B, 2)` compares A with 2 x B (d_i = A_i - 2 B_i);
+  - q(B, seed i); `lower(q, A, B, 2)` compares A with 2 x B (d_i = A_i - 2 B_i), and a fifth
+  argument moves the line from zero: `higher('val/acc', A, B, 1, -0.03)` says A is no more than
+  0.03 below B (the interval of A - B lies above -0.03: a non-inferiority margin);
 - `below(q, value, A)` / `above(q, value, A)`: the mean of q over A's seeds against a number.
 
 The interval is Student's t on the differences (`t_interval`): mean ± t(0.975, n-1) x sd / sqrt(n),
@@ -62,7 +64,7 @@ ARITHMETIC: dict[type, Callable[[float, float], float]] = {
 }
 # The claim's functions: each takes a quantity and an optional setting selector...
 PLAIN_AGGREGATES = ("mean", "median", "min", "max", "std", "count", "seeds")
-# ... and the interval tests (true or false): (quantity, A, B[, factor]) and (quantity, value[, A]).
+# ... and the interval tests (true or false): (quantity, A, B[, factor[, margin]]) and (quantity, value[, A]).
 PAIRED_TESTS = ("lower", "higher")
 ONE_SAMPLE_TESTS = ("below", "above")
 INTERVAL_TESTS = PAIRED_TESTS + ONE_SAMPLE_TESTS
