@@ -98,3 +98,26 @@ def test_the_lr_sweeps_largest_rate_is_really_too_big(make_cfg, tmp_path: Path) 
         train(cfg)
         best[rate] = _summary(cfg)["best"]["value"]
     assert best[rates[-1]] > 2 * best[rates[-2]], best
+
+
+def test_the_geometric_mean_of_sampled_predictions_is_normalised() -> None:
+    from dlbench.callbacks.dropout_ensemble import geometric_mean_log_probs
+
+    same = torch.log_softmax(torch.tensor([[1.0, 2.0, 0.5]]), dim=-1)
+    assert torch.allclose(geometric_mean_log_probs(torch.stack([same, same])), same)
+    two = torch.log(torch.tensor([[[0.9, 0.1]], [[0.1, 0.9]]]))  # sqrt(0.09) each, renormalised: 1/2, 1/2
+    assert torch.allclose(geometric_mean_log_probs(two).exp(), torch.tensor([[0.5, 0.5]]))
+
+
+def test_dropout_ensemble_logs_the_scaled_net_and_the_sampled_ensemble(make_cfg) -> None:
+    """The weight-scaled net is the evaluation-mode net the task tests: its NLL is test/loss."""
+    cfg = make_cfg(
+        "dataset=digits", "model.hidden=[32]", "model.dropout=0.5", "trainer.max_epochs=2",
+        "+callbacks.dropout_ensemble._target_=dlbench.callbacks.dropout_ensemble.DropoutEnsemble",
+        "+callbacks.dropout_ensemble.samples=20", *QUICK,
+    )  # fmt: skip
+    train(cfg)
+    test = _summary(cfg)["metrics"]["test"]
+    assert test["scaled_nll"] == pytest.approx(test["loss"], rel=1e-4)
+    assert test["scaled_acc"] == pytest.approx(test["acc"], abs=1e-6)
+    assert 0.5 < test["ensemble_acc"] <= 1.0 and test["ensemble_nll"] > 0

@@ -180,3 +180,42 @@ def test_a_real_sweep_of_an_experiment_ends_with_its_verdict(tmp_path: Path) -> 
     said = {line.split(":")[0]: line.endswith("yes") for line in record["numbers"] if ": " in line}
     assert said["mean(best, 0.1) < mean(best, 0.001)"] == (good < small)
     assert said["mean(best, 0.1) < mean(best, 10)"] == (good < large)
+
+
+# -- the gallery page -------------------------------------------------------------------------------
+def test_the_gallery_says_never_only_for_a_criterion_and_a_dash_for_what_was_not_logged() -> None:
+    from dlbench.experiments.gallery import spread_text
+
+    assert spread_text([math.nan, math.nan]) == "-"  # e.g. test/data_loss of a net without penalty
+    assert spread_text([math.inf, math.inf]) == "never"
+    assert spread_text([3.0, math.inf]) == "1/2 reached (median 3; 1 never)"
+    assert spread_text([1.0, 3.0]) == "2 ± 1.414"
+
+
+def test_the_gallery_escapes_what_users_wrote() -> None:
+    from dlbench.experiments.gallery import cell, text_of
+
+    assert text_of("a <b> & c") == "a &lt;b&gt; &amp; c"
+    assert cell("model=<script>|x") == "model=&lt;script&gt;&#124;x"
+
+
+def test_every_gallery_row_names_the_code_it_ran() -> None:
+    """docs/experiments.md's verdict table: every experiment has a row, and a row with a verdict
+    names the commit its run was made at (a commit of this repository), so a row that no longer
+    matches the code can be told from one that does (python -m dlbench.experiments gallery --run)."""
+    import subprocess
+
+    from dlbench.experiments.gallery import END, PAGE, START
+
+    page = PAGE.read_text()
+    part = page[page.index(START) : page.index(END)]
+    rows = [line for line in part.splitlines() if line.startswith("| [")]
+    assert sorted(row.split("](")[0][3:] for row in rows) == NAMES
+    for row in rows:
+        cells = [item.strip() for item in row.strip("|").split(" | ")]
+        if cells[1] == "not yet run here":
+            continue
+        commit = cells[-1].removesuffix("+changes")
+        assert commit != "not recorded", row
+        known = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=PAGE.parent, check=False)
+        assert known.returncode == 0, f"{row}: {commit} is not a commit here"
