@@ -173,13 +173,19 @@ def test_a_real_sweep_of_an_experiment_ends_with_its_verdict(tmp_path: Path) -> 
         rate = json.loads((run_dir / "summary.json").read_text())["config"]["optimizer"]["lr"]
         lowest.setdefault(f"{rate:g}", []).append(min(_column(run_dir, "val/loss")))
     assert sorted(lowest) == ["0.001", "0.01", "0.1", "1", "10"] and all(len(v) == 2 for v in lowest.values())
-    small, good, large = (sum(lowest[key]) / 2 for key in ("0.001", "0.1", "10"))
-    line = next(line for line in record["numbers"] if line.startswith("mean(best, 0.1) ="))
-    assert line.split("=")[1].split()[0] == f"{good:.4g}"
+    # each comparison: the paired t interval of the per-seed differences, recomputed with scipy's own test
+    from scipy import stats
+
+    by_test = {item["test"]: item for item in record["comparisons"]}
+    for other in ("0.001", "10"):
+        item = by_test[f"lower(best, 0.1, {other})"]
+        reference = stats.ttest_rel(lowest["0.1"], lowest[other]).confidence_interval(0.95)
+        assert item["seeds"] == 2 and item["difference"] == pytest.approx((sum(lowest["0.1"]) - sum(lowest[other])) / 2)
+        assert item["interval_95"] == pytest.approx([reference.low, reference.high])
+        assert item["holds"] == (reference.high < 0)
+        line = next(line for line in record["numbers"] if line.startswith(f"lower(best, 0.1, {other}):"))
+        assert "(95% paired t, 2 seeds)" in line and line.endswith("yes" if item["holds"] else "no")
     assert record["held"] == (check("learning_rate", sweep_dir).held)
-    said = {line.split(":")[0]: line.endswith("yes") for line in record["numbers"] if ": " in line}
-    assert said["mean(best, 0.1) < mean(best, 0.001)"] == (good < small)
-    assert said["mean(best, 0.1) < mean(best, 10)"] == (good < large)
 
 
 # -- the gallery page -------------------------------------------------------------------------------

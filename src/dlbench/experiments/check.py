@@ -51,6 +51,23 @@ class Comparison:
     interval: Interval
     holds: bool
 
+    def record(self) -> dict[str, object]:
+        """For experiment_check.json: the test, the difference, its interval and the seeds (JSON has
+        no infinity: a never is the string "never")."""
+
+        def number(value: float) -> float | str | None:
+            return None if math.isnan(value) else ("never" if math.isinf(value) else value)
+
+        interval = self.interval
+        return {
+            "test": self.call,
+            "what": self.what,
+            "difference": number(interval.mean),
+            "interval_95": [number(interval.low), number(interval.high)],
+            "seeds": interval.n,
+            "holds": self.holds,
+        }
+
     def line(self) -> str:
         paired = "paired t" if self.call.startswith(PAIRED_TESTS) else "t"
         seeds = f"{self.interval.n} seed{'s' if self.interval.n != 1 else ''}"

@@ -98,7 +98,8 @@ def run_experiment(name: str, sweep_dir: Path) -> dict[str, Any]:
 
 
 def code_version() -> str:
-    """The commit the run's code is at (short hash), `+changes` when src/ or configs/ differ from it."""
+    """The commit the run's code is at (short hash), `+changes` when what trains (src/ but the
+    experiments' own package, configs/, train.py) differs from it."""
 
     def git(*args: str) -> str:
         result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -107,7 +108,8 @@ def code_version() -> str:
     commit = git("rev-parse", "--short", "HEAD")
     if not commit:
         return "unknown"
-    changed = git("status", "--porcelain", "--", "src", "configs", "train.py")
+    # the verdict code (experiments/) is re-run when the page is drawn: only what trains counts
+    changed = git("status", "--porcelain", "--", "src", "configs", "train.py", ":(exclude)src/dlbench/experiments")
     return commit + ("+changes" if changed else "")
 
 
