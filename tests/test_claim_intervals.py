@@ -111,3 +111,18 @@ def test_a_non_inferiority_margin() -> None:
     assert evaluate(_experiment("higher('test/loss', a, b, 1, -0.03)"), settings)[0]
     assert not evaluate(_experiment("higher('test/loss', a, b)"), settings)[0]
     assert not evaluate(_experiment("higher('test/loss', a, b, 1, -0.01)"), settings)[0]
+
+
+def test_the_gallerys_verdict_table_gives_each_difference_its_interval_and_seeds() -> None:
+    from dlbench.experiments.check import Verdict
+    from dlbench.experiments.gallery import summary_table
+
+    experiment = _experiment("lower('test/loss', a, b)")
+    settings = settings_of(_jobs({"a": [1.0, 2.0, 3.0, 4.0, 5.0], "b": [2.0, 4.0, 6.0, 8.0, 10.0]}))
+    held, lines, comparisons = evaluate(experiment, settings)
+    verdict = Verdict(experiment, Path("."), held, lines, [], 10, 10, None, comparisons)
+    run = {"wall_time_s": 61, "load_average_before": [7.5, 7, 6], "code_version": "abc1234"}
+    header, _, row = summary_table([(experiment, verdict, run)])
+    assert "difference [95% interval] (seeds)" in header
+    # a - b = -1 .. -5: mean -3, t(0.975, 4) x sd / sqrt(5) = 1.963
+    assert "| held | opt=a - opt=b: -3 [-4.963, -1.037] (5) yes | 10 | 1.1 min (7.5) | abc1234 |" in row

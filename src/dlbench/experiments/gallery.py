@@ -64,6 +64,15 @@ DRAWINGS = {
     "lenet_digits": Drawing(curve="val/acc"),
     "recurrent": Drawing(curve="val/loss", log_curve=True),
     "autoencoder_pca": Drawing(curve="val/loss"),
+    "batchnorm": Drawing(curve="val/acc"),
+    "dropout_ensemble": Drawing(curve="val/acc"),
+    "augmentation": Drawing(curve="val/acc"),
+    "relu_tanh_cnn": Drawing(curve="train/acc"),
+    "xor_1986": Drawing(curve="train/loss", log_curve=True),
+    "encoder_838": Drawing(curve="train/loss", log_curve=True),
+    "optimizers_speed": Drawing(curve="train/loss", log_curve=True),
+    "mdn_inverse": Drawing(curve="val/loss"),
+    "segmentation_dice": Drawing(curve="val/dice"),
 }
 
 
