@@ -29,6 +29,9 @@ FINDINGS: dict[str, str] = {
     "not above 1.5) and patience 10 stops at 24-68 epochs, not under half of 100",
     "optimizers": "after 30 epochs every optimizer reaches the same best val loss (momentum - SGD 0.0059 "
     "[-0.039, 0.051], Nesterov - SGD 0.011 [-0.031, 0.053], Adam - SGD 0.0045 [-0.0086, 0.0175])",
+    "optimizers_speed": "after 500 sweeps momentum 0.9 sits at a summed squared error of 4.0 on every seed (every "
+    "symmetric pattern answered 0) against plain gradient descent's 3.5 (momentum - sgd 0.500 [0.499, 0.502]); "
+    "Nesterov (-3.17 [-3.68, -2.66]) and Adam (-0.88 [-1.07, -0.70]) are faster",
     "regularizers": "only augmentation lowers the best checkpoint's test loss beyond the noise (-0.028 "
     "[-0.048, -0.007]); dropout -0.0057 [-0.0165, 0.0051] held only on means, input noise 0.0019",
 }
