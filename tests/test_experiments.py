@@ -29,6 +29,10 @@ def test_there_are_the_experiments_the_issue_lists() -> None:
     assert {"learning_rate", "batch_size", "early_stopping", "regularizers", "autoencoder_pca", "recurrent"} <= set(
         NAMES
     )
+    # issue 28: the three failed set-ups redesigned under new names, and the notes' missing parts
+    assert {"early_stopping_small", "optimizers_speed", "regularizers_small"} <= set(NAMES)
+    assert {"batchnorm", "dropout_ensemble", "augmentation", "capacity", "xor_1986", "encoder_838"} <= set(NAMES)
+    assert {"mdn_inverse", "segmentation_dice", "relu_tanh_cnn"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -172,10 +176,55 @@ def test_a_real_sweep_of_an_experiment_ends_with_its_verdict(tmp_path: Path) -> 
         rate = json.loads((run_dir / "summary.json").read_text())["config"]["optimizer"]["lr"]
         lowest.setdefault(f"{rate:g}", []).append(min(_column(run_dir, "val/loss")))
     assert sorted(lowest) == ["0.001", "0.01", "0.1", "1", "10"] and all(len(v) == 2 for v in lowest.values())
-    small, good, large = (sum(lowest[key]) / 2 for key in ("0.001", "0.1", "10"))
-    line = next(line for line in record["numbers"] if line.startswith("mean(best, 0.1) ="))
-    assert line.split("=")[1].split()[0] == f"{good:.4g}"
+    # each comparison: the paired t interval of the per-seed differences, recomputed with scipy's own test
+    from scipy import stats
+
+    by_test = {item["test"]: item for item in record["comparisons"]}
+    for other in ("0.001", "10"):
+        item = by_test[f"lower(best, 0.1, {other})"]
+        reference = stats.ttest_rel(lowest["0.1"], lowest[other]).confidence_interval(0.95)
+        assert item["seeds"] == 2 and item["difference"] == pytest.approx((sum(lowest["0.1"]) - sum(lowest[other])) / 2)
+        assert item["interval_95"] == pytest.approx([reference.low, reference.high])
+        assert item["holds"] == (reference.high < 0)
+        line = next(line for line in record["numbers"] if line.startswith(f"lower(best, 0.1, {other}):"))
+        assert "(95% paired t, 2 seeds)" in line and line.endswith("yes" if item["holds"] else "no")
     assert record["held"] == (check("learning_rate", sweep_dir).held)
-    said = {line.split(":")[0]: line.endswith("yes") for line in record["numbers"] if ": " in line}
-    assert said["mean(best, 0.1) < mean(best, 0.001)"] == (good < small)
-    assert said["mean(best, 0.1) < mean(best, 10)"] == (good < large)
+
+
+# -- the gallery page -------------------------------------------------------------------------------
+def test_the_gallery_says_never_only_for_a_criterion_and_a_dash_for_what_was_not_logged() -> None:
+    from dlbench.experiments.gallery import spread_text
+
+    assert spread_text([math.nan, math.nan]) == "-"  # e.g. test/data_loss of a net without penalty
+    assert spread_text([math.inf, math.inf]) == "never"
+    assert spread_text([3.0, math.inf]) == "1/2 reached (median 3; 1 never)"
+    assert spread_text([1.0, 3.0]) == "2 ± 1.414"
+
+
+def test_the_gallery_escapes_what_users_wrote() -> None:
+    from dlbench.experiments.gallery import cell, text_of
+
+    assert text_of("a <b> & c") == "a &lt;b&gt; &amp; c"
+    assert cell("model=<script>|x") == "model=&lt;script&gt;&#124;x"
+
+
+def test_every_gallery_row_names_the_code_it_ran() -> None:
+    """docs/experiments.md's verdict table: every experiment has a row, and a row with a verdict
+    names the commit its run was made at (a commit of this repository), so a row that no longer
+    matches the code can be told from one that does (python -m dlbench.experiments gallery --run)."""
+    import subprocess
+
+    from dlbench.experiments.gallery import END, PAGE, START
+
+    page = PAGE.read_text()
+    part = page[page.index(START) : page.index(END)]
+    rows = [line for line in part.splitlines() if line.startswith("| [")]
+    assert sorted(row.split("](")[0][3:] for row in rows) == NAMES
+    for row in rows:
+        cells = [item.strip() for item in row.strip("|").split(" | ")]
+        if cells[1] == "not yet run here":
+            continue
+        commit = cells[-1].removesuffix("+changes")
+        assert commit != "not recorded", row
+        known = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=PAGE.parent, check=False)
+        assert known.returncode == 0, f"{row}: {commit} is not a commit here"

@@ -31,19 +31,19 @@ def test_named_sweep_runs_every_value_and_writes_the_report(tmp_path: Path) -> N
     result = run_cli("-m", "sweep=lr", *FAST, f"hydra.sweep.dir={sweep_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = report_rows(sweep_dir)
-    assert [row["optimizer.lr"] for row in rows] == ["0.1", "0.01", "0.001", "0.0001"]
-    assert [row["status"] for row in rows] == ["completed"] * 4
+    assert [row["optimizer.lr"] for row in rows] == ["10", "1", "0.1", "0.01", "0.001"]
+    assert [row["status"] for row in rows] == ["completed"] * 5
     assert {row["epochs_run"] for row in rows} == {"2"}
     markdown = (sweep_dir / "report.md").read_text()
     table = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
-    assert len(table) == 1 + 4  # the header and one row per job
+    assert len(table) == 1 + 5  # the header and one row per job
     assert (sweep_dir / "val_curves.png").stat().st_size > 0
     assert (sweep_dir / "final_vs_optimizer_lr.png").stat().st_size > 0
-    assert len(set(summaries(sweep_dir))) == 4  # four run directories, none shared
+    assert len(set(summaries(sweep_dir))) == 5  # five run directories, none shared
 
 
 NAMED_SWEEPS = {
-    "lr": {"optimizer.lr": "0.1,0.01,0.001,0.0001"},
+    "lr": {"optimizer.lr": "10,1,0.1,0.01,0.001"},
     "batch_size": {"dataset.batch_size": "16,32,64,128,full"},
     "early_stopping": {"callbacks.early_stopping.patience": "1000,3,5,10"},
     "optimizer": {"optimizer": "sgd,momentum,nesterov,adagrad,rmsprop,adam"},

@@ -73,8 +73,13 @@ class StopAtCriterion(EarlyStopping):
         return {"epochs_to_criterion": self.epochs_to_criterion, "message": self.stopping_reason_message}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.epochs_to_criterion = state_dict.get("epochs_to_criterion")
-        self.stopping_reason_message = state_dict.get("message")
+        """Restore what a checkpoint knew, without forgetting what this run has seen since.
+
+        The epoch the criterion was first met is a fact of the run: a checkpoint written before
+        it (best.ckpt, reloaded by the test phase) knows only "not yet", and must not erase it."""
+        if state_dict.get("epochs_to_criterion") is not None or self.epochs_to_criterion is None:
+            self.epochs_to_criterion = state_dict.get("epochs_to_criterion")
+            self.stopping_reason_message = state_dict.get("message")
 
     def describe(self) -> dict[str, Any]:
         """What summary.json records about the criterion."""

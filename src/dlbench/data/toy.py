@@ -75,6 +75,27 @@ class MirrorSymmetry(ToyDataModule):
         return {"train": self.pair(patterns, symmetric.astype(np.int64), binary=True)}
 
 
+class Encoder(ToyDataModule):
+    """The n one-hot patterns of n bits, each to be reproduced at the output (the 1986 encoder).
+
+    Rumelhart, Hinton & Williams (1986) trained an 8-3-8 net to map each of the eight one-hot
+    patterns onto itself through three hidden units, and found the hidden units settling on
+    near-binary codes. The target of pattern i is pattern i itself, given here as its class i
+    (one output per bit; the one-hot target is what cross-entropy and `task.tolerance` compare
+    the outputs with). Trained and evaluated on all n patterns, like xor and mirror_symmetry.
+    """
+
+    name = "encoder"
+    kind = "multiclass"
+
+    def __init__(self, bits: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bits = int(bits)
+
+    def load(self) -> dict[str, Pair]:
+        return {"train": self.pair(np.eye(self.bits, dtype=np.float32), np.arange(self.bits), binary=False)}
+
+
 class _Cloud(ToyDataModule):
     """A 2-D point cloud of `num_samples` points with Gaussian `noise`."""
 

@@ -25,7 +25,16 @@ import yaml
 
 from dlbench.config.compose import CONFIGS
 from dlbench.config.headers import header_lines
-from dlbench.experiments.claims import AGGREGATES, JOB_FUNCTIONS, ClaimError, parse, quantity_text, word
+from dlbench.experiments.claims import (
+    AGGREGATES,
+    JOB_FUNCTIONS,
+    ONE_SAMPLE_TESTS,
+    PAIRED_TESTS,
+    ClaimError,
+    parse,
+    quantity_text,
+    word,
+)
 from dlbench.reporting.seeds import SEED_KEYS
 
 FOLDER = CONFIGS / "experiment"
@@ -46,11 +55,33 @@ class Claim:
         tree = parse(self.holds_if, AGGREGATES, f"{where}.holds_if")
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) != "seeds":
+                function = getattr(node.func, "id", None)
+                shown = f"{where}.holds_if: {ast.unparse(node)}"
                 if not node.args:
-                    raise ClaimError(f"{where}.holds_if: {ast.unparse(node)} needs a quantity, e.g. mean('test/acc').")
-                if len(node.args) > 2:
-                    raise ClaimError(f"{where}.holds_if: {ast.unparse(node)} takes a quantity and a setting at most.")
+                    raise ClaimError(f"{shown} needs a quantity, e.g. mean('test/acc').")
+                if function in PAIRED_TESTS and len(node.args) not in (3, 4, 5):
+                    raise ClaimError(
+                        f"{shown} takes a quantity, two settings, and a factor and a margin at most: "
+                        f"{function}(best, a, b) or {function}(best, a, b, 2, 0.01)."
+                    )
+                if function in ONE_SAMPLE_TESTS:
+                    if len(node.args) not in (2, 3):
+                        raise ClaimError(
+                            f"{shown} takes a quantity, a number and a setting: {function}('test/acc', 0.9)."
+                        )
+                    _number(word(node.args[1]), shown)
+                for extra in node.args[3:] if function in PAIRED_TESTS else []:
+                    _number(word(extra), shown)
+                if function not in PAIRED_TESTS + ONE_SAMPLE_TESTS and len(node.args) > 2:
+                    raise ClaimError(f"{shown} takes a quantity and a setting at most.")
                 quantity_text(word(node.args[0]), self.quantities)
+
+
+def _number(text: str, shown: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ClaimError(f"{shown}: {text!r} should be a number.") from None
 
 
 @dataclass(frozen=True)

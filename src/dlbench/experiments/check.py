@@ -13,20 +13,26 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlbench.experiments.catalog import Experiment, SweepPlan, load, sweep_plan
 from dlbench.experiments.claims import (
     AGGREGATES,
+    CONFIDENCE,
+    INTERVAL_TESTS,
+    PAIRED_TESTS,
     ClaimError,
     Interpreter,
+    Interval,
     Trace,
     aggregate,
     evaluate_quantity,
     number_text,
+    paired_differences,
     parse,
     quantity_text,
+    t_interval,
     word,
 )
 from dlbench.experiments.claims import (
@@ -34,6 +40,41 @@ from dlbench.experiments.claims import (
 )
 from dlbench.reporting.comparison import Job, find_jobs
 from dlbench.reporting.seeds import SEED_KEYS, Setting, group_by
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One interval test of a claim: what it compared, the difference, its interval, its verdict."""
+
+    call: str  # as the claim writes it: lower(best, momentum, sgd)
+    what: str  # momentum - sgd, or mean over '[]' - 1.05
+    interval: Interval
+    holds: bool
+
+    def record(self) -> dict[str, object]:
+        """For experiment_check.json: the test, the difference, its interval and the seeds (JSON has
+        no infinity: a never is the string "never")."""
+
+        def number(value: float) -> float | str | None:
+            return None if math.isnan(value) else ("never" if math.isinf(value) else value)
+
+        interval = self.interval
+        return {
+            "test": self.call,
+            "what": self.what,
+            "difference": number(interval.mean),
+            "interval_95": [number(interval.low), number(interval.high)],
+            "seeds": interval.n,
+            "holds": self.holds,
+        }
+
+    def line(self) -> str:
+        paired = "paired t" if self.call.startswith(PAIRED_TESTS) else "t"
+        seeds = f"{self.interval.n} seed{'s' if self.interval.n != 1 else ''}"
+        return (
+            f"{self.call}: {self.what} = {self.interval.text()} ({CONFIDENCE:.0%} {paired}, {seeds}), "
+            f"{'yes' if self.holds else 'no'}"
+        )
 
 
 @dataclass
@@ -48,6 +89,7 @@ class Verdict:
     jobs: int
     completed: int
     problem: str | None = None
+    comparisons: list[Comparison] = field(default_factory=list)  # the interval tests, in the claim's order
 
     @property
     def word(self) -> str:
@@ -88,18 +130,54 @@ def select(settings: list[Setting], selector: str | None) -> Setting:
     return found[0]
 
 
-def evaluate(experiment: Experiment, settings: list[Setting]) -> tuple[bool, list[str]]:
-    """The claim's truth on these settings, and the numbers it looked at."""
+def evaluate(experiment: Experiment, settings: list[Setting]) -> tuple[bool, list[str], list[Comparison]]:
+    """The claim's truth on these settings, the numbers it looked at, and its interval tests."""
     claim = experiment.claim
     trace = Trace()
     parsed: dict[str, ast.Expression] = {}
+    comparisons: list[Comparison] = []
 
     def quantity(name: str) -> ast.Expression:
         if name not in parsed:
             parsed[name] = parse(quantity_text(name, claim.quantities), _JOB_FUNCTIONS, f"quantity {name}")
         return parsed[name]
 
+    def per_seed(name: str, selector: str | None) -> tuple[Setting, list[tuple[str, float]]]:
+        setting = select(settings, selector)
+        tree = quantity(name)
+        found = [
+            (seed, evaluate_quantity(tree, job.summary)) for seed, job in zip(setting.seeds, setting.jobs, strict=True)
+        ]
+        each = ", ".join(f"{seed}: {number_text(value)}" for seed, value in found)
+        trace.add(f"{name} over {setting.label or 'every job'}: seeds {each}")
+        return setting, found
+
+    def interval_test(function: str, arguments: list[ast.expr], node: ast.Call) -> float:
+        name = word(arguments[0])
+        if function in PAIRED_TESTS:
+            a, first = per_seed(name, word(arguments[1]))
+            b, second = per_seed(name, word(arguments[2]))
+            factor = float(word(arguments[3])) if len(arguments) > 3 else 1.0
+            margin = float(word(arguments[4])) if len(arguments) > 4 else 0.0
+            interval = t_interval(list(paired_differences(dict(first), dict(second), factor).values()))
+            scaled = f"{number_text(factor)} x " if factor != 1.0 else ""
+            against = f", against {number_text(margin)}" if margin else ""
+            what = f"{a.label} - {scaled}{b.label}{against}"
+            holds = interval.excludes(margin, "below" if function == "lower" else "above")
+        else:
+            value = float(word(arguments[1]))
+            a, found = per_seed(name, word(arguments[2]) if len(arguments) > 2 else None)
+            interval = t_interval([value for _, value in found])
+            what = f"mean over {a.label or 'every job'}, against {number_text(value)}"
+            holds = interval.excludes(value, function)
+        comparison = Comparison(ast.unparse(node), what, interval, holds)
+        comparisons.append(comparison)
+        trace.add(comparison.line())
+        return 1.0 if holds else 0.0
+
     def call(function: str, arguments: list[ast.expr], node: ast.Call) -> float:
+        if function in INTERVAL_TESTS:
+            return interval_test(function, arguments, node)
         if function == "seeds":
             setting = select(settings, word(arguments[0]) if arguments else None)
             values = [0.0] * len(setting.jobs)
@@ -117,7 +195,7 @@ def evaluate(experiment: Experiment, settings: list[Setting]) -> tuple[bool, lis
 
     tree = parse(claim.holds_if, AGGREGATES, "claim.holds_if")
     held = bool(Interpreter(call, trace).value(tree))
-    return held, trace.lines
+    return held, trace.lines, comparisons
 
 
 # -- deviations -----------------------------------------------------------------------------------
@@ -189,10 +267,10 @@ def check(name: str, sweep_dir: str | Path) -> Verdict:
     notes = deviations(experiment, plan, jobs, settings)
     completed = sum(job.status == "completed" for job in jobs)
     try:
-        held, lines = evaluate(experiment, settings)
+        held, lines, comparisons = evaluate(experiment, settings)
     except ClaimError as error:
         return Verdict(experiment, sweep_dir, None, [], notes, len(jobs), completed, str(error))
-    return Verdict(experiment, sweep_dir, held, lines, notes, len(jobs), completed)
+    return Verdict(experiment, sweep_dir, held, lines, notes, len(jobs), completed, None, comparisons)
 
 
 def latest_sweep(name: str, root: str | Path = "multirun") -> Path | None:

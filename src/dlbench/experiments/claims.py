@@ -17,6 +17,23 @@ Two levels use the same grammar with different functions:
   made from that job's `summary.json` with the JOB_FUNCTIONS;
 - the **claim** compares aggregates over the seeds of named settings with the AGGREGATES, e.g.
   `median(epochs_to_criterion)`, `mean('test/acc', 'model=lstm dataset=adding')`.
+
+A claim that one setting beats another is a claim about a difference that seeds make noisy, so
+it is written with the INTERVAL_TESTS, which hold only when the 95% confidence interval of the
+difference lies wholly on the claimed side of zero:
+
+- `lower(q, A, B)` / `higher(q, A, B)`: paired over the seeds that ran both settings (the same
+  seed gives the same data split and start in every setting), the differences d_i = q(A, seed i)
+  - q(B, seed i); `lower(q, A, B, 2)` compares A with 2 x B (d_i = A_i - 2 B_i), and a fifth
+  argument moves the line from zero: `higher('val/acc', A, B, 1, -0.03)` says A is no more than
+  0.03 below B (the interval of A - B lies above -0.03: a non-inferiority margin);
+- `below(q, value, A)` / `above(q, value, A)`: the mean of q over A's seeds against a number.
+
+The interval is Student's t on the differences (`t_interval`): mean ± t(0.975, n-1) x sd / sqrt(n),
+chosen over a bootstrap because with 5 to 10 seeds a percentile bootstrap is known to be too
+narrow, while t is exact for normal differences and close for the rest at this n. A difference
+that is "never" (a criterion not reached) on every seed is infinite and holds on its side; a
+mix of reached and never cannot be given a t interval, and the comparison does not hold.
 """
 
 from __future__ import annotations
@@ -46,8 +63,14 @@ ARITHMETIC: dict[type, Callable[[float, float], float]] = {
     ast.Mult: operator.mul,
     ast.Div: lambda a, b: a / b if b != 0 else (math.copysign(math.inf, a) if a != 0 else math.nan),
 }
-# The claim's functions: each takes a quantity and an optional setting selector.
-AGGREGATES = ("mean", "median", "min", "max", "std", "count", "seeds")
+# The claim's functions: each takes a quantity and an optional setting selector...
+PLAIN_AGGREGATES = ("mean", "median", "min", "max", "std", "count", "seeds")
+# ... and the interval tests (true or false): (quantity, A, B[, factor[, margin]]) and (quantity, value[, A]).
+PAIRED_TESTS = ("lower", "higher")
+ONE_SAMPLE_TESTS = ("below", "above")
+INTERVAL_TESTS = PAIRED_TESTS + ONE_SAMPLE_TESTS
+AGGREGATES = PLAIN_AGGREGATES + INTERVAL_TESTS
+CONFIDENCE = 0.95
 # A quantity's functions: each reads one job's summary.
 JOB_FUNCTIONS = ("metric", "summary", "best", "diverged", "history", "first_epoch", "lowest", "highest")
 ALLOWED_NODES = (
@@ -334,3 +357,60 @@ def aggregate(name: str, values: list[float]) -> float:
 def _infinite_mean(values: list[float]) -> float:
     signs = {math.copysign(1.0, value) for value in values if math.isinf(value)}
     return math.nan if len(signs) > 1 else math.inf * signs.pop()
+
+
+# -- intervals ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Interval:
+    """The mean of n numbers (differences, or values) and its two-sided confidence interval."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    never: int = 0  # how many of the numbers were infinite (a criterion never reached)
+
+    def excludes(self, value: float, side: str) -> bool:
+        """Whether the whole interval lies below (`side` 'below') or above `value`; nan never does."""
+        return self.high < value if side == "below" else self.low > value
+
+    def text(self) -> str:
+        if self.never and self.never < self.n:
+            return f"{number_text(self.mean)} ({self.never} of {self.n} never: no t interval)"
+        return f"{number_text(self.mean)} [{number_text(self.low)}, {number_text(self.high)}]"
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+    """Student's t interval of the mean: mean ± t((1 + confidence) / 2, n - 1) · sd / sqrt(n).
+
+    Infinite values (never) make the interval infinite when all are of one sign, and undefined
+    (nan) when mixed with finite ones; fewer than two values give no interval (nan)."""
+    from scipy import stats
+
+    values = [float(value) for value in values]
+    n = len(values)
+    infinite = [value for value in values if math.isinf(value)]
+    if any(math.isnan(value) for value in values) or n == 0:
+        return Interval(math.nan, math.nan, math.nan, n)
+    if infinite:
+        if len(infinite) == n and len({math.copysign(1, value) for value in infinite}) == 1:
+            return Interval(infinite[0], infinite[0], infinite[0], n, n)
+        return Interval(
+            _infinite_mean(infinite) if len(infinite) == n else math.nan, math.nan, math.nan, n, len(infinite)
+        )
+    mean = math.fsum(values) / n
+    if n < 2:
+        return Interval(mean, math.nan, math.nan, n)
+    sd = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (n - 1))
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n)
+
+
+def paired_differences(a: Mapping[str, float], b: Mapping[str, float], factor: float = 1.0) -> dict[str, float]:
+    """a[seed] - factor * b[seed] for each seed both have; never - never is undefined (nan)."""
+    out = {}
+    for seed in a:
+        if seed in b:
+            left, right = a[seed], factor * b[seed]
+            out[seed] = math.nan if math.isinf(left) and math.isinf(right) and left == right else left - right
+    return out

@@ -11,6 +11,7 @@ the sweeps that are there, so a figure is never made from anything but a measure
 from __future__ import annotations
 
 import ast
+import html
 import json
 import math
 import os
@@ -63,6 +64,15 @@ DRAWINGS = {
     "lenet_digits": Drawing(curve="val/acc"),
     "recurrent": Drawing(curve="val/loss", log_curve=True),
     "autoencoder_pca": Drawing(curve="val/loss"),
+    "batchnorm": Drawing(curve="val/acc"),
+    "dropout_ensemble": Drawing(curve="val/acc"),
+    "augmentation": Drawing(curve="val/acc"),
+    "relu_tanh_cnn": Drawing(curve="train/acc"),
+    "xor_1986": Drawing(curve="train/loss", log_curve=True),
+    "encoder_838": Drawing(curve="train/loss", log_curve=True),
+    "optimizers_speed": Drawing(curve="train/loss", log_curve=True),
+    "mdn_inverse": Drawing(curve="val/loss"),
+    "segmentation_dice": Drawing(curve="val/dice"),
 }
 
 
@@ -83,6 +93,7 @@ def run_experiment(name: str, sweep_dir: Path) -> dict[str, Any]:
         result = subprocess.run(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, check=False)
     record = {
         "command": f"python train.py -m experiment={name}",
+        "code_version": code_version(),
         "exit_status": result.returncode,
         "wall_time_s": round(time.time() - started, 1),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
@@ -93,6 +104,22 @@ def run_experiment(name: str, sweep_dir: Path) -> dict[str, Any]:
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def code_version() -> str:
+    """The commit the run's code is at (short hash), `+changes` when what trains (src/ but the
+    experiments' own package, configs/, train.py) differs from it."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "unknown"
+    # the verdict code (experiments/) is re-run when the page is drawn: only what trains counts
+    changed = git("status", "--porcelain", "--", "src", "configs", "train.py", ":(exclude)src/dlbench/experiments")
+    return commit + ("+changes" if changed else "")
 
 
 # -- numbers per setting --------------------------------------------------------------------------
@@ -114,13 +141,21 @@ def values(experiment: Experiment, setting: Setting, quantity: str) -> list[floa
 
 
 def spread_text(numbers: list[float]) -> str:
-    finite = [value for value in numbers if math.isfinite(value)]
-    if not numbers:
+    """mean ± std over the seeds; `never` only for a criterion never reached (inf), `-` for a
+    number the jobs did not log (nan: a metric this setting does not have)."""
+    logged = [value for value in numbers if not math.isnan(value)]
+    if not logged:
         return "-"
-    if len(finite) < len(numbers):  # some never reached it: say how many did, and their median
-        never = len(numbers) - len(finite)
-        shown = number_text(statistics.median(finite)) if finite else "-"
-        return f"{len(finite)}/{len(numbers)} reached (median {shown}; {never} never)" if finite else "never"
+    missing = f"; {len(numbers) - len(logged)} not logged" if len(logged) < len(numbers) else ""
+    finite = [value for value in logged if math.isfinite(value)]
+    if len(finite) < len(logged):  # some never reached it: say how many did, and their median
+        never = len(logged) - len(finite)
+        if not finite:
+            return "never" + (f" ({len(logged)} of {len(numbers)} logged)" if missing else "")
+        shown = number_text(statistics.median(finite))
+        return f"{len(finite)}/{len(logged)} reached (median {shown}; {never} never{missing})"
+    if missing:
+        return f"{number_text(statistics.fmean(finite))} ({len(logged)} of {len(numbers)} logged)"
     mean = statistics.fmean(finite)
     std = statistics.stdev(finite) if len(finite) > 1 else 0.0
     return f"{number_text(mean)} ± {number_text(std)}"
@@ -132,11 +167,22 @@ def table(experiment: Experiment, settings: list[Setting]) -> list[str]:
     quantities = claim_quantities(experiment)
     metrics = sorted({f"test/{key}" for s in settings for job in s.jobs for key in job.summary.metrics.test})
     columns = quantities + [metric for metric in metrics if metric not in quantities]
-    lines = ["| setting | seeds | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    lines = ["| setting | seeds | " + " | ".join(cell(c) for c in columns) + " |", "|---|---|" + "---|" * len(columns)]
     for setting in settings:
         cells = [spread_text(values(experiment, setting, column)) for column in columns]
-        lines.append(f"| {setting.label.replace('|', '/')} | {len(setting.jobs)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {cell(setting.label)} | {len(setting.jobs)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def text_of(value: object) -> str:
+    """A user's value (a setting, a claim's sentence, a number line) as page text: HTML's special
+    characters escaped, so `<`, `>` and `&` show as themselves and cannot open a tag."""
+    return html.escape(str(value), quote=False)
+
+
+def cell(value: object) -> str:
+    """text_of for a table cell: a `|` would end the cell, so it is escaped too."""
+    return text_of(value).replace("|", "&#124;")
 
 
 # -- the figure -----------------------------------------------------------------------------------
@@ -246,26 +292,39 @@ def draw(experiment: Experiment, settings: list[Setting], path: Path) -> Path:
 
 # -- the page -------------------------------------------------------------------------------------
 def section(experiment: Experiment, verdict: Verdict | None, run: dict[str, Any] | None, figure: Path | None) -> str:
-    lines = [f"### {experiment.name}", "", experiment.description, "", f"```bash\n{experiment.command}\n```", ""]
+    lines = [
+        f"### {experiment.name}",
+        "",
+        text_of(experiment.description),
+        "",
+        f"```bash\n{experiment.command}\n```",
+        "",
+    ]
     budget = experiment.budget
     cost = f"{budget.get('jobs')} jobs; budget {budget.get('minutes')} min on {budget.get('device')}"
     if run is not None:
         load = "/".join(str(value) for value in run.get("load_average_before", []))
         cost += f"; measured {minutes_of(run)} min (started {run['started']}, load average {load})"
-    lines += [cost, "", f"**Claim.** {experiment.claim.says}", "", f"Holds if `{experiment.claim.holds_if}`"]
+        cost += f"; code {run.get('code_version', 'not recorded')}"
+    lines += [cost, "", f"**Claim.** {text_of(experiment.claim.says)}", "", f"Holds if `{experiment.claim.holds_if}`"]
     for name, text in experiment.claim.quantities.items():
         lines.append(f"with {name} = `{text}`")
     lines.append("")
     if verdict is None:
-        why = "it is GPU-sized (see its budget)" if experiment.gpu_sized else "no finished sweep of it yet"
+        why = (
+            "it is GPU-sized (see its budget)"
+            if experiment.gpu_sized
+            else "no finished sweep of it with the current code under multirun/gallery/ (earlier runs, where "
+            "there were any, are re-checked in [What the intervals change](#what-the-intervals-change))"
+        )
         lines += [f"**Not yet run here**: {why}.", ""]
         return "\n".join(lines)
     lines += [f"**Verdict: {verdict.word}.**", ""]
-    lines += [f"- {line}" for line in verdict.lines]
+    lines += [f"- {text_of(line)}" for line in verdict.lines]
     if verdict.problem:
-        lines.append(f"- not checked: {verdict.problem}")
+        lines.append(f"- not checked: {text_of(verdict.problem)}")
     if verdict.deviations:
-        lines += ["", "The run deviates from the experiment: " + "; ".join(verdict.deviations)]
+        lines += ["", "The run deviates from the experiment: " + text_of("; ".join(verdict.deviations))]
     lines.append("")
     if figure is not None:
         lines += [f"![experiment={experiment.name}: the runs]({figure.relative_to(DOCS).as_posix()})", ""]
@@ -278,12 +337,28 @@ def minutes_of(run: dict[str, Any]) -> float:
 
 
 def summary_table(rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | None]]) -> list[str]:
-    lines = ["| experiment | verdict | jobs | measured time |", "|---|---|---|---|"]
+    """One row per experiment: its verdict, each interval test's difference with its 95% interval
+    and number of seeds, the jobs, the measured time and load, and the code version it ran."""
+    lines = [
+        "| experiment | verdict | difference [95% interval] (seeds) | jobs | measured time (load) | code |",
+        "|---|---|---|---|---|---|",
+    ]
     for experiment, verdict, run in rows:
         shown = verdict.word if verdict is not None else "not yet run here"
-        minutes = f"{minutes_of(run)} min" if run else "-"
+        intervals = "<br>".join(
+            f"{cell(c.what)}: {cell(c.interval.text())} ({c.interval.n}) {'yes' if c.holds else 'no'}"
+            for c in (verdict.comparisons if verdict else [])
+        )
+        if verdict is not None and not verdict.comparisons:
+            intervals = "no interval test: a level on the mean or counts"
+        minutes = "-"
+        if run:
+            minutes = f"{minutes_of(run)} min ({run.get('load_average_before', ['?'])[0]})"
         jobs = verdict.jobs if verdict else "-"
-        lines.append(f"| [{experiment.name}](#{experiment.name}) | {shown} | {jobs} | {minutes} |")
+        code = run.get("code_version", "not recorded") if run else "-"
+        lines.append(
+            f"| [{experiment.name}](#{experiment.name}) | {shown} | {intervals or '-'} | {jobs} | {minutes} | {code} |"
+        )
     return lines
 
 

@@ -45,6 +45,7 @@ def write_experiment_section(sweep_dir: str | Path, jobs: list[Job]) -> list[Pat
             "holds_if": verdict.experiment.claim.holds_if,
             "held": verdict.held,
             "numbers": verdict.lines,
+            "comparisons": [comparison.record() for comparison in verdict.comparisons],
             "deviations": verdict.deviations,
             "problem": verdict.problem,
             "jobs": verdict.jobs,

@@ -19,11 +19,18 @@ from dlbench.errors import require
 
 
 class PerceptronCriterion(nn.Module):
-    """The number the rule descends: zero when every example is on its side of the boundary."""
+    """The number the rule descends, plus the number of mistakes: zero only when every example is right.
+
+    The criterion alone, `sum((y_hat - y) * (w . x + b))`, is also zero when a misclassified
+    example lies exactly on the boundary (w . x + b = 0), so a checkpoint monitored on it could
+    keep a wrong model. The count of mistakes is added as a constant (detached): the gradient,
+    and so the rule's update, is unchanged, while the value (per example: at least the share of
+    mistakes) is 0 only when every example is right."""
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         predictions = (logits > 0).to(logits.dtype)  # the step activation
-        return ((predictions - targets).detach() * logits).sum()
+        wrong = (predictions - targets).detach()
+        return (wrong * logits).sum() + wrong.abs().sum()
 
 
 class PerceptronRule(torch.optim.SGD):
