@@ -140,6 +140,20 @@ def _groups(config: Mapping[str, Any], name: str) -> dict[str, Mapping[str, Any]
     return {key: value for key, value in entries.items() if value and value.get("enabled", True) is not False}
 
 
+def _progress_decided(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`trainer.enable_progress_bar` null means "where a person watches" (`wants_progress`); the
+    Trainer and the bar's callback get the decision, the recorded config keeps what was typed."""
+    from dlbench.progress_label import wants_progress
+
+    trainer = dict(config["trainer"])
+    show = wants_progress(trainer.get("enable_progress_bar"))
+    trainer["enable_progress_bar"] = show
+    callbacks = dict(config.get("callbacks") or {})
+    if isinstance(callbacks.get("progress_bar"), Mapping):
+        callbacks["progress_bar"] = dict(callbacks["progress_bar"], enabled=show)
+    return dict(config, trainer=trainer, callbacks=callbacks)
+
+
 EVALUATED_AS_TRAINED = ("dataset", "model", "loss", "output", "penalty", "task")
 DATA_LOCATION = ("data_dir", "download", "on_device", "in_memory")  # where the data is: this machine's
 
@@ -287,6 +301,7 @@ def resolve(
     tune = config.get("tune") or {}
     wants_tuning = config.get("train", True) and (tune.get("lr_find") or tune.get("batch_size"))
     compile_value = config.get("compile", False)
+    shown = _progress_decided(config)
     return RunPlan(
         context=context,
         config=recorded,
@@ -310,9 +325,9 @@ def resolve(
             monitor=str(config["monitor"]),
             monitor_mode=str(config["monitor_mode"]),
         ),
-        callbacks=_groups(config, "callbacks"),
+        callbacks=_groups(shown, "callbacks"),
         loggers=_groups(config, "logger"),
-        trainer=dict(config["trainer"]),
+        trainer=dict(shown["trainer"]),
         compile=None if compile_value in (None, False) else ({} if compile_value is True else dict(compile_value)),
         tune=dict(tune) if wants_tuning and tuning is None else None,
         output=dict(config.get("output") or {}),

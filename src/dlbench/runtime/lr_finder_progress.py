@@ -18,7 +18,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from dlbench.callbacks.progress import LineProgress, is_terminal
+from dlbench.callbacks.progress import LineProgress
+from dlbench.progress_label import is_terminal
 from dlbench.runtime import enabled
 
 
