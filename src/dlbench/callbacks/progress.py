@@ -29,7 +29,14 @@ SHOWN = ("train/loss", "train/acc", "val/loss", "val/acc")
 class EpochBar(RichProgressBar):
     """Rich's bar, one per epoch, with the run's main metrics and, in a sweep or a population,
     which job or members it shows (`dlbench.progress_label`). Epochs count from 1, as the
-    line bar and the records' `epoch` column do."""
+    line bar and the records' `epoch` column do.
+
+    `refresh_rate` is also how many times a second Rich's thread redraws: Lightning's 100 cost a
+    2,000-epoch mirror run about half its time on a loaded 2-core machine (benchmarks/progress.py);
+    4 redraws a second are as readable."""
+
+    def __init__(self, refresh_rate: int = 4, **kwargs: Any) -> None:
+        super().__init__(refresh_rate=refresh_rate, **kwargs)
 
     def _get_train_description(self, current_epoch: int) -> str:
         total = f"/{self.trainer.max_epochs}" if self.trainer.max_epochs and self.trainer.max_epochs > 0 else ""
