@@ -36,7 +36,11 @@ def run_job(cfg: DictConfig) -> float | None:
     try:
         from dlbench.config.plan import resolve
 
-        resolve(cfg, context)  # every check the config alone allows, before torch is imported
+        plan = resolve(cfg, context)  # every check the config alone allows, before torch is imported
+        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0":  # once, not per rank
+            from dlbench.config.tree import print_config
+
+            print_config(plan.config, plan.config.get("print_config"))  # after the checks: an error comes first
         from dlbench.run import train
         from dlbench.run.jobs import start_job
         from dlbench.runtime.ddp import job_command_line

@@ -137,7 +137,7 @@ class DlbenchMLFlowLogger(MLFlowLogger):
         tracking_uri: str | None = None,
         experiment_name: str = "dlbench",
         run_name: str | None = None,
-        tags: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | Sequence[str] | None = None,
         root_dir: str = ".",
         nest_sweeps: bool = True,
         log_pictures: bool = True,
@@ -160,6 +160,8 @@ class DlbenchMLFlowLogger(MLFlowLogger):
         self._uploaded: set[str] = set()
         name = run_name or short_name(context, limit=250)
         all_tags = {f"dlbench.{key}": choices[key] for key in ("dataset", "model", "optimizer") if key in choices}
+        if tags is not None and not isinstance(tags, Mapping):  # the run's `tags=[baseline,v2]`: each a tag
+            tags = {str(tag): "true" for tag in tags}
         all_tags.update({str(key): str(value) for key, value in (tags or {}).items()})
         super().__init__(experiment_name=experiment_name, run_name=name, tracking_uri=uri, tags=all_tags, **kwargs)
 
