@@ -54,3 +54,37 @@ def start_cli(*args: str) -> subprocess.Popen:
         env={**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def run_in_terminal(*args: str, timeout: int = 300, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `python train.py <args>` with a pseudo-terminal as its standard output, as a person at a
+    terminal does; return (exit status, everything it wrote, escape codes included)."""
+    import pty
+    import select
+    import time
+
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "TERM": "xterm", **(env or {})}
+    environment.pop("CI", None) if "CI" not in (env or {}) else None
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, stdout=slave, stderr=slave, env=environment
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif process.poll() is not None:
+            break
+    else:
+        process.kill()
+    os.close(master)
+    return process.wait(), b"".join(chunks).decode(errors="replace")

@@ -44,10 +44,9 @@ def test_each_preset_changes_only_its_own_idea(make_cfg, preset, accelerator, de
 def test_gpu_preset_without_gpu_says_what_runs_here(make_cfg, preset: str) -> None:
     with pytest.raises(ConfigError) as error:
         build(make_cfg(f"trainer={preset}"))
-    assert str(error.value) == (
-        f"trainer={preset} needs a GPU but none was found (torch.cuda.is_available() is False); "
-        "use trainer=cpu or trainer=ddp_cpu to run here."
-    )
+    # said before torch is imported where the machine shows no GPU driver (config/early.py), else by torch
+    assert str(error.value).startswith(f"trainer={preset} needs a GPU but none was found (")
+    assert str(error.value).endswith("; use trainer=cpu or trainer=ddp_cpu to run here.")
 
 
 @pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")

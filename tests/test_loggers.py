@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dlbench.errors import ConfigError, find_config_error
 from dlbench.loggers.protocol import read_records
@@ -154,6 +155,68 @@ def test_every_logger_at_once(make_cfg, tmp_path: Path, no_account: None) -> Non
     assert Path(records["wandb"]["sync_dir"]).is_dir()
 
 
+SHARED = ("train/", "val/", "test/", "best/", "lr", "time/")  # the run's numbers; each logger adds its own extras
+
+
+def shared_keys(keys: Any) -> set[str]:
+    return {key for key in keys if key.startswith(SHARED)}
+
+
+def test_every_logger_reads_back_the_same_metric_names_and_the_config(make_cfg, tmp_path: Path, no_account) -> None:
+    """One vocabulary: the same keys for the epoch rows, the test row and the best value, read back
+    with each logger's own client; the epoch as the x axis; the hyperparameters everywhere."""
+    from mlflow import MlflowClient
+
+    from test_wandb_logger import inspect_summary, offline_runs, run_transactions
+
+    store = tmp_path / "mlruns"
+    best = train(
+        make_cfg(
+            "logger=[csv,tensorboard,mlflow,wandb]",
+            "trainer.max_epochs=2",
+            "optimizer.lr=0.05",
+            f"logger.mlflow.tracking_uri=file:{store}",
+        )
+    )
+    run_dir = tmp_path / "run"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    epoch_keys = {key for key in summary["history"][0] if key != "epoch"}
+    expected = epoch_keys | {f"test/{name}" for name in summary["metrics"]["test"]} | {"best/val/loss"}
+
+    with (run_dir / "metrics.csv").open() as handle:
+        csv_keys = shared_keys(csv.DictReader(handle).fieldnames or [])
+    board = events(run_dir / "tensorboard")
+    board_keys = shared_keys(board.Tags()["scalars"])
+    (mlflow_run,) = mlflow_runs(store)
+    mlflow_keys = shared_keys(mlflow_run.data.metrics)
+    (wandb_run,) = offline_runs(run_dir / "wandb")
+    wandb_summary = inspect_summary(wandb_run)
+    wandb_keys = shared_keys(wandb_summary["summary"])
+
+    assert csv_keys == epoch_keys | {f"test/{name}" for name in summary["metrics"]["test"]}  # no best in a csv row
+    assert board_keys == mlflow_keys == wandb_keys == expected
+    assert board.Scalars("best/val/loss")[-1].value == pytest.approx(best)
+    assert mlflow_run.data.metrics["best/val/loss"] == pytest.approx(best)
+    assert wandb_summary["summary"]["best/val/loss"] == pytest.approx(best)
+
+    # the x axis: the epoch for epoch rows and the test row (TensorBoard's and MLflow's step, W&B's `epoch`)
+    assert [point.step for point in board.Scalars("val/loss")] == [0, 1]
+    client = MlflowClient(f"file:{store}")
+    assert [point.step for point in client.get_metric_history(mlflow_run.info.run_id, "val/loss")] == [0, 1]
+    # the test row after the last epoch: at the count of epochs run (Lightning's epoch then), in both
+    (test_point,) = client.get_metric_history(mlflow_run.info.run_id, "test/acc")
+    assert board.Scalars("test/acc")[-1].step == test_point.step == summary["epochs_run"]
+    axes = {record.get("name"): record.get("step_metric") for record in run_transactions(wandb_run, "metric")}
+    assert {axes[key] for key in ("val/loss", "train/loss", "lr", "test/acc")} == {"epoch"}
+
+    # the hyperparameters, in every logger
+    csv_hparams = yaml.safe_load((run_dir / "hparams.yaml").read_text())
+    board_hparams = yaml.safe_load((run_dir / "tensorboard" / "hparams.yaml").read_text())
+    assert csv_hparams["optimizer"]["lr"] == board_hparams["optimizer"]["lr"] == 0.05
+    assert float(mlflow_run.data.params["optimizer.lr"]) == 0.05
+    assert wandb_summary["config"]["optimizer.lr"] == 0.05
+
+
 def test_logger_mlflow_without_the_package_is_one_sentence(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "mlflow", None)  # `import mlflow` now raises ImportError
     with pytest.raises(Exception) as raised:  # Hydra's instantiate wraps it; train.py prints the sentence
@@ -185,6 +248,8 @@ def test_a_sweep_nests_its_jobs_under_one_parent_run_and_the_report_names_them(t
     assert len(children) == 2
     assert all(run.data.tags["mlflow.parentRunId"] == parent.info.run_id for run in children)
     assert sorted(run.data.params["optimizer.lr"] for run in children) == ["0.01", "0.1"]
+    # named by the swept key only: the overrides every job shares are in the params, not the name
+    assert sorted(run.info.run_name for run in children) == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
     assert parent.info.status == "FINISHED" and parent.info.run_name == sweep_dir.parent.name + "_sweep"
     report_artifacts = MlflowClient(f"file:{store}").list_artifacts(parent.info.run_id, "report")
     assert {"report/report.md", "report/report.csv"} <= {item.path for item in report_artifacts}

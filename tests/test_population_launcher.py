@@ -252,7 +252,7 @@ def test_each_member_is_its_own_wandb_run_in_the_sweeps_group(tmp_path: Path, no
     for run, job in zip(read, ("0", "1"), strict=True):
         summary = json.loads((sweep_dir / job / "summary.json").read_text())
         assert run["summary"]["epochs_run"] == summary["epochs_run"] == 2
-        assert run["summary"]["val/loss"]["min"] == pytest.approx(summary["best"]["value"])
+        assert run["summary"]["best/val/loss"] == pytest.approx(summary["best"]["value"])
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The progress bar in a log file: whole lines, one per update, never a line of carriage returns."""
+"""The progress bar: on in a terminal by default (Rich, per epoch, the main metrics, the sweep's job),
+off in a pipe, a log file or CI; in a log file on request whole lines, never a line of carriage returns."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
+from dlbench import progress_label
 from dlbench.callbacks.progress import LineProgress, LineProgressBar, progress_bar
 from dlbench.run import train
-from helpers import run_cli
+from helpers import run_cli, run_in_terminal
 
 
 def test_tune_lr_with_the_progress_bar_writes_whole_lines_to_a_log_file(tmp_path: Path) -> None:
@@ -26,7 +30,7 @@ def test_tune_lr_with_the_progress_bar_writes_whole_lines_to_a_log_file(tmp_path
 
 
 def test_no_progress_bar_means_none_from_the_lr_finder_either(make_cfg, capsys) -> None:
-    train(make_cfg("tune=lr", "trainer.max_epochs=1"))  # trainer.enable_progress_bar=false by default
+    train(make_cfg("tune=lr", "trainer.max_epochs=1"))  # pytest's output is no terminal: no bar by default
     captured = capsys.readouterr()
     assert "Finding best initial lr" not in captured.out + captured.err
     assert not re.search(r"^epoch \d+", captured.out, re.MULTILINE)
@@ -39,6 +43,56 @@ def test_line_progress_reports_at_most_every_every_s_and_at_the_end() -> None:
         progress.update()
     progress.close()
     assert stream.getvalue().count("\n") == 1 and stream.getvalue().startswith("work: 1000/1000 steps, ")
+
+
+@pytest.mark.slow
+def test_a_sweep_in_a_terminal_shows_each_jobs_epochs_metrics_and_which_job(tmp_path: Path) -> None:
+    status, screen = run_in_terminal(
+        "-m", "optimizer.lr=0.05,0.1", "trainer.max_epochs=2", f"hydra.sweep.dir={tmp_path}", "logger=[]"
+    )
+    assert status == 0, screen[-3000:]
+    assert "job 1/2 · epoch 2/2" in screen and "job 2/2 · epoch 2/2" in screen
+    assert "train/loss" in screen and "val/acc" in screen
+
+
+@pytest.mark.slow
+def test_one_flag_or_ci_switches_the_terminal_bar_off(tmp_path: Path) -> None:
+    for index, (args, env) in enumerate(((["trainer.enable_progress_bar=false"], {}), ([], {"CI": "true"}))):
+        status, screen = run_in_terminal(
+            *args, "trainer.max_epochs=2", f"hydra.run.dir={tmp_path / str(index)}", "logger=[]", env=env
+        )
+        assert status == 0, screen[-3000:]
+        before_the_table = screen.split("dlbench run:")[0]
+        assert "epoch 1/2" not in before_the_table and "train/loss" not in before_the_table
+
+
+def test_by_default_the_bar_shows_where_a_person_watches(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr("sys.stdout", Terminal())
+    assert progress_label.wants_progress(None) and not progress_label.wants_progress(False)
+    monkeypatch.setenv("CI", "true")
+    assert not progress_label.wants_progress(None) and progress_label.wants_progress(True)
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    monkeypatch.delenv("CI")
+    assert not progress_label.wants_progress(None)  # a pipe or a log file
+
+
+def test_the_label_names_the_job_of_a_sweep_or_the_population() -> None:
+    try:
+        progress_label.set_jobs(12)
+        progress_label.set_job(2)
+        assert progress_label.label() == "job 3/12"
+        progress_label.set_label("population of 12, 4 done")
+        assert progress_label.label() == "population of 12, 4 done"
+        progress_label.set_job(None)  # the next single run: neither
+        assert progress_label.label() is None
+    finally:
+        progress_label.set_jobs(None)
 
 
 def test_outside_a_terminal_the_bar_is_the_line_one() -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from dlbench.config.early import has_no_gpu
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # (the arguments after `python train.py`, words the one sentence must contain)
@@ -106,6 +108,16 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("seeds=3", "seeds=3 repeats every setting over 3 seeds, which takes a multirun; add -m"),
     ("-m seeds=0 optimizer.lr=0.1,0.01", "seeds=0"),
     ("logger=[wandb] logger.wandb.mode=sometimes", "logger.wandb.mode=sometimes must be one of auto, online"),
+    ("model._target_=my_netz.ResidualMLP", "model._target_=my_netz.ResidualMLP cannot be imported (no module named"),
+    ("dataset._target_=my_data.Module", "dataset._target_=my_data.Module cannot be imported (no module named"),
+    *(
+        [
+            ("trainer=ddp", "trainer=ddp needs a GPU but none was found (no GPU driver on this machine"),
+            ("trainer=gpu", "trainer=gpu needs a GPU but none was found (no GPU driver on this machine"),
+        ]
+        if has_no_gpu()
+        else []
+    ),
     # mistakes Hydra finds while composing, said in the same way
     ("foo=1", "foo is not a key of the config (`python train.py --cfg job` shows them); +foo=1 would add it"),
     ("optimizer.lrr=0.1", "optimizer.lrr is not a key of the config; did you mean optimizer.lr?"),

@@ -29,7 +29,7 @@ from dlbench.config.headers import header_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
-SKIPPED_GROUPS = ("hydra",)  # Hydra's own settings for dlbench, not a choice a user makes
+SKIPPED_GROUPS = ("hydra", "local")  # Hydra's own settings for dlbench; this machine's own (git-ignored)
 NOT_KEYS = ("_target_", "_partial_", "defaults")
 # a marker is a line of its own (so a page can show one in `code` without it being replaced)
 OPTIONS = re.compile(r"^<!--\s*options:\s*(?P<group>[\w/]+)(?P<args>[^>]*?)\s*-->$", re.MULTILINE)

@@ -22,6 +22,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from dlbench import progress_label
 from dlbench.config.compose import CONFIGS
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.errors import find_config_error
@@ -31,10 +32,15 @@ def run_job(cfg: DictConfig) -> float | None:
     """Run one job. A ConfigError ends a single run with exit status 2 and one line on stderr;
     inside a sweep it is reported and the sweep goes on with the next job."""
     context = from_hydra()
+    progress_label.set_job(context.job_number if context.multirun else None)  # the bar's "job 3/12"
     try:
         from dlbench.config.plan import resolve
 
-        resolve(cfg, context)  # every check the config alone allows, before torch is imported
+        plan = resolve(cfg, context)  # every check the config alone allows, before torch is imported
+        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0":  # once, not per rank
+            from dlbench.config.tree import print_config
+
+            print_config(plan.config, plan.config.get("print_config"))  # after the checks: an error comes first
         from dlbench.run import train
         from dlbench.run.jobs import start_job
         from dlbench.runtime.ddp import job_command_line

@@ -76,9 +76,9 @@ class ComparisonReport(Callback):
 
     def report(self, sweep_dir: str, stopped: bool) -> list[str]:
         """Write the report, print the table; return the jobs' statuses."""
+        from dlbench.config.sweep_plan import read_plan
         from dlbench.reporting.comparison import find_jobs, swept_keys
         from dlbench.reporting.console import print_sweep_table
-        from dlbench.reporting.sweep_plan import read_plan
 
         try:
             written = write_sweep_report(sweep_dir)
@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from dlbench.config.sweep_plan import read_plan
     from dlbench.reporting.comparison import find_jobs, swept_keys
     from dlbench.reporting.console import print_sweep_table
-    from dlbench.reporting.sweep_plan import read_plan
 
     plan = read_plan(args.sweep_dir)
     jobs = find_jobs(args.sweep_dir, plan)

@@ -1,4 +1,8 @@
-"""The progress bar: Rich's in a terminal, one plain line per update when the output is a file.
+"""The progress bar: Rich's in a terminal, nothing (or, asked for, one plain line per update) in a file.
+
+Shown by default where a person watches: `trainer.enable_progress_bar=null` (the default) means
+on when standard output is a terminal and no CI service runs the command (`CI` set), off in a log
+file, a pipe or CI. `true` or `false` decides it either way (`wants_progress`).
 
 A progress bar redraws itself with carriage returns; in a log file (`python train.py > train.log`,
 a SLURM or submitit job's output, `nohup`) every redraw is appended to the same line, and a long
@@ -16,14 +20,32 @@ from typing import Any, TextIO
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar, RichProgressBar, TQDMProgressBar
 
+from dlbench import progress_label
+from dlbench.progress_label import is_terminal, wants_progress
+
 SHOWN = ("train/loss", "train/acc", "val/loss", "val/acc")
 
 
-def is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # replaced or closed streams (pytest's capture, a closed pipe)
-        return False
+class EpochBar(RichProgressBar):
+    """Rich's bar, one per epoch, with the run's main metrics and, in a sweep or a population,
+    which job or members it shows (`dlbench.progress_label`). Epochs count from 1, as the
+    line bar and the records' `epoch` column do.
+
+    `refresh_rate` is also how many times a second Rich's thread redraws: Lightning's 100 cost a
+    2,000-epoch mirror run about half its time on a loaded 2-core machine (benchmarks/progress.py);
+    4 redraws a second are as readable."""
+
+    def __init__(self, refresh_rate: int = 4, **kwargs: Any) -> None:
+        super().__init__(refresh_rate=refresh_rate, **kwargs)
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        total = f"/{self.trainer.max_epochs}" if self.trainer.max_epochs and self.trainer.max_epochs > 0 else ""
+        where = progress_label.label()
+        return f"{where + ' · ' if where else ''}epoch {current_epoch + 1}{total}"
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        metrics = trainer.callback_metrics
+        return {key: f"{float(metrics[key]):.4g}" for key in SHOWN if key in metrics}
 
 
 class LineProgress:
@@ -128,20 +150,31 @@ class LineProgressBar(ProgressBar):
         self._print(f"testing: {sum(trainer.num_test_batches)} batches done")
 
 
-def progress_bar(enabled: bool = True, every_s: float = 30.0) -> pl.Callback:
+def progress_bar(enabled: bool | None = None, every_s: float = 30.0) -> pl.Callback:
     """Rich's progress bar in a terminal (Lightning's own choice), whole lines in a file.
 
-    `enabled` follows `trainer.enable_progress_bar`: a switched-off callback is left out of the
-    trainer, as Lightning refuses a progress bar callback when the bar is off.
+    `enabled` follows `trainer.enable_progress_bar` (None: `wants_progress`): a switched-off
+    callback is left out of the trainer, as Lightning refuses a progress bar callback when the bar is off.
     """
     if is_terminal(sys.stdout):
         try:
             import rich  # noqa: F401
 
-            bar: ProgressBar = RichProgressBar()
+            bar: ProgressBar = EpochBar()
         except ImportError:
             bar = TQDMProgressBar()
     else:
         bar = LineProgressBar(every_s=every_s)
-    bar.enabled = bool(enabled)
+    bar.enabled = wants_progress(enabled)
     return bar
+
+
+def population_bar(enabled: bool | None, members: int) -> pl.Callback | None:
+    """The bar of a population's one Trainer (None where no bar is wanted), labelled with its size.
+
+    The population's fit says how many members are done with
+    `progress_label.set_label(f"population of {n}, {done} done")` whenever that changes."""
+    if not wants_progress(enabled):
+        return None
+    progress_label.set_label(f"population of {members}")
+    return progress_bar(enabled=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlbench.config.context import RunContext, externally_launched
+from dlbench.config.early import check_gpu_present, check_targets
 from dlbench.config.redaction import redact_environment, unresolved
 from dlbench.config.schema import SCALING_KEYS, check_config
 from dlbench.errors import ConfigError, require
@@ -148,6 +149,20 @@ def _groups(config: Mapping[str, Any], name: str) -> dict[str, Mapping[str, Any]
     """The entries of a group of named parts (callbacks, loggers) that are switched on."""
     entries = config.get(name) or {}
     return {key: value for key, value in entries.items() if value and value.get("enabled", True) is not False}
+
+
+def _progress_decided(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`trainer.enable_progress_bar` null means "where a person watches" (`wants_progress`); the
+    Trainer and the bar's callback get the decision, the recorded config keeps what was typed."""
+    from dlbench.progress_label import wants_progress
+
+    trainer = dict(config["trainer"])
+    show = wants_progress(trainer.get("enable_progress_bar"))
+    trainer["enable_progress_bar"] = show
+    callbacks = dict(config.get("callbacks") or {})
+    if isinstance(callbacks.get("progress_bar"), Mapping):
+        callbacks["progress_bar"] = dict(callbacks["progress_bar"], enabled=show)
+    return dict(config, trainer=trainer, callbacks=callbacks)
 
 
 EVALUATED_AS_TRAINED = ("dataset", "model", "loss", "output", "penalty", "task")
@@ -279,6 +294,8 @@ def resolve(
     config = _stored(plain(cfg), stored, context.overrides)
     check_config(config)
     check_context(config, context)
+    check_targets(config)  # a package that is not installed, a GPU trainer without a GPU: before torch
+    check_gpu_present(config["trainer"], context.trainer_preset)
     if facts is not None:  # torch is imported by now: a user's model class may be looked at
         from dlbench.models.custom import drop_preset_leftovers
 
@@ -311,6 +328,7 @@ def resolve(
     tune = config.get("tune") or {}
     wants_tuning = config.get("train", True) and (tune.get("lr_find") or tune.get("batch_size"))
     compile_value = config.get("compile", False)
+    shown = _progress_decided(config)
     return RunPlan(
         context=context,
         config=recorded,
@@ -334,9 +352,9 @@ def resolve(
             monitor=str(config["monitor"]),
             monitor_mode=str(config["monitor_mode"]),
         ),
-        callbacks=_groups(config, "callbacks"),
+        callbacks=_groups(shown, "callbacks"),
         loggers=_groups(config, "logger"),
-        trainer=dict(config["trainer"]),
+        trainer=dict(shown["trainer"]),
         compile=None if compile_value in (None, False) else ({} if compile_value is True else dict(compile_value)),
         tune=dict(tune) if wants_tuning and tuning is None else None,
         output=dict(config.get("output") or {}),

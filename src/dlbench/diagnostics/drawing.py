@@ -15,6 +15,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 DPI = 100
@@ -40,6 +41,9 @@ def save(figure: Figure, path: Path) -> Path:
     return path
 
 
+BINARY_COLORS = ("#2166ac", "#b2182b")  # class 0, class 1: the blue and red ends of RdBu_r
+
+
 def training_curves(history: Sequence[dict[str, float]], title: str = "") -> Figure:
     """Loss (and accuracy where measured) per epoch, training beside validation."""
     figure = new_figure()
@@ -52,6 +56,7 @@ def training_curves(history: Sequence[dict[str, float]], title: str = "") -> Fig
                 epochs, values = zip(*points, strict=False)
                 axes.plot(epochs, values, style, marker="o" if len(points) < 30 else None, label=split)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs: no tick at 0.2 in a short run
         axes.set_ylabel(quantity)
         axes.set_title({"loss": "loss", "acc": "accuracy"}[quantity])
         axes.grid(alpha=0.3)
@@ -98,9 +103,23 @@ def decision_surface(
         filled = axes.contourf(grid_x, grid_y, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.5)
         axes.contour(grid_x, grid_y, surface, levels=[0.5], colors="k", linewidths=1)
         figure.colorbar(filled, ax=axes, label="P(class 1)")
-        axes.scatter(
-            points[:, 0], points[:, 1], c=targets.reshape(-1), cmap="RdBu_r", vmin=0, vmax=1, edgecolors="k", s=18
-        )
+        # each class its own solid colour, the ends of the surface's map, white-edged so a point on a
+        # strongly coloured region still reads (XOR's four points were dark dots on the boundary)
+        labels = targets.reshape(-1) > 0.5
+        for value, color in ((False, BINARY_COLORS[0]), (True, BINARY_COLORS[1])):
+            chosen = points[labels == value]
+            if len(chosen):
+                axes.scatter(
+                    chosen[:, 0],
+                    chosen[:, 1],
+                    color=color,
+                    edgecolors="white",
+                    linewidths=1.2,
+                    s=60,
+                    zorder=3,
+                    label=f"class {int(value)}",
+                )
+        axes.legend(loc="upper right", fontsize="small", framealpha=0.8)
     else:
         surface = outputs[:, 0].reshape(resolution, resolution)
         filled = axes.contourf(grid_x, grid_y, surface, levels=20, cmap="viridis", alpha=0.6)
@@ -110,8 +129,8 @@ def decision_surface(
         )
     axes.set_xlim(float(low[0]), float(high[0]))
     axes.set_ylim(float(low[1]), float(high[1]))
-    axes.set_xlabel("x1 (standardised)")
-    axes.set_ylabel("x2 (standardised)")
+    axes.set_xlabel("x1 (input 1, as the network sees it)")
+    axes.set_ylabel("x2 (input 2, as the network sees it)")
     axes.set_title(title or "decision surface")
     return figure
 

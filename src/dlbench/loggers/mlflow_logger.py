@@ -32,6 +32,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from dlbench.config.context import RunContext
 from dlbench.errors import ConfigError
+from dlbench.loggers.naming import run_name as short_name
 from dlbench.loggers.protocol import flatten
 from dlbench.records.summary import SUMMARY_FILE, Summary
 
@@ -137,7 +138,7 @@ class DlbenchMLFlowLogger(MLFlowLogger):
         tracking_uri: str | None = None,
         experiment_name: str = "dlbench",
         run_name: str | None = None,
-        tags: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | Sequence[str] | None = None,
         root_dir: str = ".",
         nest_sweeps: bool = True,
         log_pictures: bool = True,
@@ -150,7 +151,6 @@ class DlbenchMLFlowLogger(MLFlowLogger):
         uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or local_store(root_dir)
         allow_file_store(uri)
         sweep_dir = _sweep_dir(context)
-        overrides = list(context.overrides) if context is not None else []
         choices = dict(context.choices) if context is not None else {}
         from dlbench.loggers.wandb_logger import sweep_group
 
@@ -159,8 +159,10 @@ class DlbenchMLFlowLogger(MLFlowLogger):
         self.log_pictures = log_pictures
         self.parent_run_id: str | None = None
         self._uploaded: set[str] = set()
-        name = run_name or (",".join(overrides)[:250] or None)
+        name = run_name or short_name(context, limit=250)
         all_tags = {f"dlbench.{key}": choices[key] for key in ("dataset", "model", "optimizer") if key in choices}
+        if tags is not None and not isinstance(tags, Mapping):  # the run's `tags=[baseline,v2]`: each a tag
+            tags = {str(tag): "true" for tag in tags}
         all_tags.update({str(key): str(value) for key, value in (tags or {}).items()})
         super().__init__(experiment_name=experiment_name, run_name=name, tracking_uri=uri, tags=all_tags, **kwargs)
 

@@ -4,8 +4,9 @@ Lightning's `Logger` covers what happens while training (metrics per step or epo
 also has a beginning, an end and a place:
 
 - `start(config)`: the resolved config, flat (`optimizer.lr`), before the first epoch: W&B's
-  config panel, MLflow's params (TensorBoard waits for the end: its HParams tab wants the
-  hyperparameters and the final metrics together);
+  config panel, MLflow's params, TensorBoard's hparams.yaml (its HParams tab waits for the end:
+  it wants the hyperparameters and the final metrics together); a logger without `start`
+  (Lightning's CSV logger, a user's) gets Lightning's `log_hyperparams(config)` instead;
 - `log_picture(key, path, step)`: a PNG the run drew (training curves, filters, the lr finder);
 - `finish_run(summary, pictures)`: `summary.json`'s numbers and status, and every picture not yet
   logged; this ends the logger's run with the run's real status (failed, interrupted, ...);
@@ -85,9 +86,13 @@ def _warn(logger: Any, what: str, error: Exception) -> None:
 
 def start_loggers(loggers: Iterable[Any], config: Mapping[str, Any]) -> None:
     """Open each logger's run with the resolved config; write where each one keeps it (`loggers.json`)."""
+    loggers = list(loggers)
     started = run_loggers(loggers)
     for logger in started:
         logger.start(config)
+    for logger in loggers:  # Lightning's own (CSV: hparams.yaml) and a user's: the standard call
+        if logger not in started and hasattr(logger, "log_hyperparams"):
+            logger.log_hyperparams({key: value for key, value in config.items() if key != "hydra"})
     output_dir = (config.get("paths") or {}).get("output_dir")
     if started and output_dir and rank_zero_only.rank == 0:
         records = {}

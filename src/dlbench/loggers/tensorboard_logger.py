@@ -94,6 +94,8 @@ class DlbenchTensorBoardLogger(TensorBoardLogger):
     # -- dlbench's logger protocol ------------------------------------------------------------
     def start(self, config: Mapping[str, Any]) -> None:
         self._config = {key: hparam_value(value) for key, value in flatten(config).items()}
+        # hparams.yaml (written by `save`, once): the config, as CSV's and every other logger's has it
+        self.hparams.update({key: value for key, value in config.items() if key != "hydra"})
 
     @rank_zero_only
     def log_picture(self, key: str, path: Path, step: int | None = None) -> None:
@@ -119,6 +121,7 @@ class DlbenchTensorBoardLogger(TensorBoardLogger):
             writer.add_summary(summary_proto)
         for key, value in metrics.items():  # the HParams tab reads each metric's scalar of this run
             self.experiment.add_scalar(key, value, global_step=step)
+        self.save()
         self.experiment.flush()
         self.experiment.close()
 

@@ -31,6 +31,7 @@ from pytorch_lightning.loggers.logger import DummyExperiment, rank_zero_experime
 from pytorch_lightning.utilities import rank_zero_only
 
 from dlbench.config.context import RunContext
+from dlbench.loggers.naming import run_name
 from dlbench.loggers.protocol import flatten
 from dlbench.records.summary import Summary
 
@@ -127,14 +128,13 @@ class DlbenchWandbLogger(WandbLogger):
             return
         self.mode, self.offline_reason = resolve_mode(mode) if rank_zero_only.rank == 0 else ("disabled", None)
         sweep = sweep_group(context.sweep_dir) if context is not None and context.sweep_dir is not None else None
-        overrides = list(context.overrides) if context is not None else []
         choices = dict(context.choices) if context is not None else {}
         self.group = group or os.environ.get("WANDB_RUN_GROUP") or sweep
         option_tags = [f"{key}={choices[key]}" for key in ("dataset", "model", "optimizer") if key in choices]
         all_tags = [*tags, *option_tags, *(["sweep"] if self.group else [])]
         self.tags = list(dict.fromkeys(tag[:64] for tag in all_tags))
         self.monitor, self.monitor_mode, self.log_pictures = monitor, monitor_mode, log_pictures
-        name = kwargs.pop("name", None) or (",".join(overrides)[:128] or None)
+        name = kwargs.pop("name", None) or run_name(context)
         if os.environ.get("WANDB_SWEEP_ID"):  # `wandb agent` names the run itself
             name = None
         Path(save_dir).mkdir(parents=True, exist_ok=True)
@@ -195,9 +195,27 @@ class DlbenchWandbLogger(WandbLogger):
         return run
 
     def _define_metrics(self, run: Any) -> None:
-        if self.monitor and self.mode != "disabled":
-            goal = "max" if self.monitor_mode == "max" else "min"
-            run.define_metric(self.monitor, summary=f"{goal},last", step_metric="trainer/global_step", step_sync=True)
+        """Epoch rows are plotted against `epoch` (as TensorBoard's and MLflow's steps are); the best
+        monitored value is `best/<monitor>` in the summary, the same key as MLflow and TensorBoard."""
+        if self.mode != "disabled":
+            run.define_metric("epoch", hidden=True)
+            self._axis_defined: set[str] = set()
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """A row that carries `epoch` (every task row, Lightning's test results) is logged against
+        the epoch; other rows as Lightning logs them (against `trainer/global_step`)."""
+        if "epoch" not in metrics or self.mode == "disabled" or isinstance(self.experiment, DummyExperiment):
+            super().log_metrics(metrics, step)
+            return
+        run = self.experiment
+        defined = getattr(self, "_axis_defined", set())
+        for key in metrics:
+            if key != "epoch" and key not in defined:
+                run.define_metric(key, step_metric="epoch")
+                defined.add(key)
+        self._axis_defined = defined
+        run.log(dict(metrics))
 
     def _announce(self, run: Any) -> None:
         """One line: where this run's W&B data is and, offline, how to upload it."""
@@ -252,7 +270,7 @@ class DlbenchWandbLogger(WandbLogger):
                     "best_epoch": summary.best_epoch,
                     "epochs_run": summary.epochs_run,
                     "stop_reason": summary.stop_reason,
-                    **({"best/value": best.value, "best/metric": best.metric} if best else {}),
+                    **({f"best/{best.metric}": best.value} if best else {}),
                 }
             )
             if status != "completed":

@@ -58,8 +58,12 @@ def data_arguments(parameters: Mapping[str, inspect.Parameter], spec: DataSpec) 
 
 def import_target(target: str) -> Callable[..., Any]:
     """The class (or function) `model._target_` names, or one sentence on why it cannot be imported."""
+    import logging
+
     from hydra.utils import get_class, get_method
 
+    hydra_log = logging.getLogger("hydra.utils")  # logs an ERROR block per failed try: the sentence says it once
+    was_disabled, hydra_log.disabled = hydra_log.disabled, True
     try:
         return get_class(target)
     except Exception:  # noqa: BLE001 - maybe a function that returns a module; else explain below
@@ -73,6 +77,8 @@ def import_target(target: str) -> Callable[..., Any]:
             "make its package importable (pip install -e it, or run from the folder that holds it, or add that "
             f"folder to PYTHONPATH) and give the full dotted path, module.Class; see {DOCS}."
         ) from None
+    finally:
+        hydra_log.disabled = was_disabled
 
 
 def check_constructor(target: str, cls: Callable[..., Any], parameters: Mapping[str, inspect.Parameter]) -> None:

@@ -41,12 +41,16 @@ MemberContext = Callable[[Member], Any]  # a context manager entered around each
 def make_trainer(members: list[Member]) -> pl.Trainer:
     """The population's Trainer, from the members' `trainer` config: no logger, checkpoint or
     summary of its own (each member has its own)."""
+    from dlbench.callbacks.progress import population_bar
+
+    bar = population_bar(members[0].cfg.trainer.get("enable_progress_bar"), len(members))
     return instantiate(
         members[0].cfg.trainer,
-        callbacks=[],
+        callbacks=[bar] if bar is not None else [],
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
+        enable_progress_bar=bar is not None,  # never Lightning's own default bar (None means on)
         _convert_="all",
     )
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlbench.config.sweep_plan import SweepPlan, read_plan
 from dlbench.loggers.protocol import read_records
 from dlbench.records.liveness import effective_status
 from dlbench.records.summary import SUMMARY_FILE, Summary, SummaryError, load_summary
 from dlbench.reporting.markdown import code, text
 from dlbench.reporting.seeds import SEED_KEYS, settings_of, write_setting_tables
-from dlbench.reporting.sweep_plan import SweepPlan, read_plan
 
 TABLE_CSV = "report.csv"
 TABLE_MARKDOWN = "report.md"

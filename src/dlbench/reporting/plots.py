@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: works on a cluster node or in CI without a display
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
     from dlbench.reporting.comparison import Job
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 def _save(figure: Figure, path: Path) -> Path:
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, bbox_inches="tight")  # a legend beside the axes is kept
     plt.close(figure)
     return path
 
@@ -77,7 +78,9 @@ def validation_curves(sweep_dir: Path, jobs: list[Job], keys: list[str], setting
             if values and max(values) / min(values) > 100:
                 axis.set_yscale("log")
         axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize="small")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 0.2
+    # beside the last panel, not over the curves (a sweep of eight rates covers half a panel)
+    axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return _save(figure, sweep_dir / "val_curves.png")
 
 

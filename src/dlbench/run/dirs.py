@@ -36,8 +36,8 @@ class ClaimRunDir(Callback):
             _refuse(error)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from dlbench.config.sweep_plan import same_sweep
         from dlbench.records.claim import claim
-        from dlbench.reporting.sweep_plan import same_sweep
 
         sweep_dir = str(config.hydra.sweep.dir)
         params = dict((config.hydra.get("sweeper") or {}).get("params") or {})

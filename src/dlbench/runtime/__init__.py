@@ -14,7 +14,7 @@ each private they use has a contract test in tests/test_runtime.py ("privates le
 `callbacks/resume.py` (the fit loop's `_restarting`, the epoch loop's `update_lr_schedulers`),
 `population/checkpoints.py` (the same ModelCheckpoint privates, and the loops' state dict),
 `population/launch.py` (hydra.core.utils' `_save_config` and `_flush_loggers`, as Hydra's own
-launchers call them), `hydra_plugins/.../seeded_sweeper.py` and `reporting/sweep_plan.py`
+launchers call them), `hydra_plugins/.../seeded_sweeper.py` and `config/sweep_plan.py`
 (hydra._internal's `BasicSweeper`: subclassed, and its `split_arguments` for a sweep's job list).
 """
 

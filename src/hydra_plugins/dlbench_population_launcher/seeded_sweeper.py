@@ -32,3 +32,11 @@ class SeededSweeper(BasicSweeper):
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
         return super().sweep(arguments)
+
+    def get_job_batch(self) -> Any:
+        """The next batch; before the first, the progress bar learns how many jobs there are."""
+        if self.batch_index == 0 and self.overrides:
+            from dlbench import progress_label
+
+            progress_label.set_jobs(sum(len(batch) for batch in self.overrides))
+        return super().get_job_batch()

@@ -1,0 +1,131 @@
+"""What the progress bar costs: the Iris and mirror-symmetry runs in a terminal, bar on and off.
+
+    python benchmarks/progress.py                 # 3 repetitions of each, medians
+    python benchmarks/progress.py --quick         # tiny settings: checks the benchmark itself works
+
+Each run is `python train.py ...` in a fresh process whose output is a pseudo-terminal, so Rich
+draws its bar exactly as for a person at a terminal (`trainer.enable_progress_bar=null`, the
+default); the other side is the same command with `trainer.enable_progress_bar=false`. The sides
+alternate, so slow spells of a shared machine hit both alike. Reported: the run's own time
+(`wall_time_s` of summary.json: build, fit, test) and the whole command's, medians, and the bar's
+cost as a share of the run. The target: under 5%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 0.05
+
+
+def cases(quick: bool) -> dict[str, list[str]]:
+    """The benchmark's Iris and mirror cases (benchmarks/cases.py), as a user types them."""
+    return {
+        "iris_mlp": [f"trainer.max_epochs={5 if quick else 200}"],
+        "mirror_symmetry": [
+            "dataset=mirror_symmetry",
+            "model.hidden=[2]",
+            "model.activation=sigmoid",
+            "optimizer.lr=0.5",
+            f"trainer.max_epochs={20 if quick else 2000}",
+        ],
+    }
+
+
+def in_terminal(command: list[str], timeout: float = 1800, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `command` with a pseudo-terminal as its stdout and stderr; return (exit status, output)."""
+    import pty
+
+    paths = [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(path for path in paths if path),
+        "PYTHONUNBUFFERED": "1",
+        "WANDB_MODE": "offline",
+        "TERM": "xterm",
+        **(env or {}),
+    }
+    if "CI" not in (env or {}):
+        environment.pop("CI", None)
+    master, slave = pty.openpty()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=slave, stderr=slave, env=environment)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif process.poll() is not None:
+            break
+    else:
+        process.kill()
+    os.close(master)
+    return process.wait(), b"".join(chunks).decode(errors="replace")
+
+
+def one_run(overrides: list[str], bar: bool, workdir: Path) -> dict[str, float]:
+    run_dir = Path(tempfile.mkdtemp(dir=workdir))
+    switch = [] if bar else ["trainer.enable_progress_bar=false"]
+    command = [sys.executable, str(ROOT / "train.py"), *overrides, *switch, f"hydra.run.dir={run_dir}"]
+    started = time.perf_counter()
+    status, output = in_terminal(command, env={"OMP_NUM_THREADS": "1"})
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"{' '.join(command)} exited with {status}:\n{output[-3000:]}")
+    if bar and not re.search(r"epoch \d+/\d+", output):
+        raise RuntimeError("the bar was not drawn: the measurement would compare nothing")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {"run_s": float(summary["wall_time_s"]), "command_s": wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cases", nargs="*", default=None)
+    args = parser.parse_args()
+    chosen = {name: spec for name, spec in cases(args.quick).items() if not args.cases or name in args.cases}
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for name, overrides in chosen.items():
+            times: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+            for _ in range(args.repeats):
+                for bar in (False, True):
+                    times[bar].append(one_run(overrides, bar, Path(work)))
+            median = {
+                bar: {key: statistics.median(t[key] for t in runs) for key in runs[0]} for bar, runs in times.items()
+            }
+            cost = median[True]["run_s"] / median[False]["run_s"] - 1
+            rows.append(
+                f"| {name} | {median[False]['run_s']:.2f} | {median[True]['run_s']:.2f} | {cost:+.1%} "
+                f"| {median[False]['command_s']:.1f} | {median[True]['command_s']:.1f} "
+                f"| {'yes' if cost < TARGET else 'NO'} |"
+            )
+    print(
+        f"progress bar cost, medians of {args.repeats}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print("| case | run s, bar off | run s, bar on | cost | command s, off | command s, on | under 5% |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Two refusals that once came only after torch and Lightning were imported (tens of seconds on a
+loaded machine), made before: a `_target_` whose package is not installed, and a GPU trainer on a
+machine that has no GPU. Each looks only at what Python and the operating system say without
+importing anything of the user's or torch's; where they cannot tell, they let the later check
+(`models/custom.import_target`, `config/devices.check_devices`) decide.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dlbench.errors import ConfigError, require
+
+# Devices a CUDA (or ROCm, which torch also calls cuda) GPU shows on Linux once its driver is loaded.
+GPU_DEVICE_FILES = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
+
+
+def check_targets(config: Mapping[str, Any]) -> None:
+    """`model._target_` and `dataset._target_` must name a package Python can find."""
+    for group, hint in (
+        ("model", "docs/bring-your-own.md"),
+        ("dataset", "docs/bring-your-own.md"),
+    ):
+        target = str((config.get(group) or {}).get("_target_") or "")
+        package = target.split(".", 1)[0]
+        if not package or package in sys.modules:
+            continue
+        try:
+            found = importlib.util.find_spec(package) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise ConfigError(
+                f"{group}._target_={target} cannot be imported (no module named '{package}'); make its package "
+                "importable (pip install -e it, or run from the folder that holds it, or add that folder to "
+                f"PYTHONPATH) and give the full dotted path, module.Class; see {hint}."
+            )
+
+
+def has_no_gpu() -> bool:
+    """True only where it is certain: Linux, and no GPU driver's device is there or none is visible."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    if any(Path(path).exists() for path in GPU_DEVICE_FILES):
+        return False
+    return not (NVIDIA_GPUS.is_dir() and any(NVIDIA_GPUS.iterdir()))
+
+
+def check_gpu_present(trainer: Mapping[str, Any], preset: str | None = None) -> None:
+    """A trainer that asks for a GPU (trainer=gpu, trainer=ddp) on a machine that has none."""
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda"):
+        return
+    named = f"trainer={preset}" if preset and preset not in ("default", "cpu") else f"trainer.accelerator={accelerator}"
+    require(
+        not has_no_gpu(),
+        f"{named} needs a GPU but none was found (no GPU driver on this machine, or CUDA_VISIBLE_DEVICES empty); "
+        "use trainer=cpu or trainer=ddp_cpu to run here.",
+    )

@@ -1,0 +1,57 @@
+"""What lightning-hydra-template users expect: the config tree at the start, `tags`, a
+git-ignored `configs/local/` picked up when present."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dlbench.config.plan import plain
+from dlbench.config.tree import print_config
+from helpers import ROOT
+
+
+def compose(config_dir: Path, *overrides: str):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        return hydra_compose(config_name="train", overrides=list(overrides))
+
+
+def test_the_config_tree_shows_each_group_and_the_values_given(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = plain(make_cfg("optimizer.lr=0.25", "tags=[baseline]"))
+    stream = io.StringIO()
+    assert print_config(config, True, stream=stream)
+    text = stream.getvalue()
+    for group in ("dataset", "model", "optimizer", "trainer", "callbacks"):
+        assert f"── {group}" in text
+    assert "lr: 0.25" in text and "baseline" in text
+    silent = io.StringIO()
+    assert not print_config(config, None, stream=silent) and silent.getvalue() == ""  # pytest's stdout: no terminal
+    assert not print_config(config, False, stream=silent)
+
+
+def test_tags_reach_the_loggers_config(make_cfg) -> None:
+    cfg = make_cfg("tags=[baseline,v2]", "logger=[csv,wandb,mlflow]")
+    assert list(cfg.logger.wandb.tags) == ["baseline", "v2"]
+    assert list(cfg.logger.mlflow.tags) == ["baseline", "v2"]
+
+
+def test_configs_local_is_picked_up_when_present_and_git_ignored(tmp_path: Path) -> None:
+    configs = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", configs)
+    assert compose(configs).trainer.max_epochs == 100  # no configs/local/default.yaml: the defaults
+    (configs / "local" / "default.yaml").write_text("# @package _global_\ntrainer:\n  max_epochs: 7\n")
+    assert compose(configs).trainer.max_epochs == 7
+    assert compose(configs, "trainer.max_epochs=3").trainer.max_epochs == 3  # the command line still wins
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "configs/local/default.yaml"], cwd=ROOT, capture_output=True, check=False
+    )
+    assert ignored.returncode == 0, "configs/local/default.yaml must be git-ignored"
