@@ -19,6 +19,7 @@ from dlbench.reporting.liveness import effective_status
 from dlbench.reporting.seeds import SEED_KEYS, settings_of, write_setting_tables
 from dlbench.reporting.summary import SUMMARY_FILE
 from dlbench.reporting.sweep_plan import SweepPlan, read_plan
+from dlbench.run.claim import is_live
 
 TABLE_CSV = "report.csv"
 TABLE_MARKDOWN = "report.md"
@@ -114,7 +115,9 @@ def find_jobs(sweep_dir: str | Path, plan: SweepPlan | None = None) -> list[Job]
             overrides = list(summary["overrides"])
         else:
             overrides = _read_hydra_overrides(run_dir)
-        if not summary:
+        if not summary and is_live(run_dir):
+            summary = {"status": "running", "stop_reason": "starting: its process holds the directory"}
+        elif not summary:
             summary = {
                 "status": "failed",
                 "stop_reason": "no summary.json: the job ended before training started (see its log)",

@@ -23,10 +23,22 @@ from omegaconf import DictConfig
 class PopulationLauncher(Launcher):
     """See the module docstring; options are `hydra.launcher.*` (configs/hydra/launcher/population.yaml)."""
 
-    def __init__(self, min_members: int = 2, pictures: bool = True, sweep_seeds: int = 5, **_: Any) -> None:
+    def __init__(
+        self,
+        min_members: int = 2,
+        pictures: bool = True,
+        sweep_seeds: int = 5,
+        backend: str = "local",
+        ray: Any = None,
+        **_: Any,
+    ) -> None:
         self.min_members = max(2, int(min_members))
         self.pictures = bool(pictures)
         self.sweep_seeds = int(sweep_seeds)
+        if backend not in ("local", "ray"):
+            raise ValueError(f"hydra.launcher.backend={backend} is not a backend; choose local or ray.")
+        self.backend = backend  # ray: each population is one Ray task (dlbench.cluster.ray_jobs)
+        self.ray = dict(ray or {})
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
