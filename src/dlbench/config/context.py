@@ -25,6 +25,8 @@ class RunContext:
     overrides: tuple[str, ...] = ()  # the job's own overrides, as typed (`optimizer.lr=0.1`)
     hydra_overrides: tuple[str, ...] = ()  # `hydra.run.dir=...` and the like
     choices: Mapping[str, str] = field(default_factory=dict)  # the option chosen in each group
+    # a trial of an Optuna search with a pruner: {storage, study_name, trial}; its epochs are reported there
+    optuna_trial: Mapping[str, Any] | None = None
 
     @property
     def launcher(self) -> str:
@@ -62,4 +64,16 @@ def from_hydra(output_dir: str | Path | None = None) -> RunContext:
         overrides=tuple(hydra.overrides.task),
         hydra_overrides=tuple(hydra.overrides.hydra),
         choices={str(key): str(value) for key, value in (hydra.runtime.choices or {}).items() if value is not None},
+        optuna_trial=_optuna_trial(hydra, multirun),
     )
+
+
+def _optuna_trial(hydra: Any, multirun: bool) -> dict[str, Any] | None:
+    """Where to report this job's epochs when it is a trial of an Optuna search that prunes: the
+    sweeper's storage and study, and the trial number, which is the job number."""
+    sweeper = hydra.get("sweeper") or {}
+    if not multirun or not str(sweeper.get("_target_", "")).endswith("OptunaSweeper"):
+        return None
+    if sweeper.get("pruner") is None or not sweeper.get("storage") or hydra.job.get("num") is None:
+        return None
+    return {"storage": str(sweeper.storage), "study_name": str(sweeper.study_name), "trial": int(hydra.job.num)}

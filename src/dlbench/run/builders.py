@@ -82,6 +82,10 @@ def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
     callbacks = [instantiate(callback) for callback in plan.callbacks.values()]
     context = plan.context
     callbacks += guard_callbacks(dict(plan.config), plan.output_dir, context.overrides, context.choices)
+    if context.optuna_trial is not None:  # a trial of a pruning Optuna search: its epochs go to the study
+        from dlbench.callbacks.optuna_pruning import OptunaPruning
+
+        callbacks.append(OptunaPruning(**context.optuna_trial, monitor=str(plan.config["monitor"])))
     return callbacks
 
 

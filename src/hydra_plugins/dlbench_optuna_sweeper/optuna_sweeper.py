@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
+PRUNED_ATTR = "dlbench.pruned_at"  # set by a trial's job that the pruner stopped (callbacks/optuna_pruning.py)
 WORKER_ATTR = "dlbench.worker"  # each trial's worker, host:pid, so a restart closes only its own dead trials
 JOURNAL = "journal:"  # storage=journal:/shared/dir/study.log: Optuna's journal file, for workers on a shared filesystem
 
@@ -147,6 +148,7 @@ class OptunaSweeper(Sweeper):
         study_name: str | None = None,
         storage: str | None = None,
         sampler: Any = None,
+        pruner: Any = None,
         params: DictConfig | dict[str, str] | None = None,
     ) -> None:
         self.direction = direction
@@ -155,6 +157,7 @@ class OptunaSweeper(Sweeper):
         self.study_name = study_name
         self.storage = storage
         self.sampler = sampler
+        self.pruner = pruner  # each trial reports its epochs (dlbench.callbacks.optuna_pruning) and may stop early
         self.params = dict(params or {})
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -187,6 +190,7 @@ class OptunaSweeper(Sweeper):
             study_name=self.study_name,
             storage=open_storage(self.storage),
             sampler=self.sampler,
+            pruner=self.pruner,
             direction=self.direction,
             load_if_exists=True,
         )
@@ -226,7 +230,7 @@ class OptunaSweeper(Sweeper):
         """
         from optuna.trial import TrialState
 
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # WAITING: enqueued, kept
             if worker_alive(trial.user_attrs.get(WORKER_ATTR)):
                 continue
             study.tell(trial.number, state=TrialState.FAIL)
@@ -243,8 +247,13 @@ class OptunaSweeper(Sweeper):
         interrupted = self._close_stale(study)
 
         def counted() -> int:
-            """Trials that ended or are running, in every worker: n_trials is the study's total."""
-            return sum(1 for trial in study.get_trials(deepcopy=False) if trial.number not in interrupted)
+            """Trials that ended or are running, in every worker: n_trials is the study's total (a trial
+            enqueued with `study.enqueue_trial` is waiting: the next ask runs it)."""
+            return sum(
+                1
+                for trial in study.get_trials(deepcopy=False)
+                if trial.number not in interrupted and trial.state != TrialState.WAITING
+            )
 
         log.info(
             "Optuna study '%s' in %s: %d trials done or running, %d to go",
@@ -259,7 +268,12 @@ class OptunaSweeper(Sweeper):
             returns = self._launch(trials, batch)
             for trial, job in zip(trials, returns, strict=False):
                 value = self._value(job)
-                if value is None:
+                stored = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+                pruned_at = stored.user_attrs.get(PRUNED_ATTR)  # set by the trial's own job, maybe elsewhere
+                if pruned_at is not None:
+                    study.tell(trial, state=TrialState.PRUNED)
+                    log.info("Trial %d pruned after epoch %d", trial.number, pruned_at)
+                elif value is None:
                     study.tell(trial, state=TrialState.FAIL)
                     log.warning(
                         "Trial %d failed (no finite %s); the search goes on",
