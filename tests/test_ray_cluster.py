@@ -73,12 +73,14 @@ class Cluster:
         )
 
     def kill(self, name: str) -> None:
-        """SIGKILL to the node's whole process group, as a machine that goes away."""
+        """SIGKILL to every process of the node's session, as a machine that goes away (Ray's workers
+        have process groups of their own, but stay in the session of the `ray start` that made them)."""
         process = self.nodes.pop(name)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        for pid in _leftovers({process.pid}):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         process.wait(timeout=30)
 
     def sessions(self) -> set[int]:

@@ -22,19 +22,22 @@ PRUNED_ATTR = "dlbench.pruned_at"
 class OptunaPruning(pl.Callback):
     """See the module docstring; built by `run.builders` for a job that is a pruned search's trial."""
 
-    def __init__(self, storage: str, study_name: str, trial: int, monitor: str) -> None:
+    def __init__(self, storage: str, study_name: str, trial: int, monitor: str, pruner: Any = None) -> None:
         self.storage, self.study_name, self.number, self.monitor = storage, study_name, trial, monitor
+        self.pruner = pruner  # the sweeper's pruner config (`_target_` and its arguments): the trial decides with it
         self._trial: Any = None
         self.pruned_at: int | None = None
 
     def _open(self) -> Any:
         """The trial, through Optuna's public storage API (ids from the study's name and trial number)."""
         import optuna
+        from hydra.utils import instantiate
 
         from hydra_plugins.dlbench_optuna_sweeper.optuna_sweeper import open_storage
 
         storage = optuna.storages.get_storage(open_storage(self.storage))
-        study = optuna.load_study(study_name=self.study_name, storage=storage)
+        pruner = instantiate(self.pruner) if self.pruner else None
+        study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=pruner)
         study_id = storage.get_study_id_from_name(self.study_name)
         return optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, self.number))
 

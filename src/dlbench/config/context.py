@@ -25,7 +25,7 @@ class RunContext:
     overrides: tuple[str, ...] = ()  # the job's own overrides, as typed (`optimizer.lr=0.1`)
     hydra_overrides: tuple[str, ...] = ()  # `hydra.run.dir=...` and the like
     choices: Mapping[str, str] = field(default_factory=dict)  # the option chosen in each group
-    # a trial of an Optuna search with a pruner: {storage, study_name, trial}; its epochs are reported there
+    # a trial of an Optuna search with a pruner: {storage, study_name, trial, pruner}; its epochs are reported there
     optuna_trial: Mapping[str, Any] | None = None
 
     @property
@@ -76,4 +76,11 @@ def _optuna_trial(hydra: Any, multirun: bool) -> dict[str, Any] | None:
         return None
     if sweeper.get("pruner") is None or not sweeper.get("storage") or hydra.job.get("num") is None:
         return None
-    return {"storage": str(sweeper.storage), "study_name": str(sweeper.study_name), "trial": int(hydra.job.num)}
+    from omegaconf import OmegaConf
+
+    return {
+        "storage": str(sweeper.storage),
+        "study_name": str(sweeper.study_name),
+        "trial": int(hydra.job.num),
+        "pruner": OmegaConf.to_container(sweeper.pruner, resolve=True),  # the search's, to decide alike
+    }
