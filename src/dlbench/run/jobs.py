@@ -52,7 +52,8 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
         release(held)
     _current_job.clear()
     # the lock first (a live run's files are never looked at to be changed), then what the directory holds
-    if claim(run_dir, key=f"sweep job {number}", any_record=True) is not None:
+    held = claim(run_dir, key=f"sweep job {number}", any_record=True) is not None
+    if held:
         _current_job.append(run_dir)
     summary = _summary(run_dir)
     if summary and summary.get("overrides") is not None and list(summary["overrides"]) != overrides:
@@ -61,6 +62,8 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
             f"job {number} ({' '.join(overrides)}); give this sweep its own hydra.sweep.dir."
         )
     status = _status(run_dir, summary)
+    if status == "running" and held:
+        status = "lost"  # this process took the directory's lock, so the process that wrote `running` is gone
     if status in RESULTS and cfg.get("train", True):
         best = (summary or {}).get("best") or {}
         print(f"job {number} ({' '.join(overrides)}): {status} earlier in {run_dir}; not run again.")
