@@ -121,9 +121,23 @@ def test_mlflow_run_has_flat_params_metrics_per_epoch_and_artifacts(make_cfg, tm
     assert read_records(run_dir)["mlflow"]["run_id"] == run.info.run_id
 
 
-def test_mlflow_default_store_is_outputs_mlruns_of_the_root_dir(make_cfg, tmp_path: Path) -> None:
+def test_mlflow_default_store_is_sqlite_in_outputs_and_search_runs_reads_it(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")  # what a user has: no extra variable
     train(make_cfg("logger=mlflow", "trainer.max_epochs=1", f"logger.mlflow.root_dir={tmp_path}"))
-    assert len(mlflow_runs(tmp_path / "outputs" / "mlruns")) == 1
+    database = tmp_path / "outputs" / "mlflow.db"
+    assert database.is_file() and not (tmp_path / "outputs" / "mlruns").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{database}")
+    frame = mlflow.search_runs(experiment_names=["dlbench"])  # a pandas DataFrame, the first thing users type
+    assert len(frame) == 1 and frame["status"].tolist() == ["FINISHED"]
+    assert "params.optimizer.lr" in frame.columns
+    (run_dir,) = frame["tags.dlbench.run_dir"].tolist()
+    artifacts = tmp_path / "outputs" / "mlartifacts"
+    assert list(artifacts.glob("*/artifacts/summary.json"))  # next to the store, not in the working directory
+    assert Path(run_dir).is_dir()
 
 
 def test_a_diverged_run_ends_finished_with_its_status_as_a_tag(make_cfg, tmp_path: Path) -> None:

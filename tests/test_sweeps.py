@@ -220,6 +220,12 @@ def test_optuna_search_returns_its_best_value_and_resumes_from_its_storage(tmp_p
     assert trials[3].state == TrialState.FAIL  # the interrupted one is closed...
     assert trials[4].state == TrialState.COMPLETE  # ...and one more trial brings the count to 4
     assert len(trials) == 5
+    # The resumed search draws new values: the sampler is seeded per trial number, not started over.
+    completed = [tuple(sorted(trial.params.items())) for trial in trials if trial.state == TrialState.COMPLETE]
+    assert len(set(completed)) == 4
+    best_params = OmegaConf.to_container(OmegaConf.load(sweep_dir / "optimization_results.yaml").best_params)
+    assert isinstance(best_params["dataset.batch_size"], int)  # typed as choice(8, 16, 32, 64) says
+    assert isinstance(best_params["model.activation"], str) and isinstance(best_params["optimizer.lr"], float)
     assert sorted(summaries(sweep_dir)) == ["0", "1", "2", "4"]  # no earlier run directory overwritten
     assert OmegaConf.load(sweep_dir / "optimization_results.yaml").n_completed == 4
 
@@ -250,7 +256,8 @@ def test_optuna_search_goes_on_past_diverging_trials(tmp_path: Path) -> None:
         ("model.depth=tag(int, interval(1, 4))", ("IntDistribution", {"low": 1, "high": 4, "log": False})),
         ("dataset.batch_size=range(16, 80, 16)", ("IntDistribution", {"low": 16, "high": 64, "step": 16})),
         ("model.activation=choice(relu, tanh)", ("CategoricalDistribution", {"choices": ("relu", "tanh")})),
-        ("dataset.batch_size=16,full", ("CategoricalDistribution", {"choices": ("16", "full")})),
+        ("dataset.batch_size=16,full", ("CategoricalDistribution", {"choices": (16, "full")})),
+        ("dataset.batch_size=choice(8, 16)", ("CategoricalDistribution", {"choices": (8, 16)})),
     ],
 )
 def test_search_space_is_read_in_hydras_sweep_syntax(line: str, expected: tuple[str, dict]) -> None:

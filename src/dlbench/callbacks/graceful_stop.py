@@ -17,6 +17,12 @@ request to Lightning's flag only outside validation, so training stops
 
 `BufferedCheckpoint` then saves `last.ckpt` from exactly that state. A second Ctrl-C stops at
 once, the old way; `last.ckpt` is then the end of the last completed epoch.
+
+SIGUSR2 is a cluster's warning that the job is about to lose its node (SLURM's preemption or time
+limit, `--signal=USR2@90`). When a handler of the job's launcher is waiting for it (submitit's,
+which checkpoints the job's submission and requeues it), it is taken the same way: training stops
+between two steps, `last.ckpt` is saved and the run recorded `interrupted`; then `hand_off` gives
+the signal to that handler, and the requeued job resumes from `last.ckpt` (`dlbench.run.jobs`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+# signals a launcher may wait for (submitit: SIGUSR2, preemption or time limit): stop, save, then hand off
+HANDED_OFF = tuple(signal.Signals[name] for name in ("SIGUSR2",) if hasattr(signal, name))
+
 
 class StopBetweenSteps(pl.Callback):
     """See the module docstring. `requested`: the signal that asked to stop, or None."""
@@ -37,6 +46,7 @@ class StopBetweenSteps(pl.Callback):
         self.requested: int | None = None
         self._installed: dict[int, Any] = {}
         self._trainer: pl.Trainer | None = None
+        self.handoff: Any = None  # the launcher's own SIGUSR2 handler, called once the run has stopped
 
     # -- the signals ----------------------------------------------------------------------------
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -58,10 +68,14 @@ class StopBetweenSteps(pl.Callback):
     def _install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set from the main thread (a joblib worker thread)
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, *HANDED_OFF):
             current = signal.getsignal(signum)
             if current is signal.SIG_IGN:
                 continue  # e.g. Ctrl-C is ignored by a sweep's jobs started in the background
+            if signum in HANDED_OFF:
+                if not callable(current):
+                    continue  # nobody waits for it: its default action is left alone
+                self.handoff = current
             self._installed[signum] = current
             signal.signal(signum, self._handle)
 
@@ -93,6 +107,26 @@ class StopBetweenSteps(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self._uninstall()
         self._trainer = None
+
+
+def _stopper(trainer: pl.Trainer) -> StopBetweenSteps | None:
+    return next(
+        (
+            part
+            for callback in trainer.callbacks
+            for part in [callback, *getattr(callback, "parts", [])]
+            if isinstance(part, StopBetweenSteps)
+        ),
+        None,
+    )
+
+
+def hand_off(trainer: pl.Trainer) -> None:
+    """After a run stopped by SIGUSR2 has saved and recorded itself: the launcher's handler gets the
+    signal (submitit's requeues the job and exits). Nothing when the run stopped otherwise."""
+    stopper = _stopper(trainer)
+    if stopper is not None and stopper.requested in HANDED_OFF and stopper.handoff is not None:
+        stopper.handoff(stopper.requested, None)
 
 
 def interrupt_reason(trainer: pl.Trainer, error: BaseException) -> str:

@@ -25,6 +25,8 @@ class RunContext:
     overrides: tuple[str, ...] = ()  # the job's own overrides, as typed (`optimizer.lr=0.1`)
     hydra_overrides: tuple[str, ...] = ()  # `hydra.run.dir=...` and the like
     choices: Mapping[str, str] = field(default_factory=dict)  # the option chosen in each group
+    # a trial of an Optuna search with a pruner: {storage, study_name, trial, pruner}; its epochs are reported there
+    optuna_trial: Mapping[str, Any] | None = None
 
     @property
     def launcher(self) -> str:
@@ -62,6 +64,7 @@ def from_hydra(output_dir: str | Path | None = None) -> RunContext:
         overrides=_as_typed(hydra.overrides.task),  # '+x=${oc.env:TOKEN}' stays so: no secret in a record
         hydra_overrides=_as_typed(hydra.overrides.hydra),
         choices={str(key): str(value) for key, value in (hydra.runtime.choices or {}).items() if value is not None},
+        optuna_trial=_optuna_trial(hydra, multirun),
     )
 
 
@@ -72,3 +75,21 @@ def _as_typed(overrides: Any) -> tuple[str, ...]:
     if isinstance(overrides, ListConfig):
         return tuple(str(item) for item in OmegaConf.to_container(overrides, resolve=False))
     return tuple(str(item) for item in overrides or ())
+
+
+def _optuna_trial(hydra: Any, multirun: bool) -> dict[str, Any] | None:
+    """Where to report this job's epochs when it is a trial of an Optuna search that prunes: the
+    sweeper's storage and study, and the trial number, which is the job number."""
+    sweeper = hydra.get("sweeper") or {}
+    if not multirun or not str(sweeper.get("_target_", "")).endswith("OptunaSweeper"):
+        return None
+    if sweeper.get("pruner") is None or not sweeper.get("storage") or hydra.job.get("num") is None:
+        return None
+    from omegaconf import OmegaConf
+
+    return {
+        "storage": str(sweeper.storage),
+        "study_name": str(sweeper.study_name),
+        "trial": int(hydra.job.num),
+        "pruner": OmegaConf.to_container(sweeper.pruner, resolve=True),  # the search's, to decide alike
+    }

@@ -4,11 +4,13 @@ Lightning's `MLFlowLogger` writes the metrics; this subclass adds what a platfor
 and sweeps needs:
 
 - the store: `tracking_uri` when given (a server, `sqlite:///...`), else `MLFLOW_TRACKING_URI`,
-  else one local file store for every run, `outputs/mlruns` under the directory `train.py` runs
-  from, so `mlflow ui` compares all of them. MLflow 3 keeps its file store in maintenance mode and
-  refuses it unless `MLFLOW_ALLOW_FILE_STORE=true`; dlbench sets that for its own local store
-  (measured: 0.8 ms per epoch against 22 ms for MLflow's SQLite store, and no 6 s schema creation
-  in every new store; see docs/loggers.md);
+  else one local SQLite store for every run, `outputs/mlflow.db` under the directory `train.py`
+  runs from, so `mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db` and
+  `mlflow.search_runs` compare all of them with no extra variable (MLflow 3's recommendation: its
+  file store is in maintenance mode, refused unless `MLFLOW_ALLOW_FILE_STORE=true`). A new store's
+  schema is created once, under a file lock, so parallel jobs of a first sweep do not race on it.
+  Runs' artifacts go next to it, in `outputs/mlartifacts`. An older `file:` store (dlbench's
+  earlier default `outputs/mlruns`) is still written and read when named: see docs/loggers.md;
 - the flat resolved config as params (`optimizer.lr`), metrics with the epoch as their step;
 - one MLflow run per job; the jobs of a sweep nested under one parent run named after the sweep
   (created by the first job, under a lock in the sweep directory; closed with the comparison
@@ -53,14 +55,32 @@ def require_mlflow() -> None:
 
 
 def local_store(root_dir: str | Path) -> str:
-    """The default store: `<root>/outputs/mlruns`, one for every run started from `root`."""
-    return "file:" + str((Path(root_dir) / "outputs" / "mlruns").resolve())
+    """The default store: `<root>/outputs/mlflow.db`, one for every run started from `root`."""
+    return "sqlite:///" + str((Path(root_dir) / "outputs" / "mlflow.db").resolve())
+
+
+def local_artifacts(root_dir: str | Path) -> str:
+    """Where the default store's runs keep their artifacts: `<root>/outputs/mlartifacts`."""
+    return (Path(root_dir) / "outputs" / "mlartifacts").resolve().as_uri()
 
 
 def allow_file_store(tracking_uri: str) -> None:
-    """MLflow 3 refuses a local file store unless this is set; dlbench chose it (module docstring)."""
+    """MLflow 3 refuses a local file store unless this is set; a `file:` store named by the user
+    (dlbench's default before the SQLite one) is still theirs to write and read."""
     if tracking_uri.startswith("file:") or "://" not in tracking_uri:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+
+
+def prepare_store(tracking_uri: str) -> None:
+    """A new `sqlite:///` store gets its schema here, once, under a lock next to it: MLflow creates
+    it on first use, and two jobs of a parallel sweep doing so at once would race on the migration."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    database = Path(tracking_uri[len("sqlite:///") :])
+    with locked(database.with_name(database.name + ".lock")):
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(tracking_uri).search_experiments(max_results=1)
 
 
 def run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
@@ -150,6 +170,9 @@ class DlbenchMLFlowLogger(MLFlowLogger):
         require_mlflow()
         uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or local_store(root_dir)
         allow_file_store(uri)
+        prepare_store(uri)
+        if uri == local_store(root_dir):
+            kwargs.setdefault("artifact_location", local_artifacts(root_dir))
         sweep_dir = _sweep_dir(context)
         choices = dict(context.choices) if context is not None else {}
         from dlbench.loggers.wandb_logger import sweep_group

@@ -263,6 +263,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     units += [[job] for job in jobs if job.reason is not None]
     units.sort(key=lambda unit: unit[0].number)
     results: dict[int, JobReturn] = {}
+    run_units = getattr(launcher, "run_units", None)  # backend=ray: each unit one Ray task (dlbench.cluster)
+    if run_units is not None:
+        results = run_units(launcher, units)
+        units = []
     for unit in units:
         if len(unit) == 1:
             results[unit[0].number] = run_alone(launcher, unit[0])

@@ -17,6 +17,7 @@ from typing import Any
 
 from dlbench.config.sweep_plan import SweepPlan, read_plan
 from dlbench.loggers.protocol import read_records
+from dlbench.records.claim import is_live
 from dlbench.records.liveness import effective_status
 from dlbench.records.summary import SUMMARY_FILE, Summary, SummaryError, load_summary
 from dlbench.reporting.markdown import code, text
@@ -151,6 +152,8 @@ def _job_summary(run_dir: Path) -> tuple[Summary, str | None]:
     """The job's summary and, when it cannot be read whole, a sentence saying so. A job without one,
     or with one cut short or damaged, is `failed`, with the reason as its stop reason."""
     if not (run_dir / SUMMARY_FILE).exists():
+        if is_live(run_dir):  # a job starting on another worker (a Ray task): its process holds the directory
+            return Summary(status="running", stop_reason="starting: its process holds the directory"), None
         reason = "no summary.json: the job ended before training started (see its log)"
         return Summary(status="failed", stop_reason=reason), None
     try:

@@ -84,6 +84,10 @@ def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
     callbacks += guard_callbacks(
         dict(plan.config), plan.output_dir, context.overrides, context.choices, checkpoint_io=SafeCheckpointIO
     )
+    if context.optuna_trial is not None:  # a trial of a pruning Optuna search: its epochs go to the study
+        from dlbench.callbacks.optuna_pruning import OptunaPruning
+
+        callbacks.append(OptunaPruning(**context.optuna_trial, monitor=str(plan.config["monitor"])))
     return callbacks
 
 

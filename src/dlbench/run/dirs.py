@@ -47,7 +47,16 @@ class ClaimRunDir(Callback):
                 f"hydra.sweep.dir={sweep_dir} holds another sweep ({theirs}); give this sweep its own directory "
                 "(leave hydra.sweep.dir out), or run that sweep's own command again to resume it."
             )
+        if _shared_study(config):
+            return  # workers of one Optuna study share its sweep directory; each trial claims its own job dir
         try:
             claim(sweep_dir, key="hydra.sweep.dir")
         except ConfigError as error:
             _refuse(error)
+
+
+def _shared_study(config: DictConfig) -> bool:
+    """An Optuna search with a storage: several sweep processes on one study cooperate by design (the
+    storage hands out trial numbers, which are the job numbers), so its sweep directory is not exclusive."""
+    sweeper = config.hydra.get("sweeper") or {}
+    return str(sweeper.get("_target_", "")).endswith("OptunaSweeper") and bool(sweeper.get("storage"))

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from dlbench.callbacks.checkpoint import last_checkpoint, recorded_checkpoints
 from dlbench.callbacks.criterion import criterion_summary
 from dlbench.callbacks.ddp import config_hash, rank_config_hashes
-from dlbench.callbacks.graceful_stop import interrupt_reason
+from dlbench.callbacks.graceful_stop import hand_off, interrupt_reason
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.config.devices import check_compiler, check_devices, world_size
 from dlbench.config.plan import EVALUATED_AS_TRAINED, Facts, RunPlan, resolve
@@ -118,6 +118,7 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
     except (KeyboardInterrupt, SystemExit) as error:
         outcome.status, outcome.stop_reason = "interrupted", interrupt_reason(trainer, error)  # which signal, where
         _finish(plan, outcome, task, trainer)
+        hand_off(trainer)  # a cluster's preemption warning (SIGUSR2): its launcher requeues the job now
         raise SystemExit(130) from None
     except Exception as error:
         outcome.status, outcome.stop_reason = "failed", f"{type(error).__name__}: {error}"

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,41 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
+PRUNED_ATTR = "dlbench.pruned_at"  # set by a trial's job that the pruner stopped (callbacks/optuna_pruning.py)
+WORKER_ATTR = "dlbench.worker"  # each trial's worker, host:pid, so a restart closes only its own dead trials
+
+
+def suggest(trial: Any, name: str, dist: Any) -> Any:
+    """Draw one parameter through Optuna's public `suggest_*` calls, from its distribution."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(dist.choices))
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_alive(worker: str | None) -> bool:
+    """Whether the worker that asked for a trial may still run it (see `OptunaSweeper._close_stale`)."""
+    if not worker or ":" not in worker:
+        return False
+    host, pid = worker.rsplit(":", 1)
+    if host != socket.gethostname():
+        return True
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def distribution(override: Override) -> Any:
@@ -48,6 +85,11 @@ def distribution(override: Override) -> Any:
         values = list(range(sweep.start, sweep.stop, sweep.step))
         return IntDistribution(values[0], values[-1], step=sweep.step, log=log_scale and sweep.step == 1)
     if isinstance(sweep, (ChoiceSweep, RangeSweep)):
+        # The values as Hydra's grammar typed them (16 an int, relu a string), so `best_params` and
+        # the study's trials hold what the config would; a value Optuna cannot store (a list) as text.
+        values = list(override.sweep_iterator())
+        if all(value is None or isinstance(value, (bool, int, float, str)) for value in values):
+            return CategoricalDistribution(values)
         return CategoricalDistribution(list(override.sweep_string_iterator()))
     raise ValueError(
         f"hydra.sweeper.params: cannot search over '{override.input_line}'; use interval(a, b), range(a, b), "
@@ -83,6 +125,7 @@ class OptunaSweeper(Sweeper):
         study_name: str | None = None,
         storage: str | None = None,
         sampler: Any = None,
+        pruner: Any = None,
         params: DictConfig | dict[str, str] | None = None,
     ) -> None:
         self.direction = direction
@@ -91,6 +134,7 @@ class OptunaSweeper(Sweeper):
         self.study_name = study_name
         self.storage = storage
         self.sampler = sampler
+        self.pruner = pruner  # each trial reports its epochs (dlbench.callbacks.optuna_pruning) and may stop early
         self.params = dict(params or {})
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -103,9 +147,15 @@ class OptunaSweeper(Sweeper):
         """Search space from the sweep overrides; every other override is passed to each trial."""
         lines = [f"{key}={value}" for key, value in self.params.items()] + list(arguments)
         space, fixed = {}, []
+        self._texts: dict[str, dict[Any, str]] = {}
         for override in OverridesParser.create().parse_overrides(lines):
             if override.is_sweep_override():
-                space[override.get_key_element()] = distribution(override)
+                key = override.get_key_element()
+                space[key] = distribution(override)
+                if hasattr(space[key], "choices"):
+                    self._texts[key] = dict(
+                        zip(override.sweep_iterator(), override.sweep_string_iterator(), strict=True)
+                    )
             else:
                 fixed.append(override.input_line)
         return space, fixed
@@ -113,15 +163,58 @@ class OptunaSweeper(Sweeper):
     def _study(self) -> Any:
         import optuna
 
-        if self.storage and str(self.storage).startswith("sqlite:///"):
-            Path(str(self.storage)[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        from dlbench.config.optuna_storage import open_storage
+
         return optuna.create_study(
             study_name=self.study_name,
-            storage=self.storage,
+            storage=open_storage(self.storage),
             sampler=self.sampler,
+            pruner=self.pruner,
             direction=self.direction,
             load_if_exists=True,
         )
+
+    def _sampler(self, number: int) -> Any:
+        """The configured sampler seeded with `seed + trial number`, or the one Hydra built when unseeded.
+
+        Why per trial: a sampler seeded once per process starts its random stream over in every
+        process, so a resumed search drew trial 0's values again, and two workers started together
+        would draw the same trials. The trial number comes from the storage, unique across workers, so
+        every trial's draw differs and a search run again from the same storage is reproducible.
+        """
+        from hydra.utils import instantiate
+
+        sampler = OmegaConf.select(self.config, "hydra.sweeper.sampler")
+        if not isinstance(sampler, DictConfig) or OmegaConf.select(sampler, "seed") is None:
+            return self.sampler
+        return instantiate(sampler, seed=int(sampler.seed) + number)
+
+    def _ask(self, study: Any, space: dict[str, Any]) -> Any:
+        """A new trial of the study with its parameters drawn (see `_sampler` for the seed)."""
+        trial = study.ask()
+        trial.set_user_attr(WORKER_ATTR, worker_name())
+        sampler = self._sampler(trial.number)
+        if sampler is not None:
+            study.sampler = sampler
+        for name, dist in space.items():
+            suggest(trial, name, dist)
+        return trial
+
+    def _close_stale(self, study: Any) -> set[int]:
+        """Close the trials an interrupted worker left running; the numbers of all closed so far.
+
+        A running trial is stale when no live process owns it: it has no worker attribute (it was
+        asked for outside a sweep) or its worker ran on this machine and is gone. A trial running on
+        another machine belongs to a worker that may still be alive, so it is left alone.
+        """
+        from optuna.trial import TrialState
+
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # WAITING: enqueued, kept
+            if worker_alive(trial.user_attrs.get(WORKER_ATTR)):
+                continue
+            study.tell(trial.number, state=TrialState.FAIL)
+            study.set_user_attr(f"interrupted_{trial.number}", True)
+        return {int(key.split("_", 1)[1]) for key in study.user_attrs if key.startswith("interrupted_")}
 
     def sweep(self, arguments: list[str]) -> tuple[dict[str, Any], float] | None:
         from optuna.trial import TrialState
@@ -130,31 +223,36 @@ class OptunaSweeper(Sweeper):
 
         space, fixed = self._parse(arguments)
         study = self._study()
-        # Trials left running by an interrupted search never finished: close them as failed and
-        # run them again, so n_trials counts trials that really ended.
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-            study.tell(trial.number, state=TrialState.FAIL)
-            study.set_user_attr(f"interrupted_{trial.number}", True)
-        interrupted = {int(key.split("_", 1)[1]) for key in study.user_attrs if key.startswith("interrupted_")}
-        done = sum(
-            1
-            for trial in study.get_trials(deepcopy=False)
-            if trial.state.is_finished() and trial.number not in interrupted
-        )
-        to_go = max(0, self.n_trials - done)
-        log.info(
-            "Optuna study '%s' in %s: %d trials done, %d to go", study.study_name, self.storage or "memory", done, to_go
-        )
+        interrupted = self._close_stale(study)
 
-        while to_go > 0:
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, to_go))]
-            batch = [tuple(fixed) + tuple(f"{key}={value}" for key, value in trial.params.items()) for trial in trials]
-            # Job numbers continue after earlier runs of the study, so a resumed search never
-            # writes into the run directory of an earlier trial.
-            returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
+        def counted() -> int:
+            """Trials that ended or are running, in every worker: n_trials is the study's total (a trial
+            enqueued with `study.enqueue_trial` is waiting: the next ask runs it)."""
+            return sum(
+                1
+                for trial in study.get_trials(deepcopy=False)
+                if trial.number not in interrupted and trial.state != TrialState.WAITING
+            )
+
+        log.info(
+            "Optuna study '%s' in %s: %d trials done or running, %d to go",
+            study.study_name,
+            self.storage or "memory",
+            counted(),
+            max(0, self.n_trials - counted()),
+        )
+        while (to_go := self.n_trials - counted()) > 0:
+            trials = [self._ask(study, space) for _ in range(min(self.n_jobs, to_go))]
+            batch = [tuple(fixed) + tuple(self._override(k, v) for k, v in trial.params.items()) for trial in trials]
+            returns = self._launch(trials, batch)
             for trial, job in zip(trials, returns, strict=False):
                 value = self._value(job)
-                if value is None:
+                stored = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+                pruned_at = stored.user_attrs.get(PRUNED_ATTR)  # set by the trial's own job, maybe elsewhere
+                if pruned_at is not None:
+                    study.tell(trial, state=TrialState.PRUNED)
+                    log.info("Trial %d pruned after epoch %d", trial.number, pruned_at)
+                elif value is None:
                     study.tell(trial, state=TrialState.FAIL)
                     log.warning(
                         "Trial %d failed (no finite %s); the search goes on",
@@ -163,7 +261,6 @@ class OptunaSweeper(Sweeper):
                     )
                 else:
                     study.tell(trial, value)
-            to_go -= len(trials)
 
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not completed:
@@ -186,6 +283,26 @@ class OptunaSweeper(Sweeper):
         log.info("Best value: %s", best.value)
         print(f"Best value: {best.value} with {best.params} (trial {best.number})")
         return best.params, best.value
+
+    def _launch(self, trials: list[Any], batch: list[tuple[str, ...]]) -> list[Any]:
+        """Launch the trials as jobs numbered by their trial numbers.
+
+        Job numbers are trial numbers, unique across runs and workers of a study, so a resumed search
+        or a second worker never writes into another trial's run directory. Hydra numbers a batch
+        from its first job on; a batch whose numbers are not consecutive (another worker asked in
+        between) is launched one trial at a time.
+        """
+        numbers = [trial.number for trial in trials]
+        if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+            return list(self.launcher.launch(batch, initial_job_idx=numbers[0]))
+        return [self.launcher.launch([job], initial_job_idx=n)[0] for n, job in zip(numbers, batch, strict=True)]
+
+    def _override(self, key: str, value: Any) -> str:
+        """`key=value` as Hydra reads it back: a categorical value in the text the command gave."""
+        texts = self._texts.get(key)
+        if texts is not None and value in texts:
+            return f"{key}={texts[value]}"
+        return f"{key}={value}"
 
     @staticmethod
     def _value(job: Any) -> float | None:

@@ -23,13 +23,26 @@ from omegaconf import DictConfig
 class PopulationLauncher(Launcher):
     """See the module docstring; options are `hydra.launcher.*` (configs/hydra/launcher/population.yaml)."""
 
-    def __init__(self, min_members: int = 2, pictures: bool = True, sweep_seeds: int = 5, **_: Any) -> None:
+    def __init__(
+        self,
+        min_members: int = 2,
+        pictures: bool = True,
+        sweep_seeds: int = 5,
+        backend: str = "local",
+        ray: Any = None,
+        **_: Any,
+    ) -> None:
         from dlbench.config.schema import check_population_launcher
 
         check_population_launcher({"min_members": min_members, "pictures": pictures, "sweep_seeds": sweep_seeds})
         self.min_members = max(2, int(min_members))
         self.pictures = bool(pictures)
         self.sweep_seeds = int(sweep_seeds)
+        if backend not in ("local", "ray"):
+            raise ValueError(f"hydra.launcher.backend={backend} is not a backend; choose local or ray.")
+        self.backend = backend  # ray: each population is one Ray task (dlbench.cluster.ray_jobs)
+        self.ray = dict(ray or {})
+        self.run_units: Any = None
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -41,4 +54,9 @@ class PopulationLauncher(Launcher):
         from dlbench.population.launch import launch
 
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
+        self.run_units = None  # the units (populations, lone jobs) run here, one after another
+        if self.backend == "ray":
+            from dlbench.cluster.ray_jobs import run_units
+
+            self.run_units = run_units  # each unit one Ray task
         return launch(self, job_overrides, initial_job_idx)

@@ -1,0 +1,272 @@
+"""Sweeps on a real Ray cluster of two nodes on this machine: `hydra/launcher=ray`, populations on
+Ray, and a node killed mid-sweep.
+
+The cluster is two `ray start --block` processes (a head and a second node, one CPU and an 80 MB
+object store each) with loopback node addresses, 127.0.0.2 and 127.0.0.3: Ray turns 127.0.0.1 into
+the machine's outside address (`resolve_ip_for_localhost`), but not the rest of 127/8. Ray's
+servers still listen on every interface (Ray has no option against it); its token authentication
+is on, with a token made here in a temporary file (`RAY_AUTH_TOKEN_PATH`), so nothing is written
+to ~/.ray. Each node runs in its own session, started here and stopped here by its process group
+id, never by name; the test checks that no process of those sessions is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+
+pytest.importorskip("ray")
+
+OBJECT_STORE = str(80 * 1024**2)
+IRIS = ("trainer.max_epochs=3", "callbacks.pictures.enabled=false")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+TOKEN: list[str] = []  # the cluster's token file, while a cluster runs
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONUNBUFFERED": "1",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": TOKEN[-1] if TOKEN else "",
+    }
+
+
+@dataclass
+class Cluster:
+    address: str
+    temp_dir: str
+    nodes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, *args: str) -> None:
+        ray = str(Path(sys.executable).with_name("ray"))
+        self.nodes[name] = subprocess.Popen(
+            [ray, "start", "--block", "--num-cpus=1", "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE}"]
+            + [f"--dashboard-agent-listen-port={_free_port()}", *args],
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped by that id, with every process it started
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to every process of the node's session, as a machine that goes away (Ray's workers
+        have process groups of their own, but stay in the session of the `ray start` that made them)."""
+        process = self.nodes.pop(name)
+        for pid in _leftovers({process.pid}):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait(timeout=30)
+
+    def sessions(self) -> set[int]:
+        return {process.pid for process in self.nodes.values()}
+
+    def wait_for(self, count: int, timeout: float = 120) -> None:
+        """Until `count` nodes are alive (a small Ray driver asks the cluster)."""
+        script = (
+            "import ray, time, sys\n"
+            f"ray.init(address='{self.address}', logging_level='ERROR')\n"
+            f"end = time.time() + {timeout}\n"
+            f"while sum(n['Alive'] for n in ray.nodes()) < {count} and time.time() < end: time.sleep(0.5)\n"
+            f"sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= {count} else 1)\n"
+        )
+        subprocess.run([sys.executable, "-c", script], env=_env(), check=True, timeout=timeout + 60)
+
+
+def _leftovers(sessions: set[int]) -> list[int]:
+    """Processes still in the sessions the nodes were started in."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) in sessions:
+                    found.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return found
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    temp_dir = tempfile.mkdtemp(prefix="dlray", dir="/tmp")  # Ray's sockets need a short path
+    token = Path(temp_dir) / "token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    TOKEN.append(str(token))
+    port = _free_port()
+    cluster = Cluster(f"127.0.0.2:{port}", temp_dir)
+    cluster.start(
+        "head",
+        "--head",
+        "--node-ip-address=127.0.0.2",
+        f"--port={port}",
+        f"--ray-client-server-port={_free_port()}",
+        "--include-dashboard=false",
+        f"--temp-dir={temp_dir}",
+    )
+    sessions = set(cluster.sessions())
+    try:
+        cluster.wait_for(1)
+        cluster.start("second", f"--address={cluster.address}", "--node-ip-address=127.0.0.3")
+        sessions |= cluster.sessions()
+        cluster.wait_for(2)
+        yield cluster
+    finally:
+        for name in list(cluster.nodes):  # `ray start --block` stops its processes on SIGTERM, slowly
+            process = cluster.nodes[name]
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+            cluster.kill(name)  # then the rest of its process group
+        TOKEN.clear()
+        deadline = time.time() + 20
+        while _leftovers(sessions) and time.time() < deadline:
+            time.sleep(0.5)
+        for pid in _leftovers(sessions):  # only processes of the sessions started above
+            os.kill(pid, signal.SIGKILL)
+        subprocess.run(["rm", "-rf", temp_dir], check=False)
+    assert not _leftovers(sessions), "Ray processes left behind"
+
+
+def _train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _nodes(sweep_dir: Path) -> dict[str, str]:
+    return {path.parent.name: json.loads(path.read_text())["node_id"] for path in sweep_dir.glob("*/ray_node.json")}
+
+
+def _statuses(sweep_dir: Path) -> dict[str, str]:
+    return {path.parent.name: json.loads(path.read_text())["status"] for path in sweep_dir.glob("*/summary.json")}
+
+
+@pytest.mark.slow
+def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(cluster: Cluster, tmp_path: Path) -> None:
+    on_cluster = (f"hydra.launcher.init.address={cluster.address}",)
+
+    # 1. Six jobs as Ray tasks, one CPU each: both nodes take jobs, every record is complete.
+    sweep_dir = tmp_path / "sweep"
+    result = _train(
+        "-m",
+        "hydra/launcher=ray",
+        *on_cluster,
+        "optimizer.lr=0.2,0.1,0.05",
+        "seed=1,2",
+        *IRIS,
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "6 jobs as Ray tasks" in result.stdout and "on 2 node(s)" in result.stdout
+    assert _statuses(sweep_dir) == {str(number): "completed" for number in range(6)}
+    assert len(set(_nodes(sweep_dir).values())) == 2  # the jobs ran on both nodes
+    report = (sweep_dir / "report.md").read_text()
+    assert "6 jobs; completed: 6" in report
+
+    # 2. Populations on Ray: two populations (kept apart by model.hidden) as two tasks.
+    population_dir = tmp_path / "populations"
+    result = _train(
+        "-m",
+        "hydra/launcher=population",
+        "hydra.launcher.backend=ray",
+        f"hydra.launcher.ray.init.address={cluster.address}",
+        "model.hidden=[8],[16]",
+        "optimizer.lr=0.1,0.05",
+        *IRIS,
+        f"hydra.sweep.dir={population_dir}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 populations and lone jobs as Ray tasks" in result.stdout
+    assert "2 populations (2 + 2 jobs), kept apart by model.hidden" in result.stdout
+    assert _statuses(population_dir) == {str(number): "completed" for number in range(4)}
+    nodes = _nodes(population_dir)
+    assert len(set(nodes.values())) == 2  # one population per node
+
+    # 3. The second node killed while its job trains: Ray runs the job again on the head, where it
+    # resumes from the last.ckpt the killed run left.
+    killed_dir = tmp_path / "killed"
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "hydra/launcher=ray",
+        *on_cluster,
+        "optimizer.lr=0.1,0.05",
+        "trainer.max_epochs=400",
+        "callbacks.pictures.enabled=false",
+        "callbacks.model_checkpoint.flush_every_s=0",  # last.ckpt written every epoch
+        f"hydra.sweep.dir={killed_dir}",
+    ]
+    driver = subprocess.Popen(
+        command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    second = cluster.nodes["second"].pid
+    victim = None
+    deadline = time.time() + 300
+    while victim is None and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.5)
+        for path in killed_dir.glob("*/ray_node.json"):
+            record = json.loads(path.read_text())
+            on_second = _session(record["pid"]) == second
+            if on_second and (path.parent / "checkpoints" / "last.ckpt").exists():
+                victim = path.parent.name
+    assert victim is not None, "no job of the second node reached a checkpoint"
+    before = json.loads((killed_dir / victim / "summary.json").read_text()).get("epochs_run")
+    killed_at = time.time()
+    cluster.kill("second")
+    output = driver.communicate(timeout=600)[0]
+    about = "\n".join(line for line in output.splitlines() if "job " in line or "ray:" in line or "Error" in line)
+    assert driver.returncode == 0, output[-4000:]
+    assert f"job {victim} (" in output and "lost earlier; resuming from" in output, about  # retried, from last.ckpt
+    assert _statuses(killed_dir) == {"0": "completed", "1": "completed"}
+    summary = json.loads((killed_dir / victim / "summary.json").read_text())
+    assert summary["epochs_run"] == 400 and len(summary["history"]) == 400
+    print(
+        f"killed node: job {victim} had {before} epochs recorded at the kill; it finished "
+        f"{time.time() - killed_at:.1f} s after the kill (load average {os.getloadavg()[0]:.1f})"
+    )
+
+    # The same command again: every job is found complete and none runs again.
+    again = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert again.stdout.count("completed earlier") == 2
+
+
+def _session(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except ProcessLookupError:
+        return None
