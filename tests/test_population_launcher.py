@@ -209,7 +209,7 @@ def test_a_named_sweep_under_the_population_launcher_takes_five_seeds(tmp_path: 
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from hydra_plugins.dlbench_population_launcher.seeded_sweeper import seeded_arguments
+    from dlbench.config.seeds import seeded_arguments
 
     GlobalHydra.instance().clear()
     try:
