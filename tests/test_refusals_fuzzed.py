@@ -122,7 +122,7 @@ def test_every_schema_key_drawn_wrong_is_one_sentence(tmp_path_factory: pytest.T
 
 
 @pytest.mark.slow
-@settings(max_examples=400, **OPTIONS)
+@settings(max_examples=150, **OPTIONS)
 @given(st.data())
 def test_every_schema_key_drawn_wrong_is_one_sentence_many(tmp_path_factory: pytest.TempPathFactory, data) -> None:
     _drawn_wrong(tmp_path_factory, data)
