@@ -115,14 +115,14 @@ def _drawn_wrong(tmp_path_factory: pytest.TempPathFactory, data) -> None:
 OPTIONS = {"deadline": None, "database": None, "suppress_health_check": list(HealthCheck)}
 
 
-@settings(max_examples=40, **OPTIONS)
+@settings(max_examples=20, **OPTIONS)
 @given(st.data())
 def test_every_schema_key_drawn_wrong_is_one_sentence(tmp_path_factory: pytest.TempPathFactory, data) -> None:
     _drawn_wrong(tmp_path_factory, data)
 
 
 @pytest.mark.slow
-@settings(max_examples=400, **OPTIONS)
+@settings(max_examples=150, **OPTIONS)
 @given(st.data())
 def test_every_schema_key_drawn_wrong_is_one_sentence_many(tmp_path_factory: pytest.TempPathFactory, data) -> None:
     _drawn_wrong(tmp_path_factory, data)
