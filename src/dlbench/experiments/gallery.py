@@ -86,6 +86,7 @@ def run_experiment(name: str, sweep_dir: Path) -> dict[str, Any]:
     """`python train.py -m experiment=<name>` into `sweep_dir`, timed; the record is kept beside it."""
     command = [sys.executable, "train.py", "-m", f"experiment={name}", f"hydra.sweep.dir={sweep_dir}"]
     load_before = os.getloadavg()
+    version = code_version()  # before the run: what it ran, whatever is committed while it runs
     started = time.time()
     log = sweep_dir.parent / f"{name}.log"
     sweep_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,7 @@ def run_experiment(name: str, sweep_dir: Path) -> dict[str, Any]:
         result = subprocess.run(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, check=False)
     record = {
         "command": f"python train.py -m experiment={name}",
-        "code_version": code_version(),
+        "code_version": version,
         "exit_status": result.returncode,
         "wall_time_s": round(time.time() - started, 1),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
