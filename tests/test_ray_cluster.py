@@ -241,10 +241,10 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
         for path in killed_dir.glob("*/ray_node.json"):
             record = json.loads(path.read_text())
             on_second = _session(record["pid"]) == second
-            if on_second and (path.parent / "checkpoints" / "last.ckpt").exists():
+            if on_second and _epochs(path.parent) >= KILL_AT:  # well into training, last.ckpt on disk
                 victim = path.parent.name
     assert victim is not None, "no job of the second node reached a checkpoint"
-    before = json.loads((killed_dir / victim / "summary.json").read_text()).get("epochs_run")
+    before = _epochs(killed_dir / victim)
     killed_at = time.time()
     cluster.kill("second")
     output = driver.communicate(timeout=600)[0]
@@ -254,15 +254,45 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
     assert _statuses(killed_dir) == {"0": "completed", "1": "completed"}
     summary = json.loads((killed_dir / victim / "summary.json").read_text())
     assert summary["epochs_run"] == 250 and len(summary["history"]) == 250
+    assert [row["epoch"] for row in summary["history"]] == list(range(250))  # each epoch once, none lost
+    restored = _restored_at(killed_dir / victim / "train.log")
     print(
-        f"killed node: job {victim} had {before} epochs recorded at the kill; it finished "
-        f"{time.time() - killed_at:.1f} s after the kill (load average {os.getloadavg()[0]:.1f})"
+        f"killed node: job {victim} had {before} epochs at the kill; it resumed from its last.ckpt "
+        f"{restored - killed_at:.1f} s after the kill and finished {time.time() - killed_at:.1f} s after it; an "
+        f"uninterrupted job's whole run took {_wall(killed_dir, victim):.1f} s (load average {os.getloadavg()[0]:.1f})"
     )
 
     # The same command again: every job is found complete and none runs again.
     again = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:]
     assert again.stdout.count("completed earlier") == 2
+
+
+KILL_AT = 40  # epochs of the victim job before its node is killed
+
+
+def _epochs(run_dir: Path) -> int:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return int(summary.get("epochs_run") or 0) if (run_dir / "checkpoints" / "last.ckpt").exists() else 0
+
+
+def _restored_at(log: Path) -> float:
+    """When the job's second process restored last.ckpt (the first line of Lightning's that says so)."""
+    import datetime
+
+    for line in log.read_text().splitlines():
+        if "Restoring states from the checkpoint path" in line and "last.ckpt" in line:
+            stamp = line[1 : line.index("]")]
+            return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    raise AssertionError(f"{log} does not say the job restored its last.ckpt")
+
+
+def _wall(sweep_dir: Path, victim: str) -> float:
+    other = next(name for name in ("0", "1") if name != victim)
+    return float(json.loads((sweep_dir / other / "summary.json").read_text())["wall_time_s"])
 
 
 def _session(pid: int) -> int | None:
