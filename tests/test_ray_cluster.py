@@ -300,3 +300,51 @@ def _session(pid: int) -> int | None:
         return os.getsid(pid)
     except ProcessLookupError:
         return None
+
+
+@pytest.mark.slow
+def test_a_job_lost_without_retries_is_recorded_with_its_node_and_resumed_by_the_same_command(tmp_path: Path) -> None:
+    """`remote.max_retries=0` on a Ray this command starts: the job's worker killed mid-training is
+    recorded `lost` naming its Ray node, the sweep exits 1, and the same command resumes it."""
+    token = tmp_path / "token"
+    token.write_text(secrets.token_hex(32))
+    TOKEN.append(str(token))
+    try:
+        sweep_dir = tmp_path / "lost"
+        command = [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "-m",
+            "hydra/launcher=ray",
+            "hydra.launcher.init.num_cpus=1",
+            "hydra.launcher.remote.max_retries=0",
+            "trainer.max_epochs=150",
+            "callbacks.pictures.enabled=false",
+            "callbacks.model_checkpoint.flush_every_s=0",
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
+        driver = subprocess.Popen(
+            command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        record, deadline = None, time.time() + 300
+        while record is None and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+            if _epochs(sweep_dir / "0") >= 10:
+                record = json.loads((sweep_dir / "0" / "ray_node.json").read_text())
+        assert record is not None, "the job never reached a checkpoint"
+        os.kill(int(record["pid"]), signal.SIGKILL)  # the Ray worker running the job
+        output = driver.communicate(timeout=300)[0]
+        assert driver.returncode == 1, output[-3000:]
+        summary = json.loads((sweep_dir / "0" / "summary.json").read_text())
+        assert summary["status"] == "lost"
+        assert f"lost with its Ray node {record['node_ip']}" in summary["stop_reason"]
+        assert record["node_id"][:12] in summary["stop_reason"]
+
+        again = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert "lost earlier; resuming from" in again.stdout
+        summary = json.loads((sweep_dir / "0" / "summary.json").read_text())
+        assert summary["status"] == "completed"
+        assert [row["epoch"] for row in summary["history"]] == list(range(150))
+    finally:
+        TOKEN.clear()
