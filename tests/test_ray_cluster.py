@@ -225,7 +225,7 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
         "hydra/launcher=ray",
         *on_cluster,
         "optimizer.lr=0.1,0.05",
-        "trainer.max_epochs=400",
+        "trainer.max_epochs=250",
         "callbacks.pictures.enabled=false",
         "callbacks.model_checkpoint.flush_every_s=0",  # last.ckpt written every epoch
         f"hydra.sweep.dir={killed_dir}",
@@ -241,10 +241,10 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
         for path in killed_dir.glob("*/ray_node.json"):
             record = json.loads(path.read_text())
             on_second = _session(record["pid"]) == second
-            if on_second and (path.parent / "checkpoints" / "last.ckpt").exists():
+            if on_second and _epochs(path.parent) >= KILL_AT:  # well into training, last.ckpt on disk
                 victim = path.parent.name
     assert victim is not None, "no job of the second node reached a checkpoint"
-    before = json.loads((killed_dir / victim / "summary.json").read_text()).get("epochs_run")
+    before = _epochs(killed_dir / victim)
     killed_at = time.time()
     cluster.kill("second")
     output = driver.communicate(timeout=600)[0]
@@ -253,10 +253,13 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
     assert f"job {victim} (" in output and "lost earlier; resuming from" in output, about  # retried, from last.ckpt
     assert _statuses(killed_dir) == {"0": "completed", "1": "completed"}
     summary = json.loads((killed_dir / victim / "summary.json").read_text())
-    assert summary["epochs_run"] == 400 and len(summary["history"]) == 400
+    assert summary["epochs_run"] == 250 and len(summary["history"]) == 250
+    assert [row["epoch"] for row in summary["history"]] == list(range(250))  # each epoch once, none lost
+    restored = _restored_at(killed_dir / victim / "train.log")
     print(
-        f"killed node: job {victim} had {before} epochs recorded at the kill; it finished "
-        f"{time.time() - killed_at:.1f} s after the kill (load average {os.getloadavg()[0]:.1f})"
+        f"killed node: job {victim} had {before} epochs at the kill; it resumed from its last.ckpt "
+        f"{restored - killed_at:.1f} s after the kill and finished {time.time() - killed_at:.1f} s after it; an "
+        f"uninterrupted job's whole run took {_wall(killed_dir, victim):.1f} s (load average {os.getloadavg()[0]:.1f})"
     )
 
     # The same command again: every job is found complete and none runs again.
@@ -265,8 +268,83 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
     assert again.stdout.count("completed earlier") == 2
 
 
+KILL_AT = 40  # epochs of the victim job before its node is killed
+
+
+def _epochs(run_dir: Path) -> int:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return int(summary.get("epochs_run") or 0) if (run_dir / "checkpoints" / "last.ckpt").exists() else 0
+
+
+def _restored_at(log: Path) -> float:
+    """When the job's second process restored last.ckpt (the first line of Lightning's that says so)."""
+    import datetime
+
+    for line in log.read_text().splitlines():
+        if "Restoring states from the checkpoint path" in line and "last.ckpt" in line:
+            stamp = line[1 : line.index("]")]
+            return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    raise AssertionError(f"{log} does not say the job restored its last.ckpt")
+
+
+def _wall(sweep_dir: Path, victim: str) -> float:
+    other = next(name for name in ("0", "1") if name != victim)
+    return float(json.loads((sweep_dir / other / "summary.json").read_text())["wall_time_s"])
+
+
 def _session(pid: int) -> int | None:
     try:
         return os.getsid(pid)
     except ProcessLookupError:
         return None
+
+
+@pytest.mark.slow
+def test_a_job_lost_without_retries_is_recorded_with_its_node_and_resumed_by_the_same_command(tmp_path: Path) -> None:
+    """`remote.max_retries=0` on a Ray this command starts: the job's worker killed mid-training is
+    recorded `lost` naming its Ray node, the sweep exits 1, and the same command resumes it."""
+    token = tmp_path / "token"
+    token.write_text(secrets.token_hex(32))
+    TOKEN.append(str(token))
+    try:
+        sweep_dir = tmp_path / "lost"
+        command = [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "-m",
+            "hydra/launcher=ray",
+            "hydra.launcher.init.num_cpus=1",
+            "hydra.launcher.remote.max_retries=0",
+            "trainer.max_epochs=150",
+            "callbacks.pictures.enabled=false",
+            "callbacks.model_checkpoint.flush_every_s=0",
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
+        driver = subprocess.Popen(
+            command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        record, deadline = None, time.time() + 300
+        while record is None and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+            if _epochs(sweep_dir / "0") >= 10:
+                record = json.loads((sweep_dir / "0" / "ray_node.json").read_text())
+        assert record is not None, "the job never reached a checkpoint"
+        os.kill(int(record["pid"]), signal.SIGKILL)  # the Ray worker running the job
+        output = driver.communicate(timeout=300)[0]
+        assert driver.returncode == 1, output[-3000:]
+        summary = json.loads((sweep_dir / "0" / "summary.json").read_text())
+        assert summary["status"] == "lost"
+        assert f"lost with its Ray node {record['node_ip']}" in summary["stop_reason"]
+        assert record["node_id"][:12] in summary["stop_reason"]
+
+        again = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert "lost earlier; resuming from" in again.stdout
+        summary = json.loads((sweep_dir / "0" / "summary.json").read_text())
+        assert summary["status"] == "completed"
+        assert [row["epoch"] for row in summary["history"]] == list(range(150))
+    finally:
+        TOKEN.clear()
