@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from dlbench.reporting.comparison import write_report
+from dlbench.wording import plural
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     statuses = ", ".join(
         f"{sum(job.status == s for job in jobs)} {s}" for s in dict.fromkeys(job.status for job in jobs)
     )
-    print_sweep_table(jobs, swept_keys(jobs, plan), f"{args.sweep_dir}: {len(jobs)} jobs, {statuses}")
+    print_sweep_table(jobs, swept_keys(jobs, plan), f"{args.sweep_dir}: {plural(len(jobs), 'job')}, {statuses}")
     for job in jobs:
         if job.status == "lost":
             print(f"job {job.number}: {job.summary.get('stop_reason')}")

@@ -25,6 +25,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dlbench.wording import plural
+
 log = logging.getLogger(__name__)
 
 FAILURES = ("failed", "lost")
@@ -52,7 +54,7 @@ class ComparisonReport(Callback):
         if status:
             failed = sum(item in FAILURES for item in statuses)
             print(
-                f"{failed} of {len(statuses)} jobs failed; see the table above and {sweep_dir}/report.md.",
+                f"{failed} of {plural(len(statuses), 'job')} failed; see the table above and {sweep_dir}/report.md.",
                 file=sys.stderr,
             )
             sys.exit(status)
@@ -83,7 +85,7 @@ class ComparisonReport(Callback):
             status: sum(job.status == status for job in jobs) for status in dict.fromkeys(job.status for job in jobs)
         }
         summary = ", ".join(f"{count} {status}" for status, count in counts.items())
-        title = f"sweep {'stopped' if stopped else 'done'}: {len(jobs)} jobs, {summary}"
+        title = f"sweep {'stopped' if stopped else 'done'}: {plural(len(jobs), 'job')}, {summary}"
         print_sweep_table(jobs, swept_keys(jobs, plan), title)
         print(f"comparison report: {sweep_dir}/report.md ({len(written)} files)")
         if stopped:

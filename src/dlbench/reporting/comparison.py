@@ -19,6 +19,7 @@ from dlbench.reporting.liveness import effective_status
 from dlbench.reporting.seeds import SEED_KEYS, settings_of, write_setting_tables
 from dlbench.reporting.summary import SUMMARY_FILE
 from dlbench.reporting.sweep_plan import SweepPlan, read_plan
+from dlbench.wording import plural
 
 TABLE_CSV = "report.csv"
 TABLE_MARKDOWN = "report.md"
@@ -256,7 +257,7 @@ def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
     lines = [
         f"# Sweep report: {sweep_dir}",
         "",
-        f"{len(rows)} jobs; "
+        f"{plural(len(rows), 'job')}; "
         + ", ".join(
             f"{status}: {sum(row['status'] == status for row in rows)}"
             for status in sorted({row["status"] for row in rows})
