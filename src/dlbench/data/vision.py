@@ -91,7 +91,7 @@ class TorchvisionImages(ImageDataModule):
                 + (
                     "Fix: connect to the network and run again, or place those files in that directory "
                     if self.download
-                    else "Fix: run again with dataset.download=true (it needs the network), or place those files "
+                    else "Fix: connect to the network and run again with dataset.download=true, or place those files "
                     "in that directory "
                 )
                 + f"(dataset.data_dir={self.data_dir} is the root above it). [{type(error).__name__}: "
