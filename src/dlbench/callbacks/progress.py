@@ -38,6 +38,16 @@ class EpochBar(RichProgressBar):
     def __init__(self, refresh_rate: int = 4, **kwargs: Any) -> None:
         super().__init__(refresh_rate=refresh_rate, **kwargs)
 
+    def on_validation_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        """No validation bar inside a fit: Lightning adds a new Rich task at every validation and only
+        hides the old one, so Rich walks one more task per epoch at every redraw (a 2,000-epoch run
+        spent most of its bar's cost there); the val metrics are on the epoch's bar."""
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            return
+        super().on_validation_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+
     def _get_train_description(self, current_epoch: int) -> str:
         total = f"/{self.trainer.max_epochs}" if self.trainer.max_epochs and self.trainer.max_epochs > 0 else ""
         where = progress_label.label()
