@@ -6,9 +6,11 @@
 Each run is `python train.py ...` in a fresh process whose output is a pseudo-terminal, so Rich
 draws its bar exactly as for a person at a terminal (`trainer.enable_progress_bar=null`, the
 default); the other side is the same command with `trainer.enable_progress_bar=false`. The sides
-alternate, so slow spells of a shared machine hit both alike. Reported: the run's own time
-(`wall_time_s` of summary.json: build, fit, test) and the whole command's, medians, and the bar's
-cost as a share of the run. The target: under 5%.
+alternate, so slow spells of a shared machine hit both alike. Reported: the run's own wall time
+(`wall_time_s` of summary.json: build, fit, test) and the whole command's CPU seconds (its
+rusage: the training thread and Rich's redrawing thread together), medians, and the bar's cost
+as a share of each. On a busy machine the wall times swing by tens of percent between
+repetitions; the CPU seconds are what the target (under 5%) is judged on.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def cases(quick: bool) -> dict[str, list[str]]:
     }
 
 
-def in_terminal(command: list[str], timeout: float = 1800, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run `command` with a pseudo-terminal as its stdout and stderr; return (exit status, output)."""
+def in_terminal(command: list[str], timeout: float = 1800, env: dict[str, str] | None = None) -> tuple[int, str, float]:
+    """Run `command` with a pseudo-terminal as its stdout and stderr; return (exit status, output, CPU s)."""
     import pty
 
     paths = [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
@@ -78,7 +80,10 @@ def in_terminal(command: list[str], timeout: float = 1800, env: dict[str, str] |
     else:
         process.kill()
     os.close(master)
-    return process.wait(), b"".join(chunks).decode(errors="replace")
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    cpu_s = usage.ru_utime + usage.ru_stime  # the command's own CPU seconds: what a busy machine does not blur
+    return process.returncode, b"".join(chunks).decode(errors="replace"), cpu_s
 
 
 def one_run(overrides: list[str], bar: bool, workdir: Path) -> dict[str, float]:
@@ -86,14 +91,14 @@ def one_run(overrides: list[str], bar: bool, workdir: Path) -> dict[str, float]:
     switch = [] if bar else ["trainer.enable_progress_bar=false"]
     command = [sys.executable, str(ROOT / "train.py"), *overrides, *switch, f"hydra.run.dir={run_dir}"]
     started = time.perf_counter()
-    status, output = in_terminal(command, env={"OMP_NUM_THREADS": "1"})
+    status, output, cpu_s = in_terminal(command, env={"OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - started
     if status != 0:
         raise RuntimeError(f"{' '.join(command)} exited with {status}:\n{output[-3000:]}")
     if bar and not re.search(r"epoch \d+/\d+", output):
         raise RuntimeError("the bar was not drawn: the measurement would compare nothing")
     summary = json.loads((run_dir / "summary.json").read_text())
-    return {"run_s": float(summary["wall_time_s"]), "command_s": wall}
+    return {"run_s": float(summary["wall_time_s"]), "command_s": wall, "cpu_s": cpu_s}
 
 
 def main() -> None:
@@ -114,16 +119,17 @@ def main() -> None:
                 bar: {key: statistics.median(t[key] for t in runs) for key in runs[0]} for bar, runs in times.items()
             }
             cost = median[True]["run_s"] / median[False]["run_s"] - 1
+            cpu_cost = median[True]["cpu_s"] / median[False]["cpu_s"] - 1
             rows.append(
                 f"| {name} | {median[False]['run_s']:.2f} | {median[True]['run_s']:.2f} | {cost:+.1%} "
-                f"| {median[False]['command_s']:.1f} | {median[True]['command_s']:.1f} "
-                f"| {'yes' if cost < TARGET else 'NO'} |"
+                f"| {median[False]['cpu_s']:.1f} | {median[True]['cpu_s']:.1f} | {cpu_cost:+.1%} "
+                f"| {'yes' if cpu_cost < TARGET else 'NO'} |"
             )
     print(
         f"progress bar cost, medians of {args.repeats}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    print("| case | run s, bar off | run s, bar on | cost | command s, off | command s, on | under 5% |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | run s, bar off | run s, bar on | wall cost | CPU s, off | CPU s, on | CPU cost | under 5% (CPU) |")
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

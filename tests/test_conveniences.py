@@ -55,3 +55,26 @@ def test_configs_local_is_picked_up_when_present_and_git_ignored(tmp_path: Path)
         ["git", "check-ignore", "-q", "configs/local/default.yaml"], cwd=ROOT, capture_output=True, check=False
     )
     assert ignored.returncode == 0, "configs/local/default.yaml must be git-ignored"
+
+
+def test_predict_writes_the_tested_weights_predictions_and_they_score_as_the_test_did(make_cfg, tmp_path: Path) -> None:
+    import csv
+    import json
+
+    from dlbench.run import train
+
+    train(make_cfg("trainer.max_epochs=3", "predict=test"))
+    run_dir = tmp_path / "run"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    with (run_dir / "predictions_test.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and {"index", "target", "predicted", "p_0", "p_1", "p_2"} <= set(rows[0])
+    accuracy = sum(row["target"] == row["predicted"] for row in rows) / len(rows)
+    assert accuracy == pytest.approx(summary["metrics"]["test"]["acc"])
+    assert all(abs(sum(float(row[f"p_{k}"]) for k in range(3)) - 1) < 1e-5 for row in rows)
+
+    # the same checkpoint evaluated alone gives the same file
+    best = summary["checkpoints"]["best"]
+    again = tmp_path / "again"
+    train(make_cfg("train=false", f"ckpt_path={best}", "predict=test", output_dir=again))
+    assert (again / "predictions_test.csv").read_text() == (run_dir / "predictions_test.csv").read_text()

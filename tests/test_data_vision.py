@@ -143,6 +143,7 @@ def test_offline_download_ends_in_one_message(tmp_path) -> None:
     assert "could not be downloaded" in errors[0] and f"{tmp_path}/data/cifar-10-batches-py" in errors[0]
     assert "data_batch_1" in errors[0] and "test_batch" in errors[0]
     assert "connect to the network" in errors[0] and "place those files" in errors[0]
+    assert "dataset.download=true" not in errors[0]  # it is already true: no fix that changes nothing
 
 
 # -- augmentation -----------------------------------------------------------------------------------

@@ -107,3 +107,45 @@ def test_the_xor_surface_colours_each_class_and_does_not_call_0_1_inputs_standar
     by_class = {item.get_label(): sorted(map(tuple, item.get_offsets().tolist())) for item in drawn}
     assert by_class["class 1"] == [(0.0, 1.0), (1.0, 0.0)]
     assert "standardised" not in axis.get_xlabel() + axis.get_ylabel()
+
+
+def test_the_decision_surface_shows_the_tested_weights_not_the_last_ones(make_cfg, tmp_path: Path, monkeypatch) -> None:
+    """The summary's test metrics are best.ckpt's; so is the surface. "Best" here is the highest training
+    loss (epoch 0), so the best and the last weights surely differ."""
+    import json
+
+    import dlbench.callbacks.pictures as pictures
+    from dlbench.config.plan import plain
+    from dlbench.data.spec import DataSpec
+    from dlbench.models import build_model
+    from dlbench.run import train
+    from dlbench.run.checkpoints import load_checkpoint
+
+    drawn: list[tuple[torch.Tensor, torch.Tensor]] = []
+    original = pictures.drawing.decision_surface
+
+    def spy(predict, points, targets, *args, **kwargs):
+        grid = torch.tensor([[0.1, -0.2], [1.5, 0.3], [-1.0, 1.0]])
+        drawn.append((grid, predict(grid).detach().cpu()))
+        return original(predict, points, targets, *args, **kwargs)
+
+    monkeypatch.setattr(pictures.drawing, "decision_surface", spy)
+    overrides = (
+        "dataset=moons",
+        "trainer.max_epochs=4",
+        "monitor=train/loss",
+        "monitor_mode=max",
+        "callbacks.pictures.draw=[decision_surface]",
+    )
+    cfg = make_cfg(*overrides)
+    model_cfg = {key: value for key, value in plain(cfg)["model"].items() if key != "name"}
+    train(cfg)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best_epoch"] != summary["epochs_run"] - 1, "the last epoch was the best: nothing to tell apart"
+    ((grid, seen),) = drawn  # drawn once, after the test
+    state = load_checkpoint(summary["checkpoints"]["best"])["state_dict"]
+    network = build_model(model_cfg, DataSpec(name="moons", input_shape=(2,), num_outputs=1, kind="binary"))
+    network.load_state_dict({key[len("model.") :]: value for key, value in state.items() if key.startswith("model.")})
+    network.eval()
+    with torch.inference_mode():  # the checkpoint's tensors were saved from inference mode
+        assert torch.allclose(seen, network(grid), atol=1e-5)

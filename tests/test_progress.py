@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dlbench import progress_label
 from dlbench.callbacks.progress import LineProgress, LineProgressBar, progress_bar
 from dlbench.run import train
+from dlbench.terminal import watching
 from helpers import run_cli, run_in_terminal
 
 
@@ -74,25 +74,25 @@ def test_by_default_the_bar_shows_where_a_person_watches(monkeypatch: pytest.Mon
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("TERM", "xterm")
     monkeypatch.setattr("sys.stdout", Terminal())
-    assert progress_label.wants_progress(None) and not progress_label.wants_progress(False)
+    assert watching.wants_progress(None) and not watching.wants_progress(False)
     monkeypatch.setenv("CI", "true")
-    assert not progress_label.wants_progress(None) and progress_label.wants_progress(True)
+    assert not watching.wants_progress(None) and watching.wants_progress(True)
     monkeypatch.setattr("sys.stdout", io.StringIO())
     monkeypatch.delenv("CI")
-    assert not progress_label.wants_progress(None)  # a pipe or a log file
+    assert not watching.wants_progress(None)  # a pipe or a log file
 
 
 def test_the_label_names_the_job_of_a_sweep_or_the_population() -> None:
     try:
-        progress_label.set_jobs(12)
-        progress_label.set_job(2)
-        assert progress_label.label() == "job 3/12"
-        progress_label.set_label("population of 12, 4 done")
-        assert progress_label.label() == "population of 12, 4 done"
-        progress_label.set_job(None)  # the next single run: neither
-        assert progress_label.label() is None
+        watching.set_jobs(12)
+        watching.set_job(2)
+        assert watching.label() == "job 3/12"
+        watching.set_label("population of 12, 4 done")
+        assert watching.label() == "population of 12, 4 done"
+        watching.set_job(None)  # the next single run: neither
+        assert watching.label() is None
     finally:
-        progress_label.set_jobs(None)
+        watching.set_jobs(None)
 
 
 def test_outside_a_terminal_the_bar_is_the_line_one() -> None:

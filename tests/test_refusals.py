@@ -109,6 +109,8 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("-m seeds=0 optimizer.lr=0.1,0.01", "seeds=0"),
     ("logger=[wandb] logger.wandb.mode=sometimes", "logger.wandb.mode=sometimes must be one of auto, online"),
     ("model._target_=my_netz.ResidualMLP", "model._target_=my_netz.ResidualMLP cannot be imported (no module named"),
+    ("predict=train", "predict=train must be test, val or null"),
+    ("predict=test test=false", "predict=test writes the predictions of the weights the run tests, but test=false"),
     ("dataset._target_=my_data.Module", "dataset._target_=my_data.Module cannot be imported (no module named"),
     *(
         [

@@ -118,3 +118,31 @@ def test_spread_intervals() -> None:
     assert a.overlaps(Spread.of([2.9, 3.1])) and not a.overlaps(b)
     assert Spread.of([float("nan")]).n == 0 and not Spread.of([]).overlaps(a)
     assert Spread.of([5.0]).std == 0.0
+
+
+def test_over_seeds_says_how_many_epochs_each_setting_took_to_the_criterion(tmp_path: Path) -> None:
+    reached = {("0.1", 42): 30, ("0.1", 43): 50, ("0.1", 44): None, ("0.5", 42): 10, ("0.5", 43): 12, ("0.5", 44): 14}
+    for number, ((lr, seed), epochs) in enumerate(reached.items()):
+        _job(tmp_path, number, lr, seed, 0.2, 0.9)
+        path = tmp_path / str(number) / "summary.json"
+        summary = json.loads(path.read_text())
+        summary.update(criterion={"name": "within", "tolerance": 0.1}, epochs_to_criterion=epochs)
+        path.write_text(json.dumps(summary))
+    write_report(tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    over_seeds = report.split("## Over seeds", 1)[1]
+    assert "epochs to criterion" in over_seeds
+    (slow,) = [line for line in over_seeds.splitlines() if line.startswith("| optimizer.lr=0.1 |")]
+    (fast,) = [line for line in over_seeds.splitlines() if line.startswith("| optimizer.lr=0.5 |")]
+    assert slow.rstrip(" |").endswith("(2 of 3)") and "40" in slow  # the mean of 30 and 50; one never reached
+    assert fast.rstrip(" |").endswith("(3 of 3)") and "12" in fast
+    assert "2 settings;" in over_seeds
+    with (tmp_path / "report_by_setting.csv").open() as handle:
+        rows = {row["optimizer.lr"]: row for row in csv.DictReader(handle)}
+    assert float(rows["0.5"]["epochs_to_criterion_mean"]) == pytest.approx(12)
+
+
+def test_counts_read_as_words() -> None:
+    from dlbench.terminal.wording import plural
+
+    assert (plural(1, "job"), plural(2, "job"), plural(0, "setting")) == ("1 job", "2 jobs", "0 settings")

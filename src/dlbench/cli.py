@@ -22,17 +22,17 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from dlbench import progress_label
 from dlbench.config.compose import CONFIGS
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.errors import find_config_error
+from dlbench.terminal import watching
 
 
 def run_job(cfg: DictConfig) -> float | None:
     """Run one job. A ConfigError ends a single run with exit status 2 and one line on stderr;
     inside a sweep it is reported and the sweep goes on with the next job."""
     context = from_hydra()
-    progress_label.set_job(context.job_number if context.multirun else None)  # the bar's "job 3/12"
+    watching.set_job(context.job_number if context.multirun else None)  # the bar's "job 3/12"
     try:
         from dlbench.config.plan import resolve
 

@@ -34,6 +34,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dlbench.terminal.wording import plural
+
 log = logging.getLogger(__name__)
 
 FAILURES = ("failed", "lost")
@@ -61,7 +63,7 @@ class ComparisonReport(Callback):
         if status:
             failed = sum(item in FAILURES for item in statuses)
             print(
-                f"{failed} of {len(statuses)} jobs failed; see the table above and {sweep_dir}/report.md.",
+                f"{failed} of {plural(len(statuses), 'job')} failed; see the table above and {sweep_dir}/report.md.",
                 file=sys.stderr,
             )
             sys.exit(status)
@@ -92,7 +94,7 @@ class ComparisonReport(Callback):
             status: sum(job.status == status for job in jobs) for status in dict.fromkeys(job.status for job in jobs)
         }
         summary = ", ".join(f"{count} {status}" for status, count in counts.items())
-        title = f"sweep {'stopped' if stopped else 'done'}: {len(jobs)} jobs, {summary}"
+        title = f"sweep {'stopped' if stopped else 'done'}: {plural(len(jobs), 'job')}, {summary}"
         print_sweep_table(jobs, swept_keys(jobs, plan), title)
         print(f"comparison report: {sweep_dir}/report.md ({len(written)} files)")
         if stopped:
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     statuses = ", ".join(
         f"{sum(job.status == s for job in jobs)} {s}" for s in dict.fromkeys(job.status for job in jobs)
     )
-    print_sweep_table(jobs, swept_keys(jobs, plan), f"{args.sweep_dir}: {len(jobs)} jobs, {statuses}")
+    print_sweep_table(jobs, swept_keys(jobs, plan), f"{args.sweep_dir}: {plural(len(jobs), 'job')}, {statuses}")
     for job in jobs:
         for problem in job.problems:
             print(f"warning: job {job.number}: {problem}.", file=sys.stderr)

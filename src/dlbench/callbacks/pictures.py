@@ -60,7 +60,11 @@ class Pictures(pl.Callback):
         max_examples: int = 64,
         resolution: int = 200,
         enabled: bool = True,
+        tested_weights: bool = False,
     ) -> None:
+        """`tested_weights`: the pictures of the weights (decision surface, filters, activations, ...)
+        are drawn after the test, with the weights it evaluated (the best checkpoint), so they show
+        the network the summary's test metrics describe; the curves are drawn when training ends."""
         explicit = draw != "auto"
         names = list(PICTURES) if not explicit else [draw] if isinstance(draw, str) else list(draw)
         self.dirpath = Path(dirpath)
@@ -69,6 +73,8 @@ class Pictures(pl.Callback):
         self.max_examples = max_examples
         self.resolution = resolution
         self.enabled = enabled
+        self.tested_weights = tested_weights
+        self._weights_pending = self._drawing_tested = False
         self.active: list[str] = []
         self._epochs_done = 0
         self.written: list[Path] = []
@@ -124,11 +130,29 @@ class Pictures(pl.Callback):
         done = trainer.current_epoch
         if self._due(done):
             self.draw_all(trainer, pl_module, done, suffix=f"_epoch{done - 1:03d}")
+        if self.tested_weights and any(name != "curves" for name in self.active):
+            self._weights_pending = True  # drawn in on_test_end, with the tested weights
+            self.draw_all(trainer, pl_module, done, only=("curves",))
+            return
         self.draw_all(trainer, pl_module, done)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._weights_pending:
+            self._weights_pending, self._drawing_tested = False, True
+            try:
+                self.draw_all(trainer, pl_module, self._epochs_done, skip=("curves",))
+            finally:
+                self._drawing_tested = False
 
     # -- drawing ------------------------------------------------------------------------------
     def draw_all(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, epochs_done: int, suffix: str = ""
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        epochs_done: int,
+        suffix: str = "",
+        only: Sequence[str] | None = None,
+        skip: Sequence[str] = (),
     ) -> list[Path]:
         if not trainer.is_global_zero or not self.active:
             return []
@@ -148,6 +172,8 @@ class Pictures(pl.Callback):
         try:
             with torch.no_grad():
                 for name in self.active:
+                    if (only is not None and name not in only) or name in skip:
+                        continue
                     figure = painters[name](trainer, pl_module)
                     if figure is None:
                         continue
@@ -194,7 +220,8 @@ class Pictures(pl.Callback):
         def predict(grid: Tensor) -> Tensor:
             return torch.cat([model(part.to(pl_module.device, dtype)) for part in grid.split(8192)])
 
-        title = f"decision surface: {type(model).__name__} on {spec.name} after {self._epochs_done} epochs"
+        weights = "the tested (best) weights" if self._drawing_tested else f"after {self._epochs_done} epochs"
+        title = f"decision surface: {type(model).__name__} on {spec.name}, {weights}"
         return drawing.decision_surface(
             predict, examples[0], examples[1], spec.kind, spec.num_outputs, self.resolution, title
         )

@@ -20,15 +20,15 @@ from typing import Any, TextIO
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar, RichProgressBar, TQDMProgressBar
 
-from dlbench import progress_label
-from dlbench.progress_label import is_terminal, wants_progress
+from dlbench.terminal import watching
+from dlbench.terminal.watching import is_terminal, wants_progress
 
 SHOWN = ("train/loss", "train/acc", "val/loss", "val/acc")
 
 
 class EpochBar(RichProgressBar):
     """Rich's bar, one per epoch, with the run's main metrics and, in a sweep or a population,
-    which job or members it shows (`dlbench.progress_label`). Epochs count from 1, as the
+    which job or members it shows (`dlbench.terminal.watching`). Epochs count from 1, as the
     line bar and the records' `epoch` column do.
 
     `refresh_rate` is also how many times a second Rich's thread redraws: Lightning's 100 cost a
@@ -38,9 +38,19 @@ class EpochBar(RichProgressBar):
     def __init__(self, refresh_rate: int = 4, **kwargs: Any) -> None:
         super().__init__(refresh_rate=refresh_rate, **kwargs)
 
+    def on_validation_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        """No validation bar inside a fit: Lightning adds a new Rich task at every validation and only
+        hides the old one, so Rich walks one more task per epoch at every redraw (a 2,000-epoch run
+        spent most of its bar's cost there); the val metrics are on the epoch's bar."""
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            return
+        super().on_validation_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+
     def _get_train_description(self, current_epoch: int) -> str:
         total = f"/{self.trainer.max_epochs}" if self.trainer.max_epochs and self.trainer.max_epochs > 0 else ""
-        where = progress_label.label()
+        where = watching.label()
         return f"{where + ' · ' if where else ''}epoch {current_epoch + 1}{total}"
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
@@ -173,8 +183,8 @@ def population_bar(enabled: bool | None, members: int) -> pl.Callback | None:
     """The bar of a population's one Trainer (None where no bar is wanted), labelled with its size.
 
     The population's fit says how many members are done with
-    `progress_label.set_label(f"population of {n}, {done} done")` whenever that changes."""
+    `watching.set_label(f"population of {n}, {done} done")` whenever that changes."""
     if not wants_progress(enabled):
         return None
-    progress_label.set_label(f"population of {members}")
+    watching.set_label(f"population of {members}")
     return progress_bar(enabled=True)

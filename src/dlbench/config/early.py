@@ -65,3 +65,16 @@ def check_gpu_present(trainer: Mapping[str, Any], preset: str | None = None) -> 
         f"{named} needs a GPU but none was found (no GPU driver on this machine, or CUDA_VISIBLE_DEVICES empty); "
         "use trainer=cpu or trainer=ddp_cpu to run here.",
     )
+
+
+def check_predict(config: Mapping[str, Any]) -> None:
+    """`predict` names a split, and the weights it predicts with are the tested ones (`test=true`)."""
+    split = config.get("predict")
+    if split in (None, False):
+        return
+    require(split in ("val", "test"), f"predict={split} must be test, val or null (no predictions file).")
+    require(
+        bool(config.get("test", True)),
+        f"predict={split} writes the predictions of the weights the run tests, but test=false; drop test=false "
+        "(with train=false and ckpt_path=..., the checkpoint is what is tested).",
+    )

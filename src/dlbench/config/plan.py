@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlbench.config.context import RunContext, externally_launched
-from dlbench.config.early import check_gpu_present, check_targets
+from dlbench.config.early import check_gpu_present, check_predict, check_targets
 from dlbench.config.redaction import redact_environment, unresolved
 from dlbench.config.schema import SCALING_KEYS, check_config
 from dlbench.errors import ConfigError, require
@@ -154,7 +154,7 @@ def _groups(config: Mapping[str, Any], name: str) -> dict[str, Mapping[str, Any]
 def _progress_decided(config: Mapping[str, Any]) -> dict[str, Any]:
     """`trainer.enable_progress_bar` null means "where a person watches" (`wants_progress`); the
     Trainer and the bar's callback get the decision, the recorded config keeps what was typed."""
-    from dlbench.progress_label import wants_progress
+    from dlbench.terminal.watching import wants_progress
 
     trainer = dict(config["trainer"])
     show = wants_progress(trainer.get("enable_progress_bar"))
@@ -296,6 +296,7 @@ def resolve(
     check_context(config, context)
     check_targets(config)  # a package that is not installed, a GPU trainer without a GPU: before torch
     check_gpu_present(config["trainer"], context.trainer_preset)
+    check_predict(config)
     if facts is not None:  # torch is imported by now: a user's model class may be looked at
         from dlbench.models.custom import drop_preset_leftovers
 

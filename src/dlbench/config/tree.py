@@ -34,8 +34,8 @@ def config_tree(config: Mapping[str, Any]) -> Any:
 
 
 def print_config(config: Mapping[str, Any], wanted: bool | str | None, stream: TextIO | None = None) -> bool:
-    """Print the tree when `wanted` (None: a terminal, `dlbench.progress_label.wants_progress`'s rule)."""
-    from dlbench.progress_label import wants_progress
+    """Print the tree when `wanted` (None: a terminal, `dlbench.terminal.watching.wants_progress`'s rule)."""
+    from dlbench.terminal.watching import wants_progress
 
     if not wants_progress(wanted):
         return False

@@ -88,9 +88,13 @@ class TorchvisionImages(ImageDataModule):
             )
             raise DatasetUnavailable(
                 f"dataset {self.name}: its files {tried}; looked in {folder.resolve()} for {', '.join(files)}. "
-                "Fix: connect to the network and run again with dataset.download=true, or place those files "
-                "in that directory "
-                f"(dataset.data_dir={self.data_dir} is the root above it). [{type(error).__name__}: "
+                + (
+                    "Fix: connect to the network and run again, or place those files in that directory "
+                    if self.download
+                    else "Fix: connect to the network and run again with dataset.download=true, or place those files "
+                    "in that directory "
+                )
+                + f"(dataset.data_dir={self.data_dir} is the root above it). [{type(error).__name__}: "
                 f"{str(error).splitlines()[0]}]"
             ) from None
 

@@ -177,6 +177,7 @@ def _record(
             if isinstance(callback, Pictures):
                 callback.on_fit_start(view, member.task)
                 callback.on_train_end(view, member.task)
+                callback.on_test_end(view, member.task)  # the weights' pictures: the member's tested (best) weights
     if member.test_metrics:
         test_row = {f"test/{key}": value for key, value in member.test_metrics.items()}
         test_row["epoch"] = member.final_epoch

@@ -22,6 +22,7 @@ from dlbench.records.liveness import effective_status
 from dlbench.records.summary import SUMMARY_FILE, Summary, SummaryError, load_summary
 from dlbench.reporting.markdown import code, text
 from dlbench.reporting.seeds import SEED_KEYS, settings_of, write_setting_tables
+from dlbench.terminal.wording import plural
 
 TABLE_CSV = "report.csv"
 TABLE_MARKDOWN = "report.md"
@@ -288,7 +289,7 @@ def write_tables(sweep_dir: Path, columns: list[str], rows: list[dict[str, Any]]
     lines = [
         f"# Sweep report: {text(sweep_dir)}",
         "",
-        f"{len(rows)} jobs; "
+        f"{plural(len(rows), 'job')}; "
         + ", ".join(
             f"{status}: {sum(row['status'] == status for row in rows)}"
             for status in sorted({text(row["status"]) for row in rows})

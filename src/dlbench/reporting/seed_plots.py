@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from matplotlib.axes import Axes
 
+from dlbench.terminal.wording import plural
+
 if TYPE_CHECKING:
     from dlbench.reporting.seeds import Setting
 
@@ -72,7 +74,7 @@ def draw_setting_curves(axis: Axes, settings: list[Setting], metric: str, marker
             continue
         mean = [statistics.fmean(column) for column in values]
         std = [statistics.stdev(column) if len(column) > 1 else 0.0 for column in values]
-        (line,) = axis.plot(epochs, mean, marker=marker, label=f"{setting.label} ({len(setting.jobs)} seeds)")
+        (line,) = axis.plot(epochs, mean, marker=marker, label=f"{setting.label} ({plural(len(setting.jobs), 'seed')})")
         color = line.get_color()
         axis.fill_between(
             epochs,

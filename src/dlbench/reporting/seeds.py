@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlbench.reporting.markdown import text as escaped
+from dlbench.terminal.wording import plural
 
 if TYPE_CHECKING:
     from dlbench.reporting.comparison import Job
@@ -104,6 +105,22 @@ def metric_values(setting: Setting, column: str) -> list[float]:
     return [math.nan if value is None else value for value in values]
 
 
+def criterion_values(setting: Setting) -> list[float]:
+    """Each seed's `epochs_to_criterion` (NaN where it never reached the criterion)."""
+    return [
+        math.nan if job.summary.epochs_to_criterion is None else job.summary.epochs_to_criterion for job in setting.jobs
+    ]
+
+
+def has_criterion(settings: list[Setting]) -> bool:
+    """True when the sweep trained to a criterion (criterion=within, all_correct): some job says so."""
+    return any(
+        job.summary.criterion or job.summary.epochs_to_criterion is not None
+        for setting in settings
+        for job in setting.jobs
+    )
+
+
 def monitor_of(jobs: list[Job]) -> tuple[str, str]:
     """The monitored metric and its mode ('min' or 'max') the jobs were run with."""
     for job in jobs:
@@ -121,7 +138,8 @@ def by_setting(settings: list[Setting], metrics: list[str]) -> tuple[list[str], 
     keys = list(settings[0].values) if settings else []
     spreads = [Spread.of(best_values(setting)) for setting in settings]
     columns = [*keys, "seeds", "completed"]
-    for name in ["best_value", *metrics]:
+    criterion = has_criterion(settings)
+    for name in ["best_value", *metrics, *(["epochs_to_criterion"] if criterion else [])]:
         columns += [f"{name}_mean", f"{name}_std", f"{name}_min", f"{name}_max"]
     columns.append("overlaps")
     rows = []
@@ -129,7 +147,10 @@ def by_setting(settings: list[Setting], metrics: list[str]) -> tuple[list[str], 
         row: dict[str, Any] = dict(setting.values)
         row["seeds"] = " ".join(setting.seeds)
         row["completed"] = sum(job.status == "completed" for job in setting.jobs)
-        for name, values in [("best_value", best_values(setting)), *((m, metric_values(setting, m)) for m in metrics)]:
+        named = [("best_value", best_values(setting)), *((m, metric_values(setting, m)) for m in metrics)]
+        if criterion:
+            named.append(("epochs_to_criterion", criterion_values(setting)))
+        for name, values in named:
             stats = Spread.of(values)
             row.update({f"{name}_mean": stats.mean, f"{name}_std": stats.std})
             row.update({f"{name}_min": stats.min, f"{name}_max": stats.max})
@@ -158,19 +179,20 @@ def overlap_sentences(settings: list[Setting], monitor: str, mode: str) -> list[
         lines.append(
             f"- {escaped(first.label)} ({a.mean:.4g} ± {a.std:.2g}) and "
             f"{escaped(second.label)} ({b.mean:.4g} ± {b.std:.2g}): "
-            f"best {escaped(monitor)} intervals (mean ± std over {a.n} and {b.n} seeds) {verdict}."
+            f"best {escaped(monitor)} intervals (mean ± std over {a.n} and {plural(b.n, 'seed')}) {verdict}."
         )
     return lines
 
 
 def markdown(settings: list[Setting], metrics: list[str], monitor: str, mode: str) -> list[str]:
     """The report.md section: one row per setting, then the overlap sentences."""
-    columns = [f"best {monitor}", *metrics]
+    criterion = has_criterion(settings)
+    columns = [f"best {monitor}", *metrics, *(["epochs to criterion (seeds that reached it)"] if criterion else [])]
     lines = [
         "",
         "## Over seeds",
         "",
-        f"{len(settings)} settings; each cell is mean ± std [min, max] over the setting's seeds "
+        f"{plural(len(settings), 'setting')}; each cell is mean ± std [min, max] over the setting's seeds "
         f"(table: {BY_SETTING_CSV}).",
         "",
         "| setting | seeds | " + " | ".join(escaped(column) for column in columns) + " |",
@@ -179,6 +201,9 @@ def markdown(settings: list[Setting], metrics: list[str], monitor: str, mode: st
     for setting in settings:
         cells = [Spread.of(best_values(setting)).text()]
         cells += [Spread.of(metric_values(setting, metric)).text() for metric in metrics]
+        if criterion:
+            reached = Spread.of(criterion_values(setting))
+            cells.append(f"{reached.text() if reached.n else '-'} ({reached.n} of {len(setting.jobs)})")
         lines.append(f"| {escaped(setting.label)} | {len(setting.jobs)} | " + " | ".join(cells) + " |")
     sentences = overlap_sentences(settings, monitor, mode)
     if sentences:

@@ -112,6 +112,11 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
             results = trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
             if results:
                 outcome.test_metrics = {key.split("/", 1)[1]: float(value) for key, value in results[0].items()}
+            if plan.config.get("predict") and trainer.is_global_zero:  # the weights just tested, on that split
+                from dlbench.run.predict import write_predictions
+
+                written = write_predictions(task, datamodule, str(plan.config["predict"]), plan.output_dir)
+                print(f"predictions: {written}")
     except TrainingDiverged as error:
         outcome.status, outcome.stop_reason = "diverged", str(error)
         outcome.diverged = {"epoch": error.epoch, "step": error.step, "loss": error.loss}

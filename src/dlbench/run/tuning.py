@@ -18,11 +18,12 @@ import torch
 from pytorch_lightning.tuner import Tuner
 from pytorch_lightning.utilities import rank_zero_only
 
-from dlbench.callbacks.progress import LineProgress, is_terminal
+from dlbench.callbacks.progress import LineProgress
 from dlbench.config.plan import RunPlan, Tuning
 from dlbench.diagnostics import drawing
 from dlbench.run.builders import build_network, build_task, build_trainer
 from dlbench.runtime.lr_finder_progress import lr_finder_progress
+from dlbench.terminal.watching import is_terminal
 
 log = logging.getLogger(__name__)
 

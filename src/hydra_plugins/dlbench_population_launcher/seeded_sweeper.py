@@ -36,7 +36,7 @@ class SeededSweeper(BasicSweeper):
     def get_job_batch(self) -> Any:
         """The next batch; before the first, the progress bar learns how many jobs there are."""
         if self.batch_index == 0 and self.overrides:
-            from dlbench import progress_label
+            from dlbench.terminal import watching
 
-            progress_label.set_jobs(sum(len(batch) for batch in self.overrides))
+            watching.set_jobs(sum(len(batch) for batch in self.overrides))
         return super().get_job_batch()
