@@ -20,16 +20,15 @@ import torch
 from hydra.utils import instantiate
 
 from dlbench.callbacks.pictures import Pictures
-from dlbench.loggers.protocol import finish_loggers, start_loggers
+from dlbench.loggers.protocol import start_loggers
 from dlbench.loggers.wandb_logger import DlbenchWandbLogger
 from dlbench.population.checkpoints import checkpoint_callback
 from dlbench.population.data import PopulationData
 from dlbench.population.members import Member
 from dlbench.population.module import PopulationModule
-from dlbench.population.summary import PopulationOutcome, member_summary
+from dlbench.population.summary import PopulationOutcome, member_outcome
 from dlbench.population.views import MemberTrainer
-from dlbench.reporting.console import print_run_table
-from dlbench.reporting.summary import write_summary
+from dlbench.run.execute import record
 
 # The CSV logger writes metrics.csv into the run directory Hydra already made (as in dlbench.run.execute).
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
@@ -181,10 +180,4 @@ def _record(
     for logger in member.loggers:
         if logger not in wandb:
             logger.finalize("success")
-    summary = member_summary(member, outcome)
-    write_summary(member.run_dir, summary)
-    print_run_table(summary)
-    finish_loggers(member.loggers, summary)
-    if member.status == "diverged":
-        print(f"Training diverged: {member.stop_reason}. See {summary['run_dir']}/summary.json")
-    return summary
+    return record(member.plan, member_outcome(member, outcome), member.callbacks, member.loggers)
