@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
+from dlbench.callbacks.graceful_stop import interrupt_reason
 from dlbench.callbacks.pictures import Pictures
 from dlbench.loggers.protocol import start_loggers
 from dlbench.loggers.wandb_logger import DlbenchWandbLogger
@@ -138,7 +139,7 @@ def train_population(
             member.final_epoch, member.final_step = trainer.current_epoch, trainer.global_step
             if interrupted is not None:
                 member.status = "interrupted"
-                member.stop_reason = f"{type(interrupted).__name__} at epoch {trainer.current_epoch}"
+                member.stop_reason = interrupt_reason(trainer, interrupted)  # as a run alone's: which signal, where
         if member.status != "diverged" and interrupted is None:
             row = module.test_rows[index]
             member.test_metrics = {key.split("/", 1)[1]: value for key, value in row.items()}

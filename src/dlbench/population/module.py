@@ -11,7 +11,8 @@ the members' checkpoints. Inside each step, all members:
 - a member whose loss is not finite is frozen at that step, before its update, as a standalone run
   stops there (`TrainingDiverged`); the record is kept on the device and read at the epoch's end;
 - the returned loss is the sum over the members still training: each member's gradient is the
-  gradient of its own loss, and `StackedOptimizer` updates only members still training.
+  gradient of its own loss, and only members still training are updated (each by its own torch
+  optimizer, or all at once by `StackedOptimizer`: see `dlbench.population.optimizers`).
 
 At each epoch's end every member gets the row its standalone `Task` would write (same metrics, same
 float32 sums as `EpochTotals`), in its own `history` and loggers, and its own early-stopping and
@@ -36,13 +37,12 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from dlbench.callbacks.weights import MaxNorm
 from dlbench.population.checkpoints import MemberCheckpoints, TopOne
 from dlbench.population.network import MemberDraws, StackedNetwork
-from dlbench.population.optimizers import StackedOptimizer
+from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer, unsupported_reason
 from dlbench.population.views import MemberTrainer
 from dlbench.runtime.lightning import PlainHookName
 from dlbench.tasks.epoch_totals import EpochTotals
 from dlbench.tasks.task import TrainingDiverged
 from dlbench.training.initializers import is_weight
-
 
 STAGES = ("train", "val", "test")  # keyed "<stage>_totals": nn.Module already has an attribute `train`
 
@@ -159,7 +159,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.views: list[MemberTrainer] = []  # made when the fit starts
         self._shared: dict[str, Any] = {}  # the trainer's values the views share within an epoch's end
         self.store: MemberCheckpoints | None = None
-        self.stacked_optimizer: StackedOptimizer | None = None
+        self.stacked_optimizer: StackedOptimizer | MemberOptimizers | None = None
         self.active = torch.ones(len(members), dtype=torch.bool)
         self._first_step = torch.full((len(members),), -1, dtype=torch.long)
         self._first_loss = torch.zeros(len(members))
@@ -260,7 +260,13 @@ class PopulationModule(PlainHookName, pl.LightningModule):
 
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = StackedOptimizer(list(self.network.stacked), [m.optimizer for m in self.members])
+        own = [member.optimizer for member in self.members]
+        optimizer: StackedOptimizer | MemberOptimizers
+        if self.network.choose_mode(self.device) == "loop" or unsupported_reason(own) is not None:
+            models = [member.task.model for member in self.members]
+            optimizer = MemberOptimizers(self.network.stacked, self.network.member_leaves(), models, own)
+        else:  # tiny batched networks: one stacked update (see dlbench.population.optimizers)
+            optimizer = StackedOptimizer(list(self.network.stacked), own)
         optimizer.set_active(self.active)
         self.stacked_optimizer = optimizer
         self.store = MemberCheckpoints(self.network, optimizer, self.members)
@@ -275,7 +281,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         for member, view, training in zip(self.members, self.views, active, strict=True):
             if member.scheduler is None or not training or member.stopped:
                 continue
-            member.optimizer._opt_called = True  # its steps are the stacked optimizer's (torch warns otherwise)
+            if isinstance(self.stacked_optimizer, StackedOptimizer):  # its steps are the stacked ones (torch warns)
+                member.optimizer._opt_called = True
             if self.plateau:
                 member.scheduler.step(view.callback_metrics[self.monitor])
             else:

@@ -40,7 +40,7 @@ class EpochTotals(Metric):
         every small tensor operation of a step is a visible share of it."""
         lead = self.totals.shape[:-1]
         sums = values.detach().float().reshape(*lead, -1) * examples
-        hits = correct.detach().float().reshape(*lead, 1) if correct is not None else sums[..., :1] * 0
+        hits = correct.detach().float().reshape(*lead, 1) if correct is not None else sums.new_zeros(*lead, 1)
         key = (examples, predictions, sums.device)
         counts = self._counts.get(key)
         if counts is None:
