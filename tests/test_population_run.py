@@ -57,6 +57,9 @@ def test_members_train_and_record_as_their_runs_alone(tmp_path: Path) -> None:
             assert member["metrics"]["test"][key] == pytest.approx(value, rel=1e-5)
         assert member["devices"]["population"] == {"size": 4, "member": index}
         assert member["seed"] == single["seed"] and member["lr"] == single["lr"]
+        held = {key: value for key, value in member["last_checkpoint"].items() if key != "path"}
+        assert held == {key: value for key, value in single["last_checkpoint"].items() if key != "path"}
+        assert member["last_checkpoint"]["path"].endswith(f"pop/{index}/checkpoints/last.ckpt")
         rows_member = _csv(tmp_path / "pop" / str(index) / "metrics.csv")
         rows_single = _csv(tmp_path / "alone" / str(index) / "metrics.csv")
         assert list(rows_member[0]) == list(rows_single[0])

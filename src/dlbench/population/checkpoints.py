@@ -33,7 +33,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 
-from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot
+from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot, position
 from dlbench.callbacks.resume import KEY as RANDOM_STATE
 from dlbench.callbacks.resume import random_state
 from dlbench.population.network import StackedNetwork
@@ -52,6 +52,7 @@ class SavePoint:
     lr_schedulers: list[dict[str, Any]]
     rows: int  # the member's history rows at that moment (its rows are never changed, only added)
     random: dict[str, Any]  # the random state a run alone would have saved: the member's own torch generator
+    position: dict[str, Any]  # the epoch and step it holds (`callbacks.checkpoint.position`), for summary.json
 
 
 def _frozen(state: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +238,7 @@ class MemberCheckpoints:
             lr_schedulers=schedulers,
             rows=len(member.task.history),
             random=self._random_state(trainer, member),
+            position=position(trainer),
         )
         self.saved_now.append((member.index, filepath))
 
@@ -347,3 +349,6 @@ class MemberCheckpoints:
         trainer.strategy.save_checkpoint(self.checkpoint(trainer, index, filepath), filepath)
         self.written.add(filepath)
         self._exists[filepath] = True
+        callback = checkpoint_callback(self.members[index])
+        if isinstance(callback, BufferedCheckpoint):  # what the file on disk holds, as a run alone says it
+            callback.on_disk[filepath] = self.points[(index, filepath)].position
