@@ -57,6 +57,9 @@ def test_members_train_and_record_as_their_runs_alone(tmp_path: Path) -> None:
             assert member["metrics"]["test"][key] == pytest.approx(value, rel=1e-5)
         assert member["devices"]["population"] == {"size": 4, "member": index}
         assert member["seed"] == single["seed"] and member["lr"] == single["lr"]
+        held = {key: value for key, value in member["last_checkpoint"].items() if key != "path"}
+        assert held == {key: value for key, value in single["last_checkpoint"].items() if key != "path"}
+        assert member["last_checkpoint"]["path"].endswith(f"pop/{index}/checkpoints/last.ckpt")
         rows_member = _csv(tmp_path / "pop" / str(index) / "metrics.csv")
         rows_single = _csv(tmp_path / "alone" / str(index) / "metrics.csv")
         assert list(rows_member[0]) == list(rows_single[0])
@@ -77,6 +80,27 @@ def test_members_train_and_record_as_their_runs_alone(tmp_path: Path) -> None:
             assert _same_state(ours["callbacks"][key], state, f"pop/{index}", f"alone/{index}"), (key, name)
             assert ours["callbacks"][key]["best_model_path"].endswith(f"pop/{index}/checkpoints/best.ckpt")
             assert ours["dlbench_config"]["optimizer"]["lr"] == theirs["dlbench_config"]["optimizer"]["lr"]
+
+
+def test_any_torch_optimizer_steps_each_member_as_its_run_alone(tmp_path: Path) -> None:
+    """NAdam has no stacked update: each member's own torch NAdam steps its slice of the stacked
+    weights, so its history is its run alone's and its checkpoints hold torch's own optimizer state."""
+    nadam = ["optimizer=adam", "optimizer._target_=torch.optim.NAdam"]
+    settings = _settings([*nadam, "seed=1", "optimizer.lr=0.01"], [*nadam, "seed=2", "optimizer.lr=0.03"])
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    for index, (member, single) in enumerate(zip(together, apart, strict=True)):
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (index, worst, where)
+        ours = torch.load(tmp_path / "pop" / str(index) / "checkpoints" / "last.ckpt", weights_only=True)
+        theirs = torch.load(tmp_path / "alone" / str(index) / "checkpoints" / "last.ckpt", weights_only=True)
+        (own,), (alone_state,) = ours["optimizer_states"], theirs["optimizer_states"]
+        assert own["param_groups"] == alone_state["param_groups"]
+        assert set(own["state"]) == set(alone_state["state"]) and own["state"]
+        for position, state in alone_state["state"].items():
+            assert set(own["state"][position]) == set(state)  # step, exp_avg, exp_avg_sq, mu_product
+            for key, value in state.items():
+                torch.testing.assert_close(own["state"][position][key], value, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.slow

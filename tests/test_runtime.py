@@ -8,6 +8,7 @@ import copy
 import inspect
 import sys
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,6 +171,130 @@ def test_a_run_gives_the_same_numbers_with_each_patch_off(off: str, make_cfg, mo
         rows = json.loads((run_dir / "summary.json").read_text())["history"]
         histories[name] = [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
     assert histories["on"] == histories["off"]
+
+
+# -- Lightning and torch privates a population still drives (population/checkpoints.py, module.py) -
+# A member's ModelCheckpoint is the real callback, driven on the population's Trainer with its saves
+# routed to the member's files (`MemberCheckpoints.attach`, `TopOne`). These tests exercise each
+# private the population reads, calls or replaces, so a Lightning or torch upgrade that changes one
+# fails here, by name, instead of leaving members with wrong checkpoints.
+class _Probe(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_index):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, batch_index):
+        self.log("val/loss", self.layer(batch[0]).pow(2).mean())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _fit_with(callback: pl.Callback, tmp_path, epochs: int = 2) -> pl.Trainer:
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, 2)), batch_size=2)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        callbacks=[callback],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(_Probe(), data, data)
+    return trainer
+
+
+def test_model_checkpoint_still_saves_and_removes_through_the_methods_a_population_replaces(tmp_path) -> None:
+    """`MemberCheckpoints.attach` replaces `_save_checkpoint(trainer, filepath)`,
+    `_remove_checkpoint(trainer, filepath)` and `file_exists(filepath, trainer)` on the instance and
+    sets `_last_global_step_saved`: Lightning must still save best and last through them, ask before
+    naming a file, and skip a second save of the same step by that attribute."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    callback = ModelCheckpoint(dirpath=tmp_path / "ck", filename="best", monitor="val/loss", save_last=True)
+    calls: list[tuple[str, str]] = []
+
+    def save(trainer: pl.Trainer, filepath: str) -> None:
+        calls.append(("save", Path(filepath).name))
+        callback._last_global_step_saved = trainer.global_step
+
+    callback._save_checkpoint = save
+    callback._remove_checkpoint = lambda trainer, filepath: calls.append(("remove", Path(filepath).name))
+    callback.file_exists = lambda filepath, trainer: calls.append(("exists", Path(filepath).name)) or False
+    trainer = _fit_with(callback, tmp_path)
+    assert ("save", "best.ckpt") in calls and ("save", "last.ckpt") in calls, calls
+    assert ("exists", "best.ckpt") in calls, calls
+    assert not (tmp_path / "ck").exists() or not list((tmp_path / "ck").iterdir()), "Lightning wrote a file itself"
+    assert callback._last_global_step_saved == trainer.global_step
+    assert callback._should_skip_saving_checkpoint(trainer), "a step already saved is saved again"
+    assert callback.best_model_path.endswith("best.ckpt") and callback.last_model_path.endswith("last.ckpt")
+
+
+def test_model_checkpoint_still_has_the_steps_a_population_calls_for_one_kept_checkpoint(tmp_path) -> None:
+    """`TopOne` calls `_monitor_candidates(trainer)`, `_update_best_and_save(current, trainer,
+    candidates)` and `_save_last_checkpoint(trainer, candidates)` for the first save of each file,
+    reads `_every_n_epochs`, `_every_n_train_steps` and `_train_time_interval` to decide that it
+    applies, and `_should_save_on_train_epoch_end(trainer)` (which reads the trainer's
+    `_val_check_time_interval`) to know when a member saves."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    callback = ModelCheckpoint(dirpath=tmp_path / "ck", filename="best", monitor="val/loss", save_last=True)
+    trainer = _fit_with(callback, tmp_path, epochs=1)
+    saved: list[str] = []
+    callback._save_checkpoint = lambda trainer, filepath: saved.append(Path(filepath).name)
+    candidates = callback._monitor_candidates(trainer)
+    assert "val/loss" in candidates and "epoch" in candidates and "step" in candidates
+    callback.best_k_models.clear()
+    better = torch.tensor(-1.0)
+    callback._update_best_and_save(better, trainer, {**candidates, "val/loss": better})
+    assert saved[-1].startswith("best") and callback.best_model_score == better
+    callback._save_last_checkpoint(trainer, candidates)
+    assert saved[-1] == "last.ckpt"
+    assert (callback._every_n_epochs, callback._every_n_train_steps, callback._train_time_interval) == (1, 0, None)
+    spaced = ModelCheckpoint(every_n_epochs=3, every_n_train_steps=0)
+    assert (spaced._every_n_epochs, spaced._every_n_train_steps) == (3, 0)
+    assert getattr(trainer, "_val_check_time_interval", "missing") is None
+    assert callback._should_save_on_train_epoch_end(trainer) is True  # validation every epoch: the members save
+    sparse = pl.Trainer(check_val_every_n_epoch=2, logger=False, enable_progress_bar=False)
+    assert callback._should_save_on_train_epoch_end(sparse) is False
+
+
+def test_the_checkpoint_connector_still_gives_the_loops_state_a_checkpoint_holds(tmp_path) -> None:
+    """A member's checkpoint takes the loops' state from `trainer._checkpoint_connector
+    ._get_loops_state_dict()` at its epoch's end: it must be what Lightning itself writes under
+    `loops` at that moment."""
+
+    class Compare(pl.Callback):
+        def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            self.loops = trainer._checkpoint_connector._get_loops_state_dict()
+            trainer.save_checkpoint(tmp_path / "now.ckpt")
+
+    compare = Compare()
+    _fit_with(compare, tmp_path)
+    written = torch.load(tmp_path / "now.ckpt", weights_only=False)["loops"]
+    assert "fit_loop" in compare.loops and compare.loops == written
+
+
+def test_torch_schedulers_still_read_opt_called_before_warning_of_a_step_order() -> None:
+    """With the stacked update a member's own optimizer never steps; the population sets its
+    `_opt_called`, which torch's scheduler reads to decide whether `optimizer.step()` ran first."""
+    import warnings
+
+    def scheduler_warnings(mark: bool) -> list[str]:
+        optimizer = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
+        if mark:
+            optimizer._opt_called = True
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            scheduler.step()
+        return [str(warning.message) for warning in caught if "optimizer.step()" in str(warning.message)]
+
+    assert scheduler_warnings(mark=False), "torch no longer warns: the population's mark may be dropped"
+    assert not scheduler_warnings(mark=True), "torch no longer reads _opt_called"
 
 
 # -- the lr finder's progress bar (runtime/lr_finder_progress.py) ---------------------------------

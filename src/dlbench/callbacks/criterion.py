@@ -15,6 +15,7 @@ paper's criterion, and the default.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -86,9 +87,9 @@ class StopAtCriterion(EarlyStopping):
         return {"metric": self.metric, "value": self.value, "mode": self.mode, "stop": self.stop}
 
 
-def criterion_summary(trainer: pl.Trainer) -> dict[str, Any]:
+def criterion_summary(callbacks: Iterable[Any]) -> dict[str, Any]:
     """`criterion` (what it was, or None) and `epochs_to_criterion` (None when never met) for summary.json."""
-    for callback in trainer.callbacks:
+    for callback in callbacks:
         if isinstance(callback, StopAtCriterion):
             return {"criterion": callback.describe(), "epochs_to_criterion": callback.epochs_to_criterion}
     return {"criterion": None, "epochs_to_criterion": None}

@@ -84,7 +84,8 @@ class TensorBatches:
         return math.ceil(self.num_examples / self.batch_size)
 
     def indices(self, epoch: int) -> Tensor | None:
-        """This rank's example order for `epoch`, or None for the stored order on one process."""
+        """This rank's example order for `epoch`, or None for the stored order on one process
+        (a population's members: (members, examples), see `dlbench.population.data`)."""
         if not self.shuffle and self.world_size == 1:
             return None
         return epoch_order(len(self.inputs), self.shuffle, self.seed, epoch, self.rank, self.world_size)
@@ -105,8 +106,8 @@ class TensorBatches:
             return
         if order.device != self.inputs.device:
             order = order.to(self.inputs.device)
-        for start in range(skip * size, len(order), size):
-            index = order[start : start + size]
+        for start in range(skip * size, order.shape[-1], size):  # (members, examples): every member's batch
+            index = order[..., start : start + size]
             self._handed_out += 1
             yield self.inputs[index], self.targets[index]
 

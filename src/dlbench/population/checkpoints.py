@@ -6,8 +6,9 @@ in its standalone run. What a save keeps differs: not one `dump_checkpoint` per 
 (on a tiny model that is most of an epoch, times the members) but
 
 - the numbers, once per epoch for all members that saved: the members' slices of the stacked
-  parameters and optimizer state are copied into a stacked snapshot per file name
-  (`best.ckpt`, `last.ckpt`), one `index_copy_` per tensor;
+  parameters (and of a `StackedOptimizer`'s state) are copied into a stacked snapshot per file
+  name (`best.ckpt`, `last.ckpt`), one `index_copy_` per tensor; members stepped by their own
+  optimizers (`MemberOptimizers`) keep a copy of its `state_dict()`;
 - the small things, per save: the epoch, the global step, the loops' progress (the population's
   loops are the member's: same batches, same optimizer steps, same scheduler steps), the member's
   callbacks' state and its scheduler's state at that moment.
@@ -32,11 +33,11 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 
-from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot
+from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot, position
 from dlbench.callbacks.resume import KEY as RANDOM_STATE
 from dlbench.callbacks.resume import random_state
 from dlbench.population.network import StackedNetwork
-from dlbench.population.optimizers import StackedOptimizer
+from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer
 from dlbench.tasks import resume_state
 
 
@@ -51,6 +52,7 @@ class SavePoint:
     lr_schedulers: list[dict[str, Any]]
     rows: int  # the member's history rows at that moment (its rows are never changed, only added)
     random: dict[str, Any]  # the random state a run alone would have saved: the member's own torch generator
+    position: dict[str, Any]  # the epoch and step it holds (`callbacks.checkpoint.position`), for summary.json
 
 
 def _frozen(state: dict[str, Any]) -> dict[str, Any]:
@@ -138,9 +140,12 @@ def checkpoint_callback(member: Any) -> ModelCheckpoint | None:
 class MemberCheckpoints:
     """The members' checkpoint files: see the module docstring."""
 
-    def __init__(self, network: StackedNetwork, optimizer: StackedOptimizer, members: list[Any]) -> None:
+    def __init__(
+        self, network: StackedNetwork, optimizer: StackedOptimizer | MemberOptimizers, members: list[Any]
+    ) -> None:
         self.network, self.optimizer, self.members = network, optimizer, members
         self.snapshots: dict[str, dict[str, Tensor]] = {}  # file name -> stacked copies
+        self.optimizer_states: dict[tuple[int, str], dict[str, Any]] = {}  # (member, file name) -> its state_dict
         self.points: dict[tuple[int, str], SavePoint] = {}
         self.pending: dict[tuple[int, str], None] = {}  # written when flushed (insertion-ordered)
         self.written: set[str] = set()
@@ -233,6 +238,7 @@ class MemberCheckpoints:
             lr_schedulers=schedulers,
             rows=len(member.task.history),
             random=self._random_state(trainer, member),
+            position=position(trainer),
         )
         self.saved_now.append((member.index, filepath))
 
@@ -240,10 +246,7 @@ class MemberCheckpoints:
     def _stacked_state(self) -> dict[str, Tensor]:
         state = {f"param:{name}": tensor for name, tensor in self.network.named_stacked().items()}
         state.update({f"buffer:{name}": tensor for name, tensor in self.network.stacked_buffers().items()})
-        for index, p in enumerate(self.optimizer.param_groups[0]["params"]):
-            for key, tensor in self.optimizer.state.get(p, {}).items():
-                state[f"optimizer:{index}:{key}"] = tensor
-        state["optimizer:steps"] = self.optimizer.steps
+        state.update(self.optimizer.stacked_state())
         return state
 
     @torch.no_grad()
@@ -256,7 +259,7 @@ class MemberCheckpoints:
         current = self._stacked_state() if saved else {}
         for name, indices in by_name.items():
             snapshot = self.snapshots.setdefault(name, {})
-            rows = torch.tensor(sorted(set(indices)), device=self.optimizer.steps.device)
+            rows = torch.tensor(sorted(set(indices)), device=self.network.stacked[0].device)
             for key, tensor in current.items():
                 tensor = tensor.detach()
                 if key not in snapshot:
@@ -265,6 +268,8 @@ class MemberCheckpoints:
                     snapshot[key].index_copy_(0, rows, tensor.index_select(0, rows))
         for index, filepath in saved:
             self.pending[(index, filepath)] = None
+            if isinstance(self.optimizer, MemberOptimizers):  # its state is its own optimizer's: kept as a copy
+                self.optimizer_states[(index, Path(filepath).name)] = self.optimizer.member_state_dict(index)
         now = time.monotonic()
         due = now - self._last_flush >= self.flush_every_s
         large = self._member_bytes() > self.buffer_bytes
@@ -304,6 +309,8 @@ class MemberCheckpoints:
                     own[rest].copy_(tensor)
 
     def _optimizer_state(self, index: int, name: str) -> dict[str, Any]:
+        if isinstance(self.optimizer, MemberOptimizers):
+            return self.optimizer_states[(index, name)]
         snapshot = self.snapshots[name]
         state: dict[Any, dict[str, Tensor]] = {}
         for key, tensor in snapshot.items():
@@ -342,3 +349,6 @@ class MemberCheckpoints:
         trainer.strategy.save_checkpoint(self.checkpoint(trainer, index, filepath), filepath)
         self.written.add(filepath)
         self._exists[filepath] = True
+        callback = checkpoint_callback(self.members[index])
+        if isinstance(callback, BufferedCheckpoint):  # what the file on disk holds, as a run alone says it
+            callback.on_disk[filepath] = self.points[(index, filepath)].position

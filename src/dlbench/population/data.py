@@ -10,13 +10,13 @@ operation: batch `k` of member `m` is exactly the batch `k` its standalone run t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from dlbench.data.batches import epoch_permutation
+from dlbench.data.batches import TensorBatches, epoch_permutation
 from dlbench.data.module import InMemoryDataModule
 
 SPLITS = ("train", "val", "test")
@@ -65,48 +65,28 @@ class MemberSplits:
         return self.size(split) if self.batch_size == "full" else int(self.batch_size)
 
 
-class MemberBatches:
-    """One split's (members, batch, ...) batches, each member in its own order; reshuffled each
-    epoch for training, counting epochs like `TensorBatches` (so the epoch starts where the trainer is)."""
+class MemberBatches(TensorBatches):
+    """`TensorBatches` over the shared tensors, each member in its own order: batch `k` is
+    (members, batch, ...), member `m`'s part the batch `k` its run alone takes."""
 
     def __init__(self, splits: MemberSplits, split: str, shuffle: bool, epoch: int = 0) -> None:
-        self.splits, self.split, self.shuffle, self.epoch = splits, split, shuffle, epoch
-        self.size, self.step = splits.size(split), splits.step_size(split)
-        self._skip = self._pass_epoch = self._handed_out = 0
+        super().__init__(splits.inputs[split], splits.targets[split], splits.step_size(split), shuffle)
+        self.rows, self.seeds, self.epoch = splits.index[split], splits.seeds, epoch
 
-    def __len__(self) -> int:
-        return -(-self.size // self.step)
+    @property
+    def num_examples(self) -> int:
+        return int(self.rows.shape[1])
 
-    def order(self, epoch: int) -> Tensor:
+    def indices(self, epoch: int) -> Tensor:
         """(members, examples): every member's examples for this epoch, as indices into the shared tensors."""
-        index = self.splits.index[self.split]
         if not self.shuffle:
-            return index
+            return self.rows
         orders: dict[int, Tensor] = {}
-        for seed in self.splits.seeds:
+        for seed in self.seeds:
             if seed not in orders:
-                orders[seed] = epoch_permutation(self.size, seed, epoch)
-        permutation = torch.stack([orders[seed] for seed in self.splits.seeds]).to(index.device)
-        return index.gather(1, permutation)
-
-    def state_dict(self) -> dict[str, int]:
-        """The position in the data, as `TensorBatches` gives it (Lightning keeps it in every
-        checkpoint's loop state: a member's checkpoint is then a run alone's)."""
-        return {"epoch": self._pass_epoch, "batches": self._handed_out}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self._skip = int(state["epoch"]), int(state["batches"])
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        epoch, skip = self.epoch, self._skip
-        self.epoch, self._skip = epoch + 1, 0
-        self._pass_epoch, self._handed_out = epoch, skip
-        order = self.order(epoch)
-        inputs, targets = self.splits.inputs[self.split], self.splits.targets[self.split]
-        for start in range(skip * self.step, self.size, self.step):
-            index = order[:, start : start + self.step]
-            self._handed_out += 1
-            yield inputs[index], targets[index]
+                orders[seed] = epoch_permutation(self.num_examples, seed, epoch)
+        permutation = torch.stack([orders[seed] for seed in self.seeds]).to(self.rows.device)
+        return self.rows.gather(1, permutation)
 
 
 class PopulationData(pl.LightningDataModule):

@@ -19,17 +19,17 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
+from dlbench.callbacks.graceful_stop import interrupt_reason
 from dlbench.callbacks.pictures import Pictures
-from dlbench.loggers.protocol import finish_loggers, start_loggers
+from dlbench.loggers.protocol import start_loggers
 from dlbench.loggers.wandb_logger import DlbenchWandbLogger
 from dlbench.population.checkpoints import checkpoint_callback
 from dlbench.population.data import PopulationData
 from dlbench.population.members import Member
 from dlbench.population.module import PopulationModule
-from dlbench.population.summary import PopulationOutcome, member_summary
+from dlbench.population.summary import PopulationOutcome, member_outcome
 from dlbench.population.views import MemberTrainer
-from dlbench.records.summary import write_summary
-from dlbench.reporting.console import print_run_table
+from dlbench.run.execute import record
 
 # The CSV logger writes metrics.csv into the run directory Hydra already made (as in dlbench.run.execute).
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
@@ -143,7 +143,7 @@ def train_population(
             member.final_epoch, member.final_step = trainer.current_epoch, trainer.global_step
             if interrupted is not None:
                 member.status = "interrupted"
-                member.stop_reason = f"{type(interrupted).__name__} at epoch {trainer.current_epoch}"
+                member.stop_reason = interrupt_reason(trainer, interrupted)  # as a run alone's: which signal, where
         if member.status != "diverged" and interrupted is None:
             row = module.test_rows[index]
             member.test_metrics = {key.split("/", 1)[1]: value for key, value in row.items()}
@@ -186,10 +186,4 @@ def _record(
     for logger in member.loggers:
         if logger not in wandb:
             logger.finalize("success")
-    summary = member_summary(member, outcome)
-    write_summary(member.run_dir, summary)
-    print_run_table(summary)
-    finish_loggers(member.loggers, summary)
-    if member.status == "diverged":
-        print(f"Training diverged: {member.stop_reason}. See {summary.run_dir}/summary.json")
-    return summary
+    return record(member.plan, member_outcome(member, outcome), member.callbacks, member.loggers)

@@ -62,14 +62,10 @@ PRESENCE_MATTERS = {"penalty.l1", "penalty.l2"}
 # layer out of the network, a positive one puts it in.
 POSITIVE_MATTERS = {"model.dropout", "model.noise_std"}
 
-OPTIMIZERS = {
-    "torch.optim.SGD",
-    "torch.optim.Adam",
-    "torch.optim.AdamW",
-    "torch.optim.Adagrad",
-    "torch.optim.RMSprop",
-    "dlbench.training.perceptron_rule.PerceptronRule",
-}
+# Optimizers whose step re-evaluates the loss (a closure) or takes sparse gradients: a population
+# evaluates every member's loss once per step. Any other optimizer steps each member on its own
+# (`dlbench.population.optimizers`).
+CLOSURE_OPTIMIZERS = {"torch.optim.LBFGS", "torch.optim.SparseAdam"}
 CHECKPOINTS = {"dlbench.callbacks.checkpoint.BufferedCheckpoint", "pytorch_lightning.callbacks.ModelCheckpoint"}
 EARLY_STOPPING = {"pytorch_lightning.callbacks.EarlyStopping"}
 HARMLESS_CALLBACKS = {"pytorch_lightning.callbacks.ModelSummary", "dlbench.callbacks.pictures.Pictures"}
@@ -217,14 +213,11 @@ def _model_blocker(cfg: DictConfig) -> str | None:
 
 def _training_blocker(cfg: DictConfig) -> str | None:
     target = _target(cfg.optimizer)
-    if target not in OPTIMIZERS:
+    if target in CLOSURE_OPTIMIZERS:
         return (
-            f"optimizer._target_={target} has no vectorised version (sgd, momentum, nesterov, adagrad, rmsprop, "
-            "adam and adamw have)"
+            f"optimizer._target_={target} re-evaluates the loss within a step, which a population does once; "
+            "it runs alone"
         )
-    for key in ("foreach", "fused", "capturable", "differentiable"):
-        if cfg.optimizer.get(key):
-            return f"optimizer.{key}={cfg.optimizer.get(key)} has no vectorised version"
     for name in cfg.get("penalty") or {}:
         if name not in ("l1", "l2"):
             return f"penalty.{name}={cfg.penalty[name]} reads the network's activations; only l1 and l2 are vectorised"

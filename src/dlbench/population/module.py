@@ -11,7 +11,8 @@ the members' checkpoints. Inside each step, all members:
 - a member whose loss is not finite is frozen at that step, before its update, as a standalone run
   stops there (`TrainingDiverged`); the record is kept on the device and read at the epoch's end;
 - the returned loss is the sum over the members still training: each member's gradient is the
-  gradient of its own loss, and `StackedOptimizer` updates only members still training.
+  gradient of its own loss, and only members still training are updated (each by its own torch
+  optimizer, or all at once by `StackedOptimizer`: see `dlbench.population.optimizers`).
 
 At each epoch's end every member gets the row its standalone `Task` would write (same metrics, same
 float32 sums as `EpochTotals`), in its own `history` and loggers, and its own early-stopping and
@@ -36,53 +37,14 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from dlbench.callbacks.weights import MaxNorm
 from dlbench.population.checkpoints import MemberCheckpoints, TopOne
 from dlbench.population.network import MemberDraws, StackedNetwork
-from dlbench.population.optimizers import StackedOptimizer
+from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer, unsupported_reason
 from dlbench.population.views import MemberTrainer
+from dlbench.runtime.lightning import PlainHookName
+from dlbench.tasks.epoch_totals import EpochTotals
+from dlbench.tasks.task import TrainingDiverged
 from dlbench.training.initializers import is_weight
 
-
-class StackedTotals:
-    """`EpochTotals` for every member at once: the same float32 sums, one row per member."""
-
-    def __init__(self, members: int, means: list[str], accuracy: bool) -> None:
-        self.members, self.means, self.accuracy = members, list(means), accuracy
-        self.totals: Tensor | None = None
-        self._counts: dict[tuple[int, int, torch.device], Tensor] = {}
-
-    def update(self, values: Tensor, examples: int, correct: Tensor | None, predictions: int) -> None:
-        """`values`: (members, len(means)) this batch's means; `correct`: (members,) hits."""
-        sums = values.detach().float() * examples
-        key = (examples, predictions, sums.device)
-        counts = self._counts.get(key)  # made once: a tensor from Python numbers is a host copy on a GPU
-        if counts is None:
-            counts = self._counts[key] = sums.new_tensor((examples, predictions)).expand(self.members, 2)
-        hits = correct.detach().float().unsqueeze(1) if correct is not None else counts[:, :1] * 0
-        batch = torch.cat([sums, hits, counts], dim=1)
-        self.totals = batch if self.totals is None else self.totals + batch
-
-    def compute(self, stage: str) -> list[dict[str, float]]:
-        """Each member's row (`stage/name` -> value), then start afresh."""
-        totals, self.totals = self.totals, None
-        if totals is None:
-            return [{} for _ in range(self.members)]
-        correct, examples, predictions = totals[:, -3], totals[:, -2].clamp(min=1), totals[:, -1].clamp(min=1)
-        columns = {name: totals[:, i] / examples for i, name in enumerate(self.means)}
-        if self.accuracy:
-            columns["acc"] = correct / predictions
-        values = {name: column.tolist() for name, column in columns.items()}
-        return [{f"{stage}/{name}": values[name][m] for name in columns} for m in range(self.members)]
-
-
-def count_correct(outputs: Tensor, targets: Tensor, kind: str) -> tuple[Tensor, int]:
-    """`dlbench.tasks.epoch_totals.count_correct` for (members, batch, ...) outputs: hits per member."""
-    members = outputs.shape[0]
-    if kind == "multiclass":
-        predicted = outputs.reshape(members, -1, outputs.shape[-1]).argmax(-1)
-        targets = targets.reshape(members, -1)
-    else:
-        predicted = (outputs > 0).reshape(targets.shape).to(targets.dtype).reshape(members, -1)
-        targets = targets.reshape(members, -1)
-    return (predicted == targets).sum(dim=1), targets.shape[1]
+STAGES = ("train", "val", "test")  # keyed "<stage>_totals": nn.Module already has an attribute `train`
 
 
 class MemberSchedulers:
@@ -166,7 +128,7 @@ def _loss_key(module: torch.nn.Module) -> tuple[Any, ...]:
     return (type(module), tuple(sorted((k, v) for k, v in vars(module).items() if isinstance(v, simple))))
 
 
-class PopulationModule(pl.LightningModule):
+class PopulationModule(PlainHookName, pl.LightningModule):
     """Trains `members` (see `dlbench.population.members.Member`) as one; see the module docstring."""
 
     def __init__(self, members: list[Any]) -> None:
@@ -189,13 +151,15 @@ class PopulationModule(pl.LightningModule):
         self.penalty_names = [name for name, _ in first.penalties]
         lambdas = [[float(m.cfg.penalty[name]) for m in members] for name in self.penalty_names]
         self._lambdas = [torch.tensor(values) for values in lambdas]
-        means = ["loss", "data_loss", "penalty"] if self.penalty_names else ["loss"]
-        accuracy = not self.reconstruct and self.spec.kind in ("multiclass", "binary")
-        self.totals = {stage: StackedTotals(len(members), means, accuracy) for stage in ("train", "val", "test")}
+        means = ["loss", "data_loss", "penalty"] if first.penalties else ["loss"]
+        self.readout = first.readout
+        self.totals = nn.ModuleDict(
+            {f"{stage}_totals": EpochTotals(means, self.readout.accuracy, len(members)) for stage in STAGES}
+        )
         self.views: list[MemberTrainer] = []  # made when the fit starts
         self._shared: dict[str, Any] = {}  # the trainer's values the views share within an epoch's end
         self.store: MemberCheckpoints | None = None
-        self.stacked_optimizer: StackedOptimizer | None = None
+        self.stacked_optimizer: StackedOptimizer | MemberOptimizers | None = None
         self.active = torch.ones(len(members), dtype=torch.bool)
         self._first_step = torch.full((len(members),), -1, dtype=torch.long)
         self._first_loss = torch.zeros(len(members))
@@ -204,12 +168,6 @@ class PopulationModule(pl.LightningModule):
         self._epoch_start = 0.0
         self._epoch_lrs: list[float] = []
         self.plateau = isinstance(members[0].scheduler, ReduceLROnPlateau)
-
-    def __setattr__(self, name: str, value: Any) -> None:  # as `Task`: Lightning's hook name, set ~100 times an epoch
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     # -- one step -----------------------------------------------------------------------------
     def _losses(self, outputs: Tensor, targets: Tensor) -> Tensor:
@@ -241,10 +199,10 @@ class PopulationModule(pl.LightningModule):
         data_loss = self._losses(outputs, targets)
         penalty = self._penalty()
         loss = data_loss + penalty if penalty is not None else data_loss
-        totals = self.totals[stage]
+        totals = self.totals[f"{stage}_totals"]
         values = torch.stack([loss, data_loss, penalty], dim=1) if penalty is not None else loss.unsqueeze(1)
         correct, predictions = (
-            count_correct(outputs.detach(), targets, self.spec.kind) if totals.accuracy else (None, 0)
+            self.readout.count_correct(outputs.detach(), targets, members=True) if totals.accuracy else (None, 0)
         )
         totals.update(values, inputs.shape[1], correct, predictions)
         return loss
@@ -302,7 +260,13 @@ class PopulationModule(pl.LightningModule):
 
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = StackedOptimizer(list(self.network.stacked), [m.optimizer for m in self.members])
+        own = [member.optimizer for member in self.members]
+        optimizer: StackedOptimizer | MemberOptimizers
+        if self.network.choose_mode(self.device) == "loop" or unsupported_reason(own) is not None:
+            models = [member.task.model for member in self.members]
+            optimizer = MemberOptimizers(self.network.stacked, self.network.member_leaves(), models, own)
+        else:  # tiny batched networks: one stacked update (see dlbench.population.optimizers)
+            optimizer = StackedOptimizer(list(self.network.stacked), own)
         optimizer.set_active(self.active)
         self.stacked_optimizer = optimizer
         self.store = MemberCheckpoints(self.network, optimizer, self.members)
@@ -317,7 +281,8 @@ class PopulationModule(pl.LightningModule):
         for member, view, training in zip(self.members, self.views, active, strict=True):
             if member.scheduler is None or not training or member.stopped:
                 continue
-            member.optimizer._opt_called = True  # its steps are the stacked optimizer's (torch warns otherwise)
+            if isinstance(self.stacked_optimizer, StackedOptimizer):  # its steps are the stacked ones (torch warns)
+                member.optimizer._opt_called = True
             if self.plateau:
                 member.scheduler.step(view.callback_metrics[self.monitor])
             else:
@@ -354,7 +319,7 @@ class PopulationModule(pl.LightningModule):
         self._epoch_lrs = [float(m.optimizer.param_groups[0]["lr"]) for m in self.members]
 
     def on_validation_epoch_end(self) -> None:
-        rows = self.totals["val"].compute("val")
+        rows = self.totals["val_totals"].rows("val")
         if self.trainer.sanity_checking:
             return
         self._val_rows = rows
@@ -365,7 +330,7 @@ class PopulationModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         trainer = self.trainer
         epoch_time = time.perf_counter() - self._epoch_start
-        train_rows = self.totals["train"].compute("train")
+        train_rows = self.totals["train_totals"].rows("train")
         active = self.active.tolist()
         first_steps, first_losses = self._first_step.tolist(), self._first_loss.tolist()
         epoch = trainer.current_epoch
@@ -378,9 +343,9 @@ class PopulationModule(pl.LightningModule):
                 continue
             if not active[index]:  # its loss stopped being finite in this epoch, at that step
                 member.stopped, member.status = True, "diverged"
-                step, loss = first_steps[index], first_losses[index]
-                member.diverged = {"epoch": epoch, "step": step, "loss": loss}
-                member.stop_reason = f"the loss became {loss} at epoch {epoch}, step {step}"
+                diverged = TrainingDiverged(epoch, first_steps[index], first_losses[index])
+                member.diverged = {"epoch": epoch, "step": diverged.step, "loss": diverged.loss}
+                member.stop_reason, step = str(diverged), diverged.step
                 member.final_epoch, member.final_step = epoch, step
                 continue
             row = {"epoch": float(epoch), **train_rows[index], **self._val_rows[index]}
@@ -421,4 +386,4 @@ class PopulationModule(pl.LightningModule):
             trainer.should_stop = True
 
     def on_test_epoch_end(self) -> None:
-        self.test_rows = self.totals["test"].compute("test")
+        self.test_rows = self.totals["test_totals"].rows("test")

@@ -1,5 +1,5 @@
-"""A member's `summary.json`: the standalone run's summary (`dlbench.run.summary.make_summary`), made
-from the member's plan and what happened to it in the population.
+"""A member's `Outcome`: what happened to it in the population, for `dlbench.run.execute.record`,
+which writes a member's records with the very function that writes a run alone's.
 
 The only addition is inside `devices`: `population` says the run trained as member `member` of a
 population of `size` in one process.
@@ -10,13 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dlbench.callbacks.checkpoint import recorded_checkpoints
-from dlbench.callbacks.criterion import StopAtCriterion
 from dlbench.callbacks.ddp import config_hash
 from dlbench.models.measure import count_parameters, forward_flops
-from dlbench.population.checkpoints import checkpoint_callback
-from dlbench.records.summary import Summary
-from dlbench.run.summary import Outcome, make_summary, stop_reason
+from dlbench.run.summary import Outcome, stop_reason
 
 
 @dataclass
@@ -31,27 +27,12 @@ class PopulationOutcome:
     current_epoch: int
 
 
-def member_stop_reason(member: Any, population: PopulationOutcome) -> str:
-    """`_stop_reason` of a standalone run, for this member: its early stopping's message, else
-    max_epochs, else 'training ended'."""
-    if member.stop_reason:
-        return member.stop_reason
-    return stop_reason(member.callbacks, population.current_epoch, population.max_epochs)
-
-
-def _criterion(member: Any) -> dict[str, Any]:
-    for callback in member.callbacks:
-        if isinstance(callback, StopAtCriterion):
-            return {"criterion": callback.describe(), "epochs_to_criterion": callback.epochs_to_criterion}
-    return {"criterion": None, "epochs_to_criterion": None}
-
-
-def member_summary(member: Any, population: PopulationOutcome) -> Summary:
-    """The summary a standalone run of this member's plan writes, for what the member did."""
-    checkpoint = checkpoint_callback(member)
-    outcome = Outcome(
+def member_outcome(member: Any, population: PopulationOutcome) -> Outcome:
+    """The `Outcome` a standalone run of this member's plan would have, for what the member did."""
+    return Outcome(
         status=member.status,
-        stop_reason=member_stop_reason(member, population),
+        stop_reason=member.stop_reason
+        or stop_reason(member.callbacks, population.current_epoch, population.max_epochs),
         diverged=member.diverged,
         history=member.task.history,
         test_metrics=member.test_metrics,
@@ -65,7 +46,4 @@ def member_summary(member: Any, population: PopulationOutcome) -> Summary:
             "config_hash_per_rank": [config_hash(member.plan.config)],
             "population": {"size": population.population_size, "member": member.index},
         },
-        checkpoints=recorded_checkpoints(checkpoint),
-        criterion=_criterion(member),
     )
-    return make_summary(member.plan, outcome)

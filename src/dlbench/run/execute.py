@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from dlbench.callbacks.checkpoint import last_checkpoint, recorded_checkpoints
 from dlbench.callbacks.criterion import criterion_summary
@@ -143,8 +144,6 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
         _finish(plan, outcome, task, trainer)
         raise
     summary = _finish(plan, outcome, task, trainer)
-    if outcome.status == "diverged" and trainer.is_global_zero:
-        print(f"Training diverged: {outcome.stop_reason}. See {summary.run_dir}/summary.json")
     return summary.best.value if summary.best else None
 
 
@@ -177,7 +176,7 @@ def _stop_reason(trainer: pl.Trainer) -> str:
 
 
 def _finish(plan: RunPlan, outcome: Outcome, task: Task, trainer: pl.Trainer) -> Summary:
-    """Write `summary.json` (rank 0 only), print the closing table, end the loggers' runs."""
+    """What a run alone's trainer says of how it ran, then `record`."""
     outcome.history = task.history
     if outcome.stop_reason is None:
         outcome.stop_reason = _stop_reason(trainer) if plan.train else "evaluation only"
@@ -187,13 +186,24 @@ def _finish(plan: RunPlan, outcome: Outcome, task: Task, trainer: pl.Trainer) ->
         "precision": str(trainer.precision),
         "config_hash_per_rank": rank_config_hashes(trainer) or [config_hash(plan.config)],
     }
-    outcome.criterion = criterion_summary(trainer)
-    checkpoint = trainer.checkpoint_callback
+    return record(plan, outcome, trainer.callbacks, trainer.loggers, write=trainer.is_global_zero)
+
+
+def record(
+    plan: RunPlan, outcome: Outcome, callbacks: Sequence[Any], loggers: Sequence[Any], write: bool = True
+) -> Summary:
+    """Everything a run writes after its fit, the same for a run alone and a population's member:
+    the criterion and checkpoints its callbacks hold, `summary.json` and the closing table (when
+    `write`: rank 0 only), the loggers' runs ended, and the line that says it diverged."""
+    outcome.criterion = criterion_summary(callbacks)
+    checkpoint = next((callback for callback in callbacks if isinstance(callback, ModelCheckpoint)), None)
     outcome.checkpoints = recorded_checkpoints(checkpoint)
     outcome.last_checkpoint = last_checkpoint(checkpoint)  # the epoch and step last.ckpt holds
     summary = make_summary(plan, outcome)
-    if trainer.is_global_zero:
+    if write:
         write_summary(plan.output_dir, summary)
         print_run_table(summary)
-    finish_loggers(trainer.loggers, summary)  # ends the W&B run: failed on an exception, finished otherwise
+    finish_loggers(loggers, summary)  # ends the W&B run: failed on an exception, finished otherwise
+    if write and outcome.status == "diverged":
+        print(f"Training diverged: {outcome.stop_reason}. See {summary.run_dir}/summary.json")
     return summary

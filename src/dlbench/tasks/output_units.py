@@ -187,25 +187,36 @@ class Readout:
     tolerance: float | None = None
     predict: Any = None  # outputs -> values in the targets' space
 
-    def count_correct(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, int]:
-        """Correct predictions in a batch and how many predictions there were."""
+    def count_correct(self, outputs: Tensor, targets: Tensor, members: bool = False) -> tuple[Tensor, int]:
+        """Correct predictions in a batch and how many predictions there were; `members`: the
+        outputs and targets of a population's members stacked on a first axis, counted per member."""
+        lead = 1 if members else 0
+        hits = self._hits(outputs, targets, lead)
+        if members:
+            hits = hits.reshape(hits.shape[0], -1)
+            return hits.sum(dim=1), hits.shape[1]
+        return hits.sum(), hits.numel()
+
+    def _hits(self, outputs: Tensor, targets: Tensor, lead: int) -> Tensor:
+        """Whether each prediction is right; `lead`: the axes in front of a run's (0, or 1 for members)."""
+        front = targets.shape[:lead]
         if self.kind == "multiclass":
-            classes = outputs.shape[self.class_dim]
+            class_dim = self.class_dim + lead if self.class_dim >= 0 else self.class_dim
+            classes = outputs.shape[class_dim]
             if self.tolerance is None:
-                predicted = outputs.argmax(self.class_dim)
-                return (predicted.reshape(-1) == targets.reshape(-1)).sum(), targets.numel()
-            probabilities = torch.softmax(outputs, dim=self.class_dim).movedim(self.class_dim, -1)
+                predicted = outputs.argmax(class_dim)
+                return predicted.reshape(*front, -1) == targets.reshape(*front, -1)
+            probabilities = torch.softmax(outputs, dim=class_dim).movedim(class_dim, -1)
             one_hot = torch.nn.functional.one_hot(targets.long(), classes).reshape(probabilities.shape)
-            within = ((probabilities - one_hot).abs() < self.tolerance).all(-1)
-            return within.sum(), within.numel()
+            return ((probabilities - one_hot).abs() < self.tolerance).all(-1)
         if self.tolerance is None:  # binary, at the 0.5 threshold
             predicted = outputs > 0 if self.logits else outputs > 0.5
-            return (predicted.reshape(targets.shape).to(targets.dtype) == targets).sum(), targets.numel()
+            return predicted.reshape(targets.shape).to(targets.dtype) == targets
         values = self.predict(outputs).reshape(targets.shape)
         within = (values - targets).abs() < self.tolerance
-        if self.kind == "regression" and targets.dim() > 1:  # a prediction is all its values
-            within = within.flatten(1).all(-1)
-        return within.sum(), within.numel()
+        if self.kind == "regression" and targets.dim() > 1 + lead:  # a prediction is all its values
+            within = within.flatten(1 + lead).all(-1)
+        return within
 
 
 def make_readout(loss_fn: nn.Module, spec: DataSpec, reconstruct: bool, tolerance: float | None) -> Readout:
