@@ -12,6 +12,7 @@ import pytest
 from dlbench.experiments.catalog import Claim, Experiment
 from dlbench.experiments.check import evaluate, settings_of
 from dlbench.experiments.claims import ClaimError, paired_differences, t_interval
+from dlbench.records.summary import Summary
 from dlbench.reporting.comparison import Job
 
 
@@ -56,7 +57,7 @@ def _jobs(values: dict[str, list[float]]) -> list[Job]:
     jobs = []
     for setting, numbers in values.items():
         for seed, number in enumerate(numbers):
-            summary = {"status": "completed", "seed": seed, "metrics": {"test": {"loss": number}}}
+            summary = Summary(status="completed", seed=seed, metrics={"test": {"loss": number}})
             jobs.append(Job(len(jobs), Path("."), {"opt": setting, "seed": str(seed)}, summary))
     return jobs
 

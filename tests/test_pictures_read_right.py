@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.collections import PathCollection, PolyCollection
 
 from dlbench.diagnostics.drawing import decision_surface, training_curves
+from dlbench.records.summary import Summary
 from dlbench.reporting.comparison import Job
 from dlbench.reporting.plots import validation_curves
 from dlbench.reporting.seed_plots import draw_setting_curves, metric_range
@@ -24,7 +25,7 @@ def job(number: int, accs: list[float], losses: list[float]) -> Job:
         {"epoch": float(epoch), "val/acc": acc, "val/loss": loss}
         for epoch, (acc, loss) in enumerate(zip(accs, losses, strict=True))
     ]
-    return Job(number, Path(f"/nowhere/{number}"), {"seed": str(number)}, {"status": "completed", "history": history})
+    return Job(number, Path(f"/nowhere/{number}"), {"seed": str(number)}, Summary(status="completed", history=history))
 
 
 def seeds() -> Setting:

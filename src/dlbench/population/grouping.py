@@ -68,7 +68,11 @@ POSITIVE_MATTERS = {"model.dropout", "model.noise_std"}
 CLOSURE_OPTIMIZERS = {"torch.optim.LBFGS", "torch.optim.SparseAdam"}
 CHECKPOINTS = {"dlbench.callbacks.checkpoint.BufferedCheckpoint", "pytorch_lightning.callbacks.ModelCheckpoint"}
 EARLY_STOPPING = {"pytorch_lightning.callbacks.EarlyStopping"}
-HARMLESS_CALLBACKS = {"pytorch_lightning.callbacks.ModelSummary", "dlbench.callbacks.pictures.Pictures"}
+HARMLESS_CALLBACKS = {
+    "pytorch_lightning.callbacks.ModelSummary",
+    "dlbench.callbacks.pictures.Pictures",
+    "dlbench.callbacks.progress.progress_bar",  # the population shows one bar for all its members
+}
 STEP_CALLBACKS = {"dlbench.callbacks.weights.MaxNorm"}  # applied per member by the population
 LOGGERS = {
     "pytorch_lightning.loggers.CSVLogger",

@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ProgressBar
 
 from dlbench.config.context import RunContext
 from dlbench.config.plan import Facts, RunPlan, resolve
@@ -93,7 +94,8 @@ def build_member(index: int, job: Any, overrides: list[str], context: RunContext
     plan = resolve(job.config, context, facts=facts)
     model = build_network(plan, datamodule)
     task = build_task(plan, model, datamodule.spec)
-    callbacks = build_callbacks(plan)
+    # the population's Trainer shows one bar for all members (population/fit.py): none of a member's own
+    callbacks = [callback for callback in build_callbacks(plan) if not isinstance(callback, ProgressBar)]
     loggers = build_loggers(plan)
     # W&B keeps one run per process: a member's W&B run is written after the fit (population.fit);
     # the other loggers start as in a standalone run

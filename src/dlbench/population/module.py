@@ -42,6 +42,7 @@ from dlbench.population.views import MemberTrainer
 from dlbench.runtime.lightning import PlainHookName
 from dlbench.tasks.epoch_totals import EpochTotals
 from dlbench.tasks.task import TrainingDiverged
+from dlbench.terminal import watching
 from dlbench.training.initializers import is_weight
 
 STAGES = ("train", "val", "test")  # keyed "<stage>_totals": nn.Module already has an attribute `train`
@@ -380,6 +381,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.store.commit(trainer)
         self._shared.clear()
         stopped = torch.tensor([m.stopped for m in self.members], device=self.active.device)
+        done = sum(member.stopped for member in self.members)
+        watching.set_label(f"population of {len(self.members)}" + (f", {done} done" if done else ""))  # the bar's
         self.active = self.active & ~stopped
         self.stacked_optimizer.set_active(self.active)
         if not any(not m.stopped for m in self.members):
