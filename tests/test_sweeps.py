@@ -72,7 +72,7 @@ def test_named_sweep_sweeps_what_its_comment_says(name: str) -> None:
 
 
 JOBS = {
-    "lr": 4,
+    "lr": 5,
     "batch_size": 5,
     "early_stopping": 4,
     "optimizer": 6,
