@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from dlbench.run.claim import release
+from dlbench.records.claim import release
 from omegaconf import OmegaConf
 
 from dlbench.config.context import RunContext
