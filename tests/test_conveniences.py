@@ -1,5 +1,5 @@
 """What lightning-hydra-template users expect: the config tree at the start, `tags`, a
-git-ignored `configs/local/` picked up when present."""
+git-ignored `configs/local/` picked up when present, `predict`, callbacks as files."""
 
 from __future__ import annotations
 
@@ -78,3 +78,33 @@ def test_predict_writes_the_tested_weights_predictions_and_they_score_as_the_tes
     again = tmp_path / "again"
     train(make_cfg("train=false", f"ckpt_path={best}", "predict=test", output_dir=again))
     assert (again / "predictions_test.csv").read_text() == (run_dir / "predictions_test.csv").read_text()
+
+
+def test_callbacks_are_files_a_command_line_picks(make_cfg, tmp_path: Path) -> None:
+    """`callbacks=[default,early_stopping]` adds a callback file to the default set (and the run stops
+    early by it); `callbacks=[model_checkpoint]` keeps only that one (no pictures are drawn)."""
+    from dlbench.records.summary import load_summary
+    from dlbench.run import train
+
+    added = make_cfg(
+        "callbacks=[default,early_stopping]",
+        "callbacks.early_stopping.min_delta=10.0",  # no epoch improves the loss by 10: it stops after `patience`
+        "callbacks.early_stopping.patience=2",
+        "trainer.max_epochs=30",
+        output_dir=tmp_path / "added",
+    )
+    assert list(added.callbacks) == [
+        "model_checkpoint",
+        "model_summary",
+        "pictures",
+        "layer_stats",
+        "progress_bar",
+        "early_stopping",
+    ]
+    train(added)
+    summary = load_summary(tmp_path / "added")
+    assert summary.epochs_run == 3 and summary.stop_reason.startswith("early stopping at epoch 2")
+    only = make_cfg("callbacks=[model_checkpoint]", "trainer.max_epochs=2", output_dir=tmp_path / "only")
+    assert list(only.callbacks) == ["model_checkpoint"]
+    train(only)
+    assert (tmp_path / "only" / "checkpoints" / "last.ckpt").is_file() and not (tmp_path / "only" / "pictures").exists()

@@ -126,7 +126,10 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("trainer.max_epoch=5", "trainer.max_epoch is not a key of the config; did you mean trainer.max_epochs?"),
     ("model=no_such_model", "Could not find 'model/no_such_model': model=no_such_model is not an option"),
     ("experiment=iris", "seeds=5 (set by experiment=iris) repeats every setting over 5 seeds, which takes a multirun"),
-    ("experiment=no_such", "experiment=no_such is not an option; choose one of: activations, augmentation, autoencoder_pca,"),
+    (
+        "experiment=no_such",
+        "experiment=no_such is not an option; choose one of: activations, augmentation, autoencoder_pca,",
+    ),
     ("optimizer.lr=[", "cannot read the override"),
     ("hydra.run.dir=/etc/hostname/run", "hydra.run.dir=/etc/hostname/run cannot be written"),
 ]

@@ -10,10 +10,10 @@ import json
 import os
 from pathlib import Path
 
-from dlbench.records.claim import release
 from omegaconf import OmegaConf
 
 from dlbench.config.context import RunContext
+from dlbench.records.claim import release
 from dlbench.run.jobs import start_job
 
 
