@@ -100,8 +100,8 @@ def run_population(spec: dict[str, Any]) -> dict[str, Any]:
         "total_s": time.perf_counter() - started,
         "build_s": build_s,
         "members": len(members),
-        "statuses": [summary["status"] for summary in summaries],
-        "epochs": summaries[0]["epochs_run"],
+        "statuses": [summary.status for summary in summaries],
+        "epochs": summaries[0].epochs_run,
     }
 
 
