@@ -27,7 +27,7 @@ import yaml
 
 from dlbench.config.compose import CONFIGS
 from dlbench.errors import ConfigError
-from dlbench.records.summary import Summary, SummaryError, load_summary
+from dlbench.records.summary import whole_summary
 
 # The project root: where `python -m dlbench.sweep` is run from, or this checkout's root.
 ROOT = Path.cwd() if (Path.cwd() / "configs" / "train.yaml").exists() else Path(__file__).resolve().parents[2]
@@ -169,14 +169,6 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
     return rows
 
 
-def _finished_summary(job_dir: Path) -> Summary | None:
-    """The job's summary, or None where it left none that can be read (its history is then in metrics.csv)."""
-    try:
-        return load_summary(job_dir)
-    except SummaryError:
-        return None
-
-
 def sweep_directory(spec: Mapping[str, Any], spec_path: Path) -> Path:
     now = datetime.datetime.now()
     name = str(spec.get("name") or spec_path.stem).replace("/", "-").replace(" ", "-")
@@ -239,7 +231,7 @@ def run_sweep(
         suggestion.state = sweeps.RunState.running
         process = subprocess.Popen(command, cwd=ROOT, env=environment)
         stopped = _wait(process, spec, runs, suggestion, job_dir)
-        summary = _finished_summary(job_dir)
+        summary = whole_summary(job_dir)  # None: its history is read from metrics.csv
         suggestion.history = (summary.history if summary else None) or read_history(job_dir)
         best = summary.best if summary else None
         if metric and best and best.metric == metric:

@@ -138,15 +138,12 @@ def lost_reason(run_dir: Path, error: BaseException) -> str:
 def record_lost(config: DictConfig, error: BaseException) -> JobReturn:
     """A job whose task Ray could not finish: `lost` in its summary.json (with the node), and a return
     like a failed dlbench job's (no value), so the sweep goes on and its report says what happened."""
-    from dlbench.records.summary import SUMMARY_FILE, Summary, SummaryError, load_summary, write_summary
+    from dlbench.records.summary import Summary, whole_summary, write_summary
 
     run_dir = Path(config.hydra.runtime.output_dir)
     reason = lost_reason(run_dir, error)
     overrides = list(OmegaConf.to_container(config.hydra.overrides.task))
-    try:
-        summary = load_summary(run_dir) if (run_dir / SUMMARY_FILE).is_file() else None
-    except SummaryError:
-        summary = None  # cut short by the lost node: replaced
+    summary = whole_summary(run_dir)  # None also when the lost node cut it short: replaced
     if summary is None or summary.status == "running":
         fields = {
             "metrics": {"train": {}, "val": {}, "test": {}},

@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from dlbench.loggers.wandb_logger import resolve_mode, sweep_group, wandb_installed
-from dlbench.records.summary import SUMMARY_FILE, SummaryError, load_summary
+from dlbench.records.summary import SUMMARY_FILE, whole_summary
 
 
 def wandb_settings_of_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     """`logger.wandb` of the sweep's jobs as they ran, or None when no job logged to W&B."""
     for summary_path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}")):
-        try:
-            config = load_summary(summary_path).config
-        except SummaryError:
+        summary = whole_summary(summary_path)
+        if summary is None:
             continue
-        settings = (config.get("logger") or {}).get("wandb")
+        settings = (summary.config.get("logger") or {}).get("wandb")
         if settings:
             return settings
     return None

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbench.errors import ConfigError
-from dlbench.records.summary import SUMMARY_FILE, SummaryError, load_summary
+from dlbench.records.summary import SUMMARY_FILE, whole_summary
 
 try:
     import fcntl
@@ -65,9 +65,8 @@ def _owner(run_dir: Path) -> str:
 
 
 def _status(run_dir: Path) -> str:
-    try:
-        summary = load_summary(run_dir)
-    except SummaryError:
+    summary = whole_summary(run_dir)
+    if summary is None:
         return "a run's files"
     return f"a {summary.status} run of {summary.epochs_run} epochs"
 

@@ -8,17 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlbench.records.claim import RunDirTaken
-from dlbench.records.summary import SUMMARY_FILE, Summary, SummaryError, load_summary, write_summary
+from dlbench.records.summary import Summary, whole_summary, write_summary
 
 
 def record_failure(run_dir: Path, overrides: list[str], error: BaseException) -> Path | None:
     """Write status `failed` and the error into the job's run directory, unless a summary exists."""
     if isinstance(error, RunDirTaken):
         return None  # the directory is another run's: nothing is written into it
-    if (run_dir / SUMMARY_FILE).exists():
-        try:
-            if load_summary(run_dir).status != "running":
-                return None  # train() already wrote one, with the history up to the failure
-        except SummaryError:
-            pass  # a damaged one is replaced, as a running one is
+    existing = whole_summary(run_dir)  # a damaged one is replaced, as a running one is
+    if existing is not None and existing.status != "running":
+        return None  # train() already wrote one, with the history up to the failure
     return write_summary(run_dir, Summary.failed(run_dir=run_dir, overrides=overrides, error=error))

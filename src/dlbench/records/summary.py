@@ -214,6 +214,15 @@ def load_summary(path: str | Path) -> Summary:
         raise SummaryError(f"{path} is cut short or damaged ({where}: {first.get('msg')}).") from error
 
 
+def whole_summary(path: str | Path) -> Summary | None:
+    """The summary at `path` when there is one that reads whole; None when it is missing or damaged
+    (for the callers that then start afresh or look elsewhere, e.g. in metrics.csv)."""
+    try:
+        return load_summary(path)
+    except SummaryError:
+        return None
+
+
 def write_summary(run_dir: str | Path, summary: Summary) -> Path:
     """Write `summary` as `run_dir/summary.json` by rename: a reader never sees half a file. On a full
     disk it is written without its indentation over the one already there, in its blocks, so it

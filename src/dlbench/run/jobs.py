@@ -24,7 +24,7 @@ from omegaconf import DictConfig, open_dict
 from dlbench.config.context import RunContext
 from dlbench.records.claim import RECORD_FILES, RunDirTaken, claim, release
 from dlbench.records.liveness import effective_status
-from dlbench.records.summary import Summary, SummaryError, load_summary
+from dlbench.records.summary import whole_summary
 
 RESULTS = ("completed", "diverged")
 RESUMABLE = ("interrupted", "lost")
@@ -55,7 +55,7 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
     claimed = claim(run_dir, key=f"sweep job {number}", any_record=True) is not None
     if claimed:
         _current_job.append(run_dir)
-    summary = _summary(run_dir)
+    summary = whole_summary(run_dir)
     if summary and "overrides" in summary.model_fields_set and summary.overrides != overrides:
         raise RunDirTaken(
             f"{run_dir} holds a job with other overrides ({' '.join(summary.overrides)}) than this sweep's "
@@ -76,13 +76,6 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
     elif summary is not None or (run_dir / "metrics.csv").exists():
         _clear_record(run_dir)  # failed or never got going: it starts again, from nothing
     return JobStart(cfg)
-
-
-def _summary(run_dir: Path) -> Summary | None:
-    try:
-        return load_summary(run_dir)
-    except SummaryError:
-        return None
 
 
 def _clear_record(run_dir: Path) -> None:
