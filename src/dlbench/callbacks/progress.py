@@ -31,41 +31,51 @@ class EpochBar(RichProgressBar):
     which job or members it shows (`dlbench.terminal.watching`). Epochs count from 1, as the
     line bar and the records' `epoch` column do.
 
-    `refresh_rate` is also how many times a second Rich's thread redraws: Lightning's 100 cost a
-    2,000-epoch mirror run about half its time on a loaded 2-core machine (benchmarks/progress.py);
-    4 redraws a second are as readable."""
+    Two rates, measured apart (benchmarks/progress.py, docs/performance.md):
+    - Epochs are drawn at most `draws_per_s` (2) times a second. A 2,000-epoch run of one batch
+      per epoch updated Rich's tasks 8,000 times in 40 s, and every task reset redraws the bar
+      at once in the training thread; Lightning's 100 redraws a second cost a mirror run about
+      half its time. An epoch that is not drawn skips all of its bar hooks, so a drawn epoch
+      always shows its own numbers.
+    - `refresh_rate` (20) is how often Lightning's drawing thread looks for a pending redraw. It
+      sleeps `1 / refresh_rate` between looks, and stopping the bar (after the fit and after the
+      test) waits for that sleep to end: at Lightning's and Rich's usual 4 that wait was 0.1-0.3 s
+      of a 3.5 s Iris run; at 20 it is at most 0.05 s, and a look that finds nothing to draw costs
+      a few microseconds."""
 
-    def __init__(self, refresh_rate: int = 4, **kwargs: Any) -> None:
+    def __init__(self, refresh_rate: int = 20, draws_per_s: float = 2.0, **kwargs: Any) -> None:
         super().__init__(refresh_rate=refresh_rate, **kwargs)
+        self.draws_per_s = draws_per_s
+        self._drawing = True
+        self._clocks: dict[str, float] = {}
 
-    # Rich redraws `refresh_rate` times a second; updating its tasks more often than that is work
-    # nobody sees (a 2,000-epoch run of one batch per epoch updated them 8,000 times in 40 s).
-    # Each hook keeps its own clock, so each still runs 4 times a second; the last epoch always.
-    def _due(self, trainer: pl.Trainer, hook: str) -> bool:
-        clocks: dict[str, float] = self.__dict__.setdefault("_clocks", {})
+    def _due(self, trainer: pl.Trainer, clock: str) -> bool:
+        """Whether `1 / draws_per_s` has passed on `clock` (always on the last epoch and the first draw)."""
         now = time.monotonic()
         last_epoch = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
-        if last_epoch or self.train_progress_bar_id is None or now - clocks.get(hook, 0.0) >= 1 / self.refresh_rate:
-            clocks[hook] = now
+        if last_epoch or self.train_progress_bar_id is None or now - self._clocks.get(clock, 0.0) >= 1 / self.draws_per_s:
+            self._clocks[clock] = now
             return True
         return False
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._due(trainer, "epoch_start"):
+        self._drawing = self._due(trainer, "epoch")  # decides the epoch's other hooks too
+        if self._drawing:
             super().on_train_epoch_start(trainer, pl_module)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if self._due(trainer, "batch_end"):
+        # inside a drawn epoch, a long one still moves its bar at most `draws_per_s` times a second
+        if self._drawing and self._due(trainer, "batch"):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._due(trainer, "epoch_end"):
+        if self._drawing:
             super().on_train_epoch_end(trainer, pl_module)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.state.fn != "fit" or self._due(trainer, "validation_end"):
+        if trainer.state.fn != "fit" or self._drawing:
             super().on_validation_end(trainer, pl_module)
         else:
             self.reset_dataloader_idx_tracker()
