@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-TOTALS = {"bar_s": 0.0, "redraws": 0}
+TOTALS: dict[str, Any] = {"bar_s": 0.0, "redraws": 0, "by_hook_s": {}}
 _depth = threading.local()
 
 
@@ -40,7 +40,10 @@ def _timed(function: Callable[..., Any], counts_redraw: bool = False) -> Callabl
             if counts_redraw:
                 TOTALS["redraws"] += 1
             if depth == 0:
-                TOTALS["bar_s"] += time.perf_counter() - started
+                spent = time.perf_counter() - started
+                TOTALS["bar_s"] += spent
+                by_hook = TOTALS["by_hook_s"]
+                by_hook[function.__name__] = by_hook.get(function.__name__, 0.0) + spent
 
     return wrapper
 

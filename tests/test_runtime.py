@@ -429,3 +429,26 @@ def test_the_fit_loops_restart_flag_and_scheduler_step_are_where_exact_resume_se
     assert isinstance(trainer.fit_loop, _FitLoop) and hasattr(trainer.fit_loop, "_restarting")
     assert _parameters(_TrainingEpochLoop.update_lr_schedulers) == ["self", "interval", "update_plateau_schedulers"]
     assert "update_plateau_schedulers" in inspect.getsource(_FitLoop.on_advance_end)
+
+
+def test_the_rich_bar_stops_at_once_however_long_its_drawing_thread_sleeps() -> None:
+    """EpochBar swaps Lightning's drawing thread (rich_progress._RefreshThread, its `done` event and
+    `refresh_cond`, Rich's `live._refresh_thread` and `live._lock`) for one that waits on its stop
+    event: with a look every 100 s, stopping the bar must still return (Lightning's would sleep on)."""
+    import threading
+
+    from dlbench.callbacks.progress import EpochBar, PromptRefreshThread
+
+    bar = EpochBar(refresh_rate=0.01)  # type: ignore[arg-type]
+    trainer = pl.Trainer(callbacks=[bar], logger=False, enable_checkpointing=False, max_epochs=1)
+    bar._init_progress(trainer)
+    assert bar.progress is not None
+    drawer = bar.progress.live._refresh_thread
+    assert isinstance(drawer, PromptRefreshThread) and drawer.is_alive()
+    bar.progress.soft_refresh()
+    assert drawer.refresh_cond is True  # Lightning's soft refresh still reaches the thread that draws
+    stopping = threading.Thread(target=bar.progress.stop, daemon=True)
+    stopping.start()
+    stopping.join(timeout=60)
+    assert not stopping.is_alive(), "stopping the bar waited for its drawing thread's 100 s sleep"
+    assert not drawer.is_alive()

@@ -11,7 +11,8 @@ each private they use has a contract test in tests/test_runtime.py ("privates le
 `callbacks/checkpoint.py` (`BufferedCheckpoint`: ModelCheckpoint's `_save_checkpoint`,
 `_remove_checkpoint`, `_monitor_candidates`, `_save_last_checkpoint`; the checkpoint connector's
 `dump_checkpoint`), `callbacks/graceful_stop.py` (the signal connector's `received_sigterm`),
-`callbacks/resume.py` (the fit loop's `_restarting`, the epoch loop's `update_lr_schedulers`),
+`callbacks/progress.py` (`EpochBar`: Lightning's Rich `_RefreshThread` and `_init_progress`, Rich's
+`live._refresh_thread`), `callbacks/resume.py` (the fit loop's `_restarting`, the epoch loop's `update_lr_schedulers`),
 `population/checkpoints.py` (the same ModelCheckpoint privates, and the loops' state dict),
 `population/launch.py` (hydra.core.utils' `_save_config` and `_flush_loggers`, as Hydra's own
 launchers call them), `hydra_plugins/.../seeded_sweeper.py` and `config/sweep_plan.py`
