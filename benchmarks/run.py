@@ -113,19 +113,27 @@ def run_training(names: list[str], args: argparse.Namespace, workdir: Path) -> d
         spec["title"] += setting(args)
         info[name] = child("benchmarks.cases", {**spec, "side": "prepare"}, args.threads, args.timeout)
         specs[name] = spec
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {side: [] for side in SIDES} for name in names}
+    modules = {side: "benchmarks.hand" if side == "hand" else "benchmarks.cases" for side in SIDES}
+    return {"specs": specs, "data": info, "runs": repeat_sides(specs, modules, args, args.timeout)}
+
+
+def repeat_sides(
+    specs: dict[str, dict[str, Any]], modules: dict[str, str], args: argparse.Namespace, timeout: float
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Each case's sides (side -> the module that runs it) in turn, `args.repeats` times, each in a
+    fresh process; the results per case and side, in order, with a progress line each."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {side: [] for side in modules} for name in specs}
     for repetition in range(args.repeats):
-        for name in names:
-            for side in SIDES:
-                module = "benchmarks.hand" if side == "hand" else "benchmarks.cases"
-                result = child(module, {**specs[name], "side": side}, args.threads, args.timeout)
+        for name, spec in specs.items():
+            for side, module in modules.items():
+                result = child(module, {**spec, "side": side}, args.threads, timeout)
                 runs[name][side].append(result)
                 print(
-                    f"  [{repetition + 1}/{args.repeats}] {name:16s} {side:9s} {result['time_s']:8.3f} s  "
+                    f"  [{repetition + 1}/{args.repeats}] {name:18s} {side:10s} {result['time_s']:8.3f} s  "
                     f"{result['peak_rss_mb']:6.0f} MB",
                     file=sys.stderr,
                 )
-    return {"specs": specs, "data": info, "runs": runs}
+    return runs
 
 
 def run_multirun(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -232,7 +240,6 @@ def run_populations(names: list[str], args: argparse.Namespace, workdir: Path) -
     bases = training_cases(args.quick, args.data_dir)
     cases = population_cases(args.quick)
     specs: dict[str, dict[str, Any]] = {}
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     info: dict[str, Any] = {}
     for name in names:
         case = cases[name]
@@ -250,23 +257,9 @@ def run_populations(names: list[str], args: argparse.Namespace, workdir: Path) -
         }
         info[name] = child("benchmarks.cases", {**spec, "side": "prepare"}, args.threads, args.timeout)
         specs[name] = {**spec, "case": case}
-        runs[name] = {"hand": [], "dlbench": [], "population": []}
-    for repetition in range(args.repeats):
-        for name in names:
-            spec = {key: value for key, value in specs[name].items() if key != "case"}
-            for side, module in (
-                ("hand", "benchmarks.hand"),
-                ("dlbench", "benchmarks.cases"),
-                ("population", "benchmarks.population"),
-            ):
-                result = child(module, {**spec, "side": side}, args.threads, args.timeout * 3)
-                runs[name][side].append(result)
-                print(
-                    f"  [{repetition + 1}/{args.repeats}] {name:18s} {side:10s} {result['time_s']:8.3f} s  "
-                    f"{result['peak_rss_mb']:6.0f} MB",
-                    file=sys.stderr,
-                )
-    return {"specs": specs, "data": info, "runs": runs}
+    modules = {"hand": "benchmarks.hand", "dlbench": "benchmarks.cases", "population": "benchmarks.population"}
+    plain = {name: {key: value for key, value in spec.items() if key != "case"} for name, spec in specs.items()}
+    return {"specs": specs, "data": info, "runs": repeat_sides(plain, modules, args, args.timeout * 3)}
 
 
 def run_population_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
