@@ -79,6 +79,44 @@ def test_stacked_network_is_each_member_forward() -> None:
     assert torch.equal(copy_of_two(inputs[2]), models[2](inputs[2]))
 
 
+def test_members_with_different_activations_each_run_their_own() -> None:
+    """`model.activation` is per member: the batched chain applies each member's nonlinearity to
+    its own rows (equal to the member's module to float32 rounding, as a shared one is), outputs and
+    gradients; a member's numbers do not depend on which activations the others have."""
+    from dlbench.models.mlp import MLP
+
+    models = []
+    for seed, activation in enumerate(["relu", "tanh", "sigmoid", "relu", "gelu"]):
+        torch.manual_seed(seed)
+        models.append(MLP((4,), 3, hidden=(16, 8), activation=activation))
+    network = StackedNetwork(models)
+    inputs = torch.randn(5, 16, 4)
+    outputs = network(inputs)
+    assert network.mode == "chain"
+    outputs.square().sum().backward()
+    for index, model in enumerate(models):
+        alone = model(inputs[index])
+        torch.testing.assert_close(outputs[index], alone, rtol=1e-6, atol=1e-6)
+        alone.square().sum().backward()
+        for (name, p), stacked in zip(model.named_parameters(), network.stacked, strict=True):
+            torch.testing.assert_close(stacked.grad[index], p.grad, rtol=1e-5, atol=1e-6, msg=name)
+    tanh_only = StackedNetwork([copy.deepcopy(models[1])])
+    assert torch.equal(tanh_only(inputs[1:2])[0], network(inputs)[1])
+
+
+def test_members_of_other_architectures_are_apart_from_the_chain() -> None:
+    """Members that differ in more than an elementwise activation are no chain (and, with other
+    parameter shapes, no population: the grouping keeps them apart)."""
+    from dlbench.models.mlp import MLP
+    from dlbench.population.batched import chains_of
+
+    torch.manual_seed(0)
+    relu, prelu = MLP((4,), 3, hidden=(8,)), MLP((4,), 3, hidden=(8,), activation="prelu")
+
+    assert chains_of([relu, prelu]) is None
+    assert chains_of([relu, copy.deepcopy(relu)]) is not None
+
+
 def _members(cls, settings: list[dict]) -> tuple[list[nn.Parameter], list[list[nn.Parameter]], list]:
     torch.manual_seed(3)
     shapes = [(6, 5), (5,), (3, 2, 2)]
@@ -177,6 +215,13 @@ def _conv(seed: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 5))
 
 
+def _conv_own_activation(seed: int) -> nn.Module:
+    """Members of `model=lenet model.activation=relu,tanh,sigmoid`: one architecture, each its own nonlinearity."""
+    torch.manual_seed(seed)
+    activation = (nn.ReLU, nn.Tanh, nn.Sigmoid)[seed % 3]()
+    return nn.Sequential(nn.Conv2d(1, 4, 3), activation, nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 5))
+
+
 def _lstm(seed: int) -> nn.Module:
     from dlbench.models.recurrent import Recurrent
 
@@ -184,7 +229,7 @@ def _lstm(seed: int) -> nn.Module:
     return Recurrent((5, 3), 2, cell="lstm", hidden_size=4)
 
 
-@pytest.mark.parametrize("make", [_conv, _lstm], ids=["conv", "lstm"])
+@pytest.mark.parametrize("make", [_conv, _conv_own_activation, _lstm], ids=["conv", "conv_activations", "lstm"])
 def test_on_the_cpu_other_networks_run_member_by_member_bit_for_bit(make) -> None:
     """Convolutional and recurrent networks run each member's own modules ("loop"): outputs and
     gradients equal the member's module run alone, to the last bit."""

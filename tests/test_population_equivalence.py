@@ -3,7 +3,9 @@
 CPU, float32, every number of every epoch's row (train/val loss and accuracy) within 1e-5
 relative, for SGD, momentum and Adam, on an MLP (Iris, 200 epochs), LeNet on digits (28x28,
 4 epochs: 200 would take about an hour on two cores) and an LSTM (parity, 200 epochs). SGD and
-momentum members share a population (both torch.optim.SGD), Adam members have their own.
+momentum members share a population (both torch.optim.SGD), Adam members have their own; tanh and
+sigmoid members share one too (`model.activation` is per member; LeNet's members with their own
+activations are checked bit for bit in test_population_core).
 
 LeNet and the LSTM run member by member on the CPU ("loop", `StackedNetwork.choose_mode`): the
 same kernels as their runs alone, so their histories are equal to the last bit, and the tests
@@ -42,6 +44,10 @@ CASES = {
     "mlp_adam": [
         [*MLP, "seed=1", "optimizer=adam", "optimizer.lr=0.001"],
         [*MLP, "seed=2", "optimizer=adam", "optimizer.lr=0.01"],
+    ],
+    "mlp_activations": [  # model.activation is per member: each its own nonlinearity in the batched chain
+        [*MLP[1:], "trainer.max_epochs=50", "seed=1", "model.activation=tanh"],
+        [*MLP[1:], "trainer.max_epochs=50", "seed=2", "model.activation=sigmoid", "optimizer.lr=0.3"],
     ],
     "lenet_sgd_momentum": [
         [*LENET, "seed=1", "optimizer=sgd", "optimizer.lr=0.05"],

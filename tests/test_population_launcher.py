@@ -53,6 +53,11 @@ def test_jobs_that_differ_in_per_member_values_share_a_population(tmp_path: Path
     dropout = _key(tmp_path, "regularizer=[dropout]")
     assert _key(tmp_path, "regularizer=[dropout]", "model.dropout=0.2") == dropout != base  # a Dropout layer or not
     assert _key(tmp_path, "regularizer=[input_noise]", "task.input_noise=0.3") == base
+    for activation in ("tanh", "sigmoid", "leaky_relu", "elu", "softplus", "gelu"):  # elementwise: per member
+        assert _key(tmp_path, f"model.activation={activation}") == base, activation
+        assert _key(tmp_path, "model=lenet", "dataset=digits", f"model.activation={activation}") == _key(
+            tmp_path, "model=lenet", "dataset=digits"
+        ), activation
 
 
 def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Path) -> None:
@@ -61,7 +66,8 @@ def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Pat
         "model.hidden=[8]": ["model.hidden=[8]"],
         "dataset.batch_size=32": ["dataset.batch_size=32"],
         "dataset=wine": ["dataset=wine"],
-        "model.activation=tanh": ["model.activation=tanh"],
+        "model.activation=maxout": ["model.activation=maxout"],  # widens the layer before it
+        "model.activation=prelu": ["model.activation=prelu"],  # has a parameter
         "optimizer=adam": ["optimizer=adam"],
         "scheduler=step": ["scheduler=step"],
         "regularizer=[l2]": ["regularizer=[l2]"],

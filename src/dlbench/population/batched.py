@@ -9,7 +9,8 @@ and 0.09 ms as the three batched operations it is. Networks that are a plain cha
 - Linear: `baddbmm(bias, x, weight^T)` over members (the batched `addmm` a Linear layer runs);
 - Flatten/Unflatten: the same reshape one dimension further right;
 - elementwise activations (ReLU, sigmoid, tanh, leaky ReLU, ELU, GELU, softplus, SiLU): the very
-  module, applied to the stacked tensor; maxout: its max, one dimension further right.
+  module, applied to the stacked tensor, or where the members' activations differ, each to its
+  own members' rows; maxout: its max, one dimension further right.
 
 Any other layer (convolutions, recurrent layers, PReLU's parameter, ...) leaves the network to vmap.
 Both ways equal each member's standalone forward to float32 rounding (tested).
@@ -71,11 +72,47 @@ def _step(name: str, layer: nn.Module) -> Step | None:
     return None
 
 
-class Chain:
-    """`chain_of(model)` as one function of ((members, batch, ...) inputs, stacked parameters)."""
+def _per_member(layers: list[nn.Module]) -> Step:
+    """Members whose elementwise activations differ (`model.activation` is a per-member key): each
+    distinct activation applied to its members' rows, the rows put back in member order. An
+    elementwise function of a member's rows gives what it gives on that member alone."""
+    kinds: dict[str, list[int]] = {}
+    for member, layer in enumerate(layers):
+        kinds.setdefault(repr(layer), []).append(member)
+    groups = [(layers[members[0]], torch.tensor(members)) for members in kinds.values()]
+    order = torch.argsort(torch.cat([members for _, members in groups]))
 
-    def __init__(self, layers: list[tuple[str, nn.Module]]) -> None:
-        self.steps = [_step(name, layer) for name, layer in layers]
+    def step(x: Tensor, p: dict[str, Tensor]) -> Tensor:
+        parts = [layer(x.index_select(0, members.to(x.device))) for layer, members in groups]
+        return torch.cat(parts).index_select(0, order.to(x.device))
+
+    return step
+
+
+def chains_of(models: list[nn.Module]) -> list[Step] | None:
+    """The steps of the members' chain of layers (`chain_of`), None if any member is no chain. The
+    members' layers agree position by position except elementwise activations, which may differ."""
+    chains = [chain_of(model) for model in models]
+    if any(chain is None for chain in chains) or len({len(chain) for chain in chains}) != 1:
+        return None
+    steps: list[Step] = []
+    for position in zip(*chains, strict=True):
+        (name, first), layers = position[0], [layer for _, layer in position]
+        if len({repr(layer) for layer in layers}) == 1:
+            steps.append(_step(name, first))
+        elif all(type(layer) in ELEMENTWISE and not list(layer.parameters()) for layer in layers):
+            steps.append(_per_member(layers))
+        else:
+            return None
+    return steps
+
+
+class Chain:
+    """The members' chain of layers (`chains_of`) as one function of ((members, batch, ...) inputs,
+    stacked parameters)."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
 
     def __call__(self, inputs: Tensor, params: dict[str, Tensor]) -> Tensor:
         x = inputs

@@ -4,7 +4,8 @@ The grouping rule: two jobs join one population when their resolved configs are 
 per-member keys are set aside. Per-member keys change numbers but neither tensor shapes nor the
 data stream's shape: the seed, the optimizer's hyperparameters, the initializer and its
 parameters, the scheduler's parameters, L1/L2 penalty weights, label smoothing, early-stopping
-patience and min_delta, and the run directory. Every other key, including any key this module
+patience and min_delta, the model's activation where it is elementwise (`ELEMENTWISE_ACTIVATIONS`),
+and the run directory. Every other key, including any key this module
 does not know (`+my.key=1`), is part of the group's identity: jobs that differ in it are trained as
 separate populations, so no override is ever dropped.
 
@@ -61,6 +62,11 @@ PRESENCE_MATTERS = {"penalty.l1", "penalty.l2"}
 # Per-member keys whose being zero or not matters: a dropout probability of 0 leaves the Dropout
 # layer out of the network, a positive one puts it in.
 POSITIVE_MATTERS = {"model.dropout", "model.noise_std"}
+# Activations that are one elementwise function with no parameters and no change of width: the
+# members' networks keep the same parameter shapes, so members may differ in it (each runs its own
+# nonlinearity, `dlbench.population.batched.Chain`). PReLU has a parameter and maxout widens the
+# layer before it: those stay in the group's identity.
+ELEMENTWISE_ACTIVATIONS = {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu"}
 
 # Optimizers whose step re-evaluates the loss (a closure) or takes sparse gradients: a population
 # evaluates every member's loss once per step. Any other optimizer steps each member on its own
@@ -119,6 +125,8 @@ def _identity(node: Any, run_dir: str, prefix: str = "") -> Any:
         return identity
     if key in POSITIVE_MATTERS:
         return PER_MEMBER if isinstance(node, (int, float)) and node > 0 else node
+    if key == "model.activation":
+        return PER_MEMBER if node in ELEMENTWISE_ACTIVATIONS else node
     if is_member_key(key):
         return PER_MEMBER
     if isinstance(node, list):

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from dlbench.population.batched import Chain, chain_of
+from dlbench.population.batched import Chain, chains_of
 from dlbench.population.recurrent import make_stepwise
 
 
@@ -79,8 +79,11 @@ class StackedNetwork(nn.Module):
         for index, name in enumerate(self.buffer_names):
             self.register_buffer(f"buffer_{index}", buffers[name].detach().clone())
         self._call = vmap(self._one, in_dims=(0, 0, 0))
-        layers = chain_of(models[0]) if not self.buffer_names else None
-        self._chain = Chain(layers) if layers is not None else None  # see dlbench.population.batched
+        steps = chains_of(list(models)) if not self.buffer_names else None
+        self._chain = Chain(steps) if steps is not None else None  # see dlbench.population.batched
+        # members may differ in an elementwise activation (grouping.ELEMENTWISE_ACTIVATIONS): the
+        # skeleton is one member's architecture, so vmap serves only members of one architecture
+        self.same_architecture = len({repr(model) for model in models}) == 1
         self._models = list(models)  # each member's own modules, for "loop"
         self.random = random
         self._leaves: list[dict[str, Tensor]] = []
@@ -119,7 +122,7 @@ class StackedNetwork(nn.Module):
             return "loop"
         if self._chain is not None:
             return "chain"
-        return "loop" if device.type == "cpu" else "vmap"
+        return "loop" if device.type == "cpu" or not self.same_architecture else "vmap"
 
     def named_stacked(self) -> dict[str, Tensor]:
         """Parameter name -> stacked tensor (members, ...)."""
