@@ -2,9 +2,9 @@
 
 CPU, float32, every number of every epoch's row (train/val loss and accuracy) within 1e-5
 relative, for SGD, momentum and Adam, on an MLP (Iris, 200 epochs), LeNet on digits (28x28,
-4 epochs: 200 would take about an hour on two cores) and an LSTM (parity, 200 epochs). SGD and
-momentum members share a population (both torch.optim.SGD), Adam members have their own; tanh and
-sigmoid members share one too (`model.activation` is per member; LeNet's members with their own
+4 epochs: 200 would take about an hour on two cores) and an LSTM (parity, 200 epochs). Members of
+other optimizer and scheduler classes share a population (each steps its own torch optimizer and
+scheduler); tanh and sigmoid members share one too (`model.activation` is per member; LeNet's members with their own
 activations are checked bit for bit in test_population_core).
 
 LeNet and the LSTM run member by member on the CPU ("loop", `StackedNetwork.choose_mode`): the
@@ -48,6 +48,13 @@ CASES = {
     "mlp_activations": [  # model.activation is per member: each its own nonlinearity in the batched chain
         [*MLP[1:], "trainer.max_epochs=50", "seed=1", "model.activation=tanh"],
         [*MLP[1:], "trainer.max_epochs=50", "seed=2", "model.activation=sigmoid", "optimizer.lr=0.3"],
+    ],
+    "mlp_optimizer_and_scheduler_classes": [  # each member its own torch optimizer and scheduler class
+        [*MLP[1:], "trainer.max_epochs=40", "seed=1", "optimizer=sgd"],
+        [*MLP[1:], "trainer.max_epochs=40", "seed=2", "optimizer=adam", "optimizer.lr=0.01", "scheduler=cosine"],
+        [*MLP[1:], "trainer.max_epochs=40", "seed=3", "optimizer=rmsprop", "optimizer.lr=0.003", "scheduler=step"],
+        # a plateau scheduler reads its own member's monitored value of the epoch (it read a stale one)
+        [*MLP[1:], "trainer.max_epochs=40", "seed=4", "scheduler=plateau", "scheduler.patience=3"],
     ],
     "lenet_sgd_momentum": [
         [*LENET, "seed=1", "optimizer=sgd", "optimizer.lr=0.05"],

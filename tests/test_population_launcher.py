@@ -43,11 +43,13 @@ def test_jobs_that_differ_in_per_member_values_share_a_population(tmp_path: Path
         ["optimizer.weight_decay=0.01"],
     ):
         assert _key(tmp_path, *overrides) == base, overrides
-    momentum = _key(tmp_path, "optimizer=momentum")
-    assert _key(tmp_path, "optimizer=nesterov") == momentum  # both torch.optim.SGD: nesterov is per member
-    assert _key(tmp_path, "optimizer=momentum", "optimizer.momentum=0.5") == momentum
-    steps = _key(tmp_path, "scheduler=step")
-    assert _key(tmp_path, "scheduler=step", "scheduler.gamma=0.5", "scheduler.step_size=3") == steps
+    # the optimizer's and the scheduler's class are per member: each member steps its own torch ones
+    for optimizer in ("momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"):
+        assert _key(tmp_path, f"optimizer={optimizer}") == base, optimizer
+    assert _key(tmp_path, "optimizer=momentum", "optimizer.momentum=0.5") == base
+    for scheduler in ("step", "plateau", "cosine", "warmup"):
+        assert _key(tmp_path, f"scheduler={scheduler}") == base, scheduler
+    assert _key(tmp_path, "scheduler=step", "scheduler.gamma=0.5", "scheduler.step_size=3") == base
     l2 = _key(tmp_path, "regularizer=[l2]")
     assert _key(tmp_path, "regularizer=[l2]", "penalty.l2=0.1") == l2
     dropout = _key(tmp_path, "regularizer=[dropout]")
@@ -68,8 +70,6 @@ def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Pat
         "dataset=wine": ["dataset=wine"],
         "model.activation=maxout": ["model.activation=maxout"],  # widens the layer before it
         "model.activation=prelu": ["model.activation=prelu"],  # has a parameter
-        "optimizer=adam": ["optimizer=adam"],
-        "scheduler=step": ["scheduler=step"],
         "regularizer=[l2]": ["regularizer=[l2]"],
         "trainer.max_epochs=7": ["trainer.max_epochs=7"],
         "+anything.new=1": ["+anything.new=1"],

@@ -29,6 +29,7 @@ MEMBER_KEYS = {
     "seed",
     "seeds",
     "dataset.seed",
+    "optimizer._target_",  # the class: members of other classes step by their own torch optimizers
     "optimizer.lr",
     "optimizer.momentum",
     "optimizer.dampening",
@@ -39,6 +40,8 @@ MEMBER_KEYS = {
     "optimizer.alpha",
     "optimizer.lr_decay",
     "optimizer.initial_accumulator_value",
+    "optimizer.centered",
+    "optimizer.amsgrad",
     "optimizer.scale_lr_with_batch",
     "optimizer.reference_batch",
     "penalty.l1",
@@ -52,7 +55,7 @@ MEMBER_KEYS = {
     "callbacks.max_norm.max_norm",
 }
 # Groups whose every key is per member, except those listed (which stay in the group's identity).
-MEMBER_PREFIXES = {"initializer.": (), "scheduler.": ("scheduler._target_", "scheduler._partial_")}
+MEMBER_PREFIXES: dict[str, tuple[str, ...]] = {"initializer.": (), "scheduler.": ()}
 # Nodes that are per member as a whole (their set of keys too: each scheme has its own parameters).
 MEMBER_NODES = {"initializer"}
 # Per-member keys whose presence still matters: a penalty adds `data_loss` and `penalty` to the

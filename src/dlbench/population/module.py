@@ -168,7 +168,9 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.test_rows: list[dict[str, float]] = [{} for _ in members]
         self._epoch_start = 0.0
         self._epoch_lrs: list[float] = []
-        self.plateau = isinstance(members[0].scheduler, ReduceLROnPlateau)
+        # members may have other scheduler classes, or none (`scheduler.*` is per member): Lightning
+        # sees one epoch-interval scheduler, a plateau one (reading the monitor) if any member's is
+        self.plateau = any(isinstance(member.scheduler, ReduceLROnPlateau) for member in members)
 
     # -- one step -----------------------------------------------------------------------------
     def _losses(self, outputs: Tensor, targets: Tensor) -> Tensor:
@@ -271,7 +273,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         optimizer.set_active(self.active)
         self.stacked_optimizer = optimizer
         self.store = MemberCheckpoints(self.network, optimizer, self.members)
-        if self.members[0].scheduler is None:
+        if all(member.scheduler is None for member in self.members):
             return optimizer
         scheduler = {"scheduler": MemberSchedulers(optimizer), "monitor": self.monitor, "interval": "epoch"}
         scheduler["reduce_on_plateau"] = self.plateau
@@ -279,13 +281,13 @@ class PopulationModule(PlainHookName, pl.LightningModule):
 
     def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
         active = self.active.tolist()
-        for member, view, training in zip(self.members, self.views, active, strict=True):
+        for member, training in zip(self.members, active, strict=True):
             if member.scheduler is None or not training or member.stopped:
                 continue
             if isinstance(self.stacked_optimizer, StackedOptimizer):  # its steps are the stacked ones (torch warns)
                 member.optimizer._opt_called = True
-            if self.plateau:
-                member.scheduler.step(view.callback_metrics[self.monitor])
+            if isinstance(member.scheduler, ReduceLROnPlateau):  # this epoch's row: the views publish lazily
+                member.scheduler.step(member.task.history[-1][self.monitor])
             else:
                 member.scheduler.step()
 
