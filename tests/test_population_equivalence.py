@@ -56,6 +56,11 @@ CASES = {
         # a plateau scheduler reads its own member's monitored value of the epoch (it read a stale one)
         [*MLP[1:], "trainer.max_epochs=40", "seed=4", "scheduler=plateau", "scheduler.patience=3"],
     ],
+    "mlp_max_epochs": [  # trainer.max_epochs is per member: each stops at its own, as one stopped early
+        [NO_PICTURES, "seed=1", "trainer.max_epochs=10"],
+        [NO_PICTURES, "seed=2", "trainer.max_epochs=25", "scheduler=cosine"],  # T_max: its own max_epochs
+        [NO_PICTURES, "seed=3", "trainer.max_epochs=30"],
+    ],
     "lenet_sgd_momentum": [
         [*LENET, "seed=1", "optimizer=sgd", "optimizer.lr=0.05"],
         [*LENET, "seed=2", "optimizer=momentum", "optimizer.lr=0.01"],
@@ -85,6 +90,7 @@ def test_every_epoch_of_a_member_equals_its_run_alone(name: str, tmp_path: Path)
     for index, (member, single) in enumerate(zip(together, apart, strict=True)):
         assert member["status"] == single["status"] == "completed"
         assert member["epochs_run"] == single["epochs_run"]
+        assert member["stop_reason"] == single["stop_reason"]
         worst, where = worst_difference(single["history"], member["history"])
         assert worst < 1e-5, (name, index, worst, where)
         if name.startswith(EXACT):

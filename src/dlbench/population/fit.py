@@ -44,8 +44,10 @@ def make_trainer(members: list[Member]) -> pl.Trainer:
     from dlbench.callbacks.progress import population_bar
 
     bar = population_bar(members[0].cfg.trainer.get("enable_progress_bar"), len(members))
+    epochs = [member.max_epochs for member in members]  # per member; the population runs to the longest
     return instantiate(
         members[0].cfg.trainer,
+        max_epochs=max(epochs) if all(isinstance(value, int) and value > 0 for value in epochs) else epochs[0],
         callbacks=[bar] if bar is not None else [],
         logger=False,
         enable_checkpointing=False,
@@ -134,8 +136,6 @@ def train_population(
         accelerator=type(trainer.accelerator).__name__,
         precision=str(trainer.precision),
         population_size=len(members),
-        max_epochs=trainer.max_epochs,
-        current_epoch=trainer.current_epoch,
     )
     summaries = []
     for index, member in enumerate(members):

@@ -128,6 +128,8 @@ def _identity(node: Any, run_dir: str, prefix: str = "") -> Any:
         return identity
     if key in POSITIVE_MATTERS:
         return PER_MEMBER if isinstance(node, (int, float)) and node > 0 else node
+    if key == "trainer.max_epochs":  # a member of fewer epochs stops at its own max, as one stopped early
+        return PER_MEMBER if isinstance(node, int) and node > 0 else node
     if key == "model.activation":
         return PER_MEMBER if node in ELEMENTWISE_ACTIVATIONS else node
     if is_member_key(key):

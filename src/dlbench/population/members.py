@@ -57,6 +57,11 @@ class Member:
     rng_state: Any = None  # torch's CPU generator state after the build: where its training draws start
 
     @property
+    def max_epochs(self) -> int | None:
+        """The member's own `trainer.max_epochs` (a per-member key: it stops there, as one stopped early)."""
+        return self.cfg.trainer.get("max_epochs")
+
+    @property
     def seed(self) -> int:
         return int(self.cfg.seed)
 

@@ -377,7 +377,9 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 elif _may_save(callback, row):
                     publish()
                     callback.on_train_epoch_end(view, member.task)
-            if view.should_stop and epoch + 1 >= (trainer.min_epochs or 0):
+            own_max = member.max_epochs  # a member of fewer epochs stops at its own max
+            finished = own_max is not None and own_max > 0 and epoch + 1 >= own_max
+            if finished or (view.should_stop and epoch + 1 >= (trainer.min_epochs or 0)):
                 member.stopped = True
                 member.final_epoch, member.final_step = epoch + 1, trainer.global_step
         self.store.commit(trainer)

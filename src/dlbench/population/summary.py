@@ -23,16 +23,13 @@ class PopulationOutcome:
     accelerator: str
     precision: str
     population_size: int
-    max_epochs: int | None
-    current_epoch: int
 
 
 def member_outcome(member: Any, population: PopulationOutcome) -> Outcome:
     """The `Outcome` a standalone run of this member's plan would have, for what the member did."""
     return Outcome(
         status=member.status,
-        stop_reason=member.stop_reason
-        or stop_reason(member.callbacks, population.current_epoch, population.max_epochs),
+        stop_reason=member.stop_reason or stop_reason(member.callbacks, member.final_epoch or 0, member.max_epochs),
         diverged=member.diverged,
         history=member.task.history,
         test_metrics=member.test_metrics,
