@@ -23,6 +23,40 @@ def test_unknown_group_option_gets_hydras_list_of_choices(tmp_path: Path) -> Non
     assert "mlp" in result.stderr  # Hydra lists the available options
 
 
+CALLBACK_FIX = "give a class that subclasses pytorch_lightning.Callback, as module.Class (e.g. "
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["+callbacks.x._target_=dlbench.errors.require"], "callbacks.x._target_=dlbench.errors.require is a function"),
+        (["+callbacks.x._target_=collections.abc.Mapping"], "names part of Python's standard library (collections)"),
+        (["+callbacks.x._target_=dlbench.errors.ConfigError"], "is the class ConfigError, not a Lightning callback"),
+        (["+callbacks.x._target_=pytorch_lightning.callbacks.NoSuch"], "(pytorch_lightning.callbacks has no NoSuch)"),
+        (["+callbacks.x.patience=3"], "callbacks.x has no _target_"),
+        (
+            ["+callbacks.x._target_=pytorch_lightning.callbacks.EarlyStopping", "+callbacks.x.nonsense=3"],
+            "callbacks.x (pytorch_lightning.callbacks.EarlyStopping) could not be made: EarlyStopping.__init__() got",
+        ),
+    ],
+    ids=["a function", "the standard library", "a class, not a callback", "no such class", "no target", "arguments"],
+)
+def test_a_callback_target_that_is_not_a_callback_is_one_sentence_before_training(
+    make_cfg, capsys, tmp_path: Path, overrides: list[str], words: str
+) -> None:
+    """Once Hydra's traceback (`+callbacks.x._target_=os.system`: "blocklisted", a class: "Missing key
+    on_exception"). A `_target_` is code, as a script is; the sentence names it and what it must be."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(make_cfg(*overrides))
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0], lines
+    assert lines[0].startswith("error: callbacks.x") and "Traceback" not in lines[0]
+    if "could not be made" not in words:
+        assert CALLBACK_FIX in lines[0] and lines[0].endswith("or drop the entry with ~callbacks.x.")
+    assert not (tmp_path / "run" / "summary.json").exists() and not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_compiling_on_a_cpu_without_a_cpp_compiler_is_refused_before_training(
     make_cfg, capsys, monkeypatch, tmp_path: Path
 ) -> None:

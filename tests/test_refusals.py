@@ -112,6 +112,10 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("predict=train", "predict=train must be test, val or null"),
     ("predict=test test=false", "predict=test writes the predictions of the weights the run tests, but test=false"),
     ("dataset._target_=my_data.Module", "dataset._target_=my_data.Module cannot be imported (no module named"),
+    # a `_target_` is code (docs/configs.md); what is refused is a mistake, in one sentence before torch
+    ("+callbacks.x._target_=os.system", "callbacks.x._target_=os.system names part of Python's standard library"),
+    ("+callbacks.x._target_=builtins.eval", "callbacks.x._target_=builtins.eval names part of Python's standard"),
+    ("+callbacks.x._target_=no_such.Thing", "callbacks.x._target_=no_such.Thing cannot be imported (no module named"),
     *(
         [
             ("trainer=ddp", "trainer=ddp needs a GPU but none was found (no GPU driver on this machine"),

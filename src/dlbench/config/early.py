@@ -1,6 +1,7 @@
-"""Two refusals that once came only after torch and Lightning were imported (tens of seconds on a
-loaded machine), made before: a `_target_` whose package is not installed, and a GPU trainer on a
-machine that has no GPU. Each looks only at what Python and the operating system say without
+"""Refusals that once came only after torch and Lightning were imported (tens of seconds on a
+loaded machine), made before: a `_target_` whose package is not installed, a callback's `_target_`
+in Python's standard library (`os.system`: nothing there is a Lightning callback), and a GPU
+trainer on a machine that has no GPU. Each looks only at what Python and the operating system say without
 importing anything of the user's or torch's; where they cannot tell, they let the later check
 (`models/custom.import_target`, `config/devices.check_devices`) decide.
 """
@@ -22,25 +23,50 @@ NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
 def check_targets(config: Mapping[str, Any]) -> None:
-    """`model._target_` and `dataset._target_` must name a package Python can find."""
+    """`model._target_`, `dataset._target_` and each `callbacks.<name>._target_` must name a package
+    Python can find; a callback's must not name Python's standard library (no Lightning callback is there)."""
     for group, hint in (
         ("model", "docs/bring-your-own.md"),
         ("dataset", "docs/bring-your-own.md"),
     ):
         target = str((config.get(group) or {}).get("_target_") or "")
-        package = target.split(".", 1)[0]
-        if not package or package in sys.modules:
+        _require_package(f"{group}._target_", target, f"give the full dotted path, module.Class; see {hint}")
+    for name, spec in (config.get("callbacks") or {}).items():
+        if not isinstance(spec, Mapping) or not spec.get("_target_") or spec.get("enabled", True) is False:
             continue
-        try:
-            found = importlib.util.find_spec(package) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
+        target = str(spec["_target_"])
+        key, expected = f"callbacks.{name}._target_", callback_expected(name)
+        _require_package(key, target, expected)
+        package = target.split(".", 1)[0]
+        if package in getattr(sys, "stdlib_module_names", ()):
             raise ConfigError(
-                f"{group}._target_={target} cannot be imported (no module named '{package}'); make its package "
-                "importable (pip install -e it, or run from the folder that holds it, or add that folder to "
-                f"PYTHONPATH) and give the full dotted path, module.Class; see {hint}."
+                f"{key}={target} names part of Python's standard library ({package}), not a Lightning callback; "
+                f"{expected}."
             )
+
+
+def callback_expected(name: str) -> str:
+    """What a `callbacks.<name>._target_` must name, and the way out (the end of each sentence about one)."""
+    return (
+        "give a class that subclasses pytorch_lightning.Callback, as module.Class (e.g. "
+        f"pytorch_lightning.callbacks.EarlyStopping), or drop the entry with ~callbacks.{name}"
+    )
+
+
+def _require_package(key: str, target: str, expected: str) -> None:
+    package = target.split(".", 1)[0]
+    if not package or package in sys.modules:
+        return
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigError(
+            f"{key}={target} cannot be imported (no module named '{package}'); make its package importable "
+            "(pip install -e it, or run from the folder that holds it, or add that folder to PYTHONPATH) and "
+            f"{expected}."
+        )
 
 
 def has_no_gpu() -> bool:

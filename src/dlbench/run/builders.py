@@ -6,7 +6,9 @@ data flows (data -> network -> task; callbacks and loggers -> trainer) and chang
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,8 +17,10 @@ from torch import nn
 
 from dlbench.callbacks.ddp import SameConfigOnAllRanks
 from dlbench.callbacks.run_guard import guard_callbacks
+from dlbench.config.early import callback_expected
 from dlbench.config.plan import RunPlan
 from dlbench.data.module import InMemoryDataModule
+from dlbench.errors import ConfigError, find_config_error
 from dlbench.models import build_model
 from dlbench.run.checkpoints import SafeCheckpointIO
 from dlbench.run.compiling import compile_network
@@ -79,7 +83,8 @@ def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl
 def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
     """The plan's callbacks (those switched on), and the run guard every run has (safe checkpoints,
     stopping between steps, exact resume, the record on disk after every epoch)."""
-    callbacks = [instantiate(callback) for callback in plan.callbacks.values()]
+    check_callbacks(plan.callbacks)
+    callbacks = [_callback(name, settings) for name, settings in plan.callbacks.items()]
     context = plan.context
     callbacks += guard_callbacks(
         dict(plan.config), plan.output_dir, context.overrides, context.choices, checkpoint_io=SafeCheckpointIO
@@ -89,6 +94,63 @@ def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
 
         callbacks.append(OptunaPruning(**context.optuna_trial, monitor=str(plan.config["monitor"])))
     return callbacks
+
+
+def check_callbacks(callbacks: Mapping[str, Mapping[str, Any]]) -> None:
+    """Each callback's `_target_` names a Lightning Callback class; else one sentence naming it and
+    what it must be. A `_target_` is code, like a script (docs/configs.md): this is about the message
+    a mistake gets, not about refusing code."""
+    for name, settings in callbacks.items():
+        key, expected = f"callbacks.{name}._target_", callback_expected(name)
+        target = str(settings.get("_target_") or "") if isinstance(settings, Mapping) else ""
+        if not target:
+            raise ConfigError(f"callbacks.{name} has no _target_; {expected}.")
+        found = _located(target)
+        if isinstance(found, str):
+            raise ConfigError(f"{key}={target} cannot be imported ({found}); {expected}.")
+        if not inspect.isclass(found):
+            kind = "a function" if callable(found) else f"a {type(found).__name__}"
+            raise ConfigError(f"{key}={target} is {kind}, not a Lightning callback class; {expected}.")
+        if not issubclass(found, pl.Callback):
+            raise ConfigError(f"{key}={target} is the class {found.__name__}, not a Lightning callback; {expected}.")
+
+
+def _located(target: str) -> Any:
+    """What the dotted path `target` names (its module imported, as instantiate would), or why not (a str)."""
+    parts = target.split(".")
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            found: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name is not None and not module_name.startswith(error.name):
+                return f"importing {module_name} needs the module {error.name}, which is not installed"
+            continue
+        except Exception as error:  # noqa: BLE001 - the user's module failed on import: said in words
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return f"importing {module_name} failed: {first}"
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return f"{module_name} has no {'.'.join(parts[cut:])}"
+            found = getattr(found, attribute)
+        return found
+    return f"no module named '{parts[0]}'"
+
+
+def _callback(name: str, settings: Mapping[str, Any]) -> pl.Callback:
+    """One callback; arguments its class does not take are one sentence, not Hydra's traceback."""
+    try:
+        return instantiate(settings)
+    except Exception as error:  # noqa: BLE001 - a ConfigError inside is kept, anything else said in one sentence
+        mistake = find_config_error(error)
+        if mistake is not None:
+            raise mistake from None
+        cause = error.__cause__ or error
+        first = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        raise ConfigError(
+            f"callbacks.{name} ({settings.get('_target_')}) could not be made: {first}; set its arguments as "
+            f"callbacks.{name}.<argument>=... (`python train.py --cfg job` shows them)."
+        ) from None
 
 
 def build_loggers(plan: RunPlan) -> list[Any]:

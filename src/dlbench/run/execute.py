@@ -34,7 +34,7 @@ from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.records.atomic import DiskFull, disk_full, disk_full_sentence
 from dlbench.records.summary import Summary, write_summary
 from dlbench.reporting.console import print_run_table
-from dlbench.run.builders import build_data, build_network, build_task, build_trainer
+from dlbench.run.builders import build_data, build_network, build_task, build_trainer, check_callbacks
 from dlbench.run.checkpoints import CheckpointError, check_checkpoint_fits, read_for_lightning
 from dlbench.run.summary import Outcome, make_summary, stop_reason
 from dlbench.tasks import Task, TrainingDiverged
@@ -69,6 +69,7 @@ def prepare(cfg: DictConfig, context: RunContext) -> tuple[RunPlan, InMemoryData
         plan = resolve(cfg, context, stored=stored)
     check_devices(plan.trainer, context.trainer_preset)
     check_compiler(plan.compile, plan.trainer)
+    check_callbacks(plan.callbacks)  # before the data is read: a `_target_` that is not a callback class
     datamodule = build_data(plan)
     world = world_size(plan.trainer)
     facts = Facts(datamodule.spec, datamodule.train_size, world, datamodule.effective_batch_size(world))
