@@ -57,6 +57,52 @@ def test_a_callback_target_that_is_not_a_callback_is_one_sentence_before_trainin
     assert not (tmp_path / "run" / "summary.json").exists() and not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["monitor=val/foo"], "monitor=val/foo is not a metric this run logs; choose one of val/loss, val/acc, "),
+        (
+            ["dataset=heteroscedastic", "monitor=val/acc"],
+            "monitor=val/acc is not a metric this run logs; choose one of val/loss, train/loss.",
+        ),
+        (["callbacks.model_checkpoint.monitor=val/x"], "callbacks.model_checkpoint.monitor=val/x is not a metric"),
+    ],
+    ids=["unknown", "no accuracy in a regression", "a callback's own"],
+)
+def test_a_metric_the_run_never_logs_is_refused_before_the_first_epoch(
+    make_cfg, capsys, tmp_path: Path, overrides: list[str], words: str
+) -> None:
+    """Once found by Lightning's checkpoint after the first epoch had trained, with a traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(make_cfg(*overrides, "trainer.max_epochs=2"))
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0], lines
+    assert not (tmp_path / "run" / "summary.json").exists() and not (tmp_path / "run" / "checkpoints").exists()
+    assert "epoch" not in captured.out.lower(), "nothing trained"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["regularizer=[l2]", "dataset=heteroscedastic"],
+        ["dataset=shapes", "dataset.size=16", "dataset.num_samples=60", "model=encoder_decoder"],
+    ],
+    ids=["classification", "regression with a penalty", "segmentation"],
+)
+def test_the_metrics_monitor_may_name_are_those_a_fit_publishes(make_cfg, overrides: list[str]) -> None:
+    """`Task.monitorable` (what a refused monitor= lists) against what one epoch puts into callback_metrics."""
+    from dlbench.run import build
+
+    quick = ["trainer.max_epochs=1", "callbacks.pictures.enabled=false", "+trainer.limit_train_batches=2"]
+    datamodule, task, trainer = build(make_cfg(*overrides, *quick))
+    trainer.fit(task, datamodule=datamodule)
+    published = {key for key in trainer.callback_metrics if key.startswith(("train/", "val/"))}
+    assert published == set(task.monitorable()), (published, task.monitorable())
+
+
 def test_compiling_on_a_cpu_without_a_cpp_compiler_is_refused_before_training(
     make_cfg, capsys, monkeypatch, tmp_path: Path
 ) -> None:

@@ -50,7 +50,7 @@ def build_task(plan: RunPlan, model: nn.Module, spec: Any) -> Task:
     """The LightningModule: the network with its loss, penalties, optimizer and schedule."""
     scheduler = instantiate(plan.scheduler) if plan.scheduler else None
     options = plan.task
-    return Task(
+    task = Task(
         model,
         spec,
         optimizer=instantiate(plan.optimizer, _convert_="all"),
@@ -64,6 +64,23 @@ def build_task(plan: RunPlan, model: nn.Module, spec: Any) -> Task:
         output=dict(plan.output),
         tolerance=options.tolerance,
     )
+    if plan.train:
+        check_monitored(plan, task.monitorable())
+    return task
+
+
+def check_monitored(plan: RunPlan, names: list[str]) -> None:
+    """`monitor=` and a callback's own `monitor` name a metric the run logs: before the first epoch,
+    not when Lightning's checkpoint first looks for it after one."""
+    wanted = [("monitor", plan.monitor)]
+    wanted += [
+        (f"callbacks.{name}.monitor", str(settings["monitor"]))
+        for name, settings in plan.callbacks.items()
+        if isinstance(settings, Mapping) and isinstance(settings.get("monitor"), str)
+    ]
+    for key, metric in wanted:
+        if metric not in names:
+            raise ConfigError(f"{key}={metric} is not a metric this run logs; choose one of {', '.join(names)}.")
 
 
 def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl.Trainer:
