@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from dlbench.cli import run_job
+from dlbench.records.summary import load_summary
 from dlbench.run import train
 from helpers import run_cli, start_cli
 
@@ -206,3 +208,22 @@ def test_an_interrupted_run_keeps_its_last_checkpoint_and_resumes(tmp_path: Path
     epochs = [row["epoch"] for row in resumed["history"]]
     assert epochs == list(range(done + 3)), "the whole run's rows, each epoch once, none lost or run twice"
     assert resumed["history"][: done - 1] == summary["history"][: done - 1]
+
+
+def test_sigterm_while_the_run_starts_leaves_an_interrupted_record(tmp_path: Path) -> None:
+    """SIGTERM before the first epoch once ended the process with exit 143 and no summary.json. The
+    signal comes deterministically: a callback sends it as it is made, while the run builds its network."""
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "+callbacks.stop._target_=signal_at.SignalWhenMade",
+        f"hydra.run.dir={run_dir}",
+        env={"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])},
+    )
+    assert result.returncode == 143, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    said = "stopped by SIGTERM while starting (building the network), before the first epoch: nothing was trained"
+    assert lines == [f"{said}; summary.json says interrupted."], result.stderr[-3000:]
+    summary = load_summary(run_dir)
+    assert (summary.status, summary.stop_reason, summary.epochs_run) == ("interrupted", said, 0)
+    assert summary.overrides[0] == "+callbacks.stop._target_=signal_at.SignalWhenMade"
+    assert not (run_dir / "checkpoints").exists()
