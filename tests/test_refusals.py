@@ -116,6 +116,8 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("+callbacks.x._target_=os.system", "callbacks.x._target_=os.system names part of Python's standard library"),
     ("+callbacks.x._target_=builtins.eval", "callbacks.x._target_=builtins.eval names part of Python's standard"),
     ("+callbacks.x._target_=no_such.Thing", "callbacks.x._target_=no_such.Thing cannot be imported (no module named"),
+    # a module of your own (tests/helpers.py, on the driver's path) is imported before torch, as instantiate would
+    ("+callbacks.x._target_=helpers.read_summary", "callbacks.x._target_=helpers.read_summary is a function, not a"),
     *(
         [
             ("trainer=ddp", "trainer=ddp needs a GPU but none was found (no GPU driver on this machine"),

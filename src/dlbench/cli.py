@@ -57,6 +57,9 @@ def _run(cfg: DictConfig, context: RunContext) -> float | None:
             from dlbench.config.tree import print_config
 
             print_config(plan.config, plan.config.get("print_config"))  # after the checks: an error comes first
+        from dlbench.config.early import TORCH_PACKAGES, check_callback_classes
+
+        check_callback_classes(plan.callbacks, skip=TORCH_PACKAGES)  # your callback's module, before torch's
         stage("importing torch and Lightning")
         from dlbench.run import train
         from dlbench.run.jobs import start_job

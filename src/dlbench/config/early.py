@@ -8,7 +8,9 @@ importing anything of the user's or torch's; where they cannot tell, they let th
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Mapping
@@ -51,6 +53,57 @@ def callback_expected(name: str) -> str:
         "give a class that subclasses pytorch_lightning.Callback, as module.Class (e.g. "
         f"pytorch_lightning.callbacks.EarlyStopping), or drop the entry with ~callbacks.{name}"
     )
+
+
+# Packages whose import is torch's and Lightning's (seconds): their targets are looked at once the run imported them.
+TORCH_PACKAGES = frozenset({"dlbench", "pytorch_lightning", "lightning", "lightning_fabric", "torch", "torchmetrics"})
+CALLBACK_BASE = "pytorch_lightning.callbacks.callback.Callback"
+
+
+def check_callback_classes(callbacks: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> None:
+    """Each callback switched on names a class that subclasses pytorch_lightning.Callback; else one
+    sentence naming `callbacks.<name>._target_` and what it must be. A `_target_` is code, like a script
+    (docs/bring-your-own.md): the module is imported as Hydra's instantiate would, moments later; what
+    is refused is a mistake, said in one sentence instead of Hydra's traceback. Targets in the packages
+    `skip` names are left for later (`train.py` asks before torch is imported: `TORCH_PACKAGES`). The
+    class is recognised by its bases' names, so Lightning need not be imported to tell."""
+    for name, settings in callbacks.items():
+        key, expected = f"callbacks.{name}._target_", callback_expected(name)
+        target = str(settings.get("_target_") or "") if isinstance(settings, Mapping) else ""
+        if not target:
+            raise ConfigError(f"callbacks.{name} has no _target_; {expected}.")
+        if target.split(".", 1)[0] in skip:
+            continue
+        found = _located(target)
+        if isinstance(found, str):
+            raise ConfigError(f"{key}={target} cannot be imported ({found}); {expected}.")
+        if not inspect.isclass(found):
+            kind = "a function" if callable(found) else f"a {type(found).__name__}"
+            raise ConfigError(f"{key}={target} is {kind}, not a Lightning callback class; {expected}.")
+        if not any(f"{base.__module__}.{base.__qualname__}" == CALLBACK_BASE for base in found.__mro__):
+            raise ConfigError(f"{key}={target} is the class {found.__name__}, not a Lightning callback; {expected}.")
+
+
+def _located(target: str) -> Any:
+    """What the dotted path `target` names (its module imported, as instantiate would), or why not (a str)."""
+    parts = target.split(".")
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            found: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name is not None and not module_name.startswith(error.name):
+                return f"importing {module_name} needs the module {error.name}, which is not installed"
+            continue
+        except Exception as error:  # noqa: BLE001 - the user's module failed on import: said in words
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return f"importing {module_name} failed: {first}"
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return f"{module_name} has no {'.'.join(parts[cut:])}"
+            found = getattr(found, attribute)
+        return found
+    return f"no module named '{parts[0]}'"
 
 
 def _require_package(key: str, target: str, expected: str) -> None:

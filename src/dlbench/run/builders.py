@@ -6,7 +6,6 @@ data flows (data -> network -> task; callbacks and loggers -> trainer) and chang
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +16,7 @@ from torch import nn
 
 from dlbench.callbacks.ddp import SameConfigOnAllRanks
 from dlbench.callbacks.run_guard import guard_callbacks
-from dlbench.config.early import callback_expected
+from dlbench.config.early import check_callback_classes
 from dlbench.config.plan import RunPlan
 from dlbench.data.module import InMemoryDataModule
 from dlbench.errors import ConfigError, find_config_error
@@ -100,7 +99,7 @@ def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl
 def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
     """The plan's callbacks (those switched on), and the run guard every run has (safe checkpoints,
     stopping between steps, exact resume, the record on disk after every epoch)."""
-    check_callbacks(plan.callbacks)
+    check_callback_classes(plan.callbacks)
     callbacks = [_callback(name, settings) for name, settings in plan.callbacks.items()]
     context = plan.context
     callbacks += guard_callbacks(
@@ -111,47 +110,6 @@ def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
 
         callbacks.append(OptunaPruning(**context.optuna_trial, monitor=str(plan.config["monitor"])))
     return callbacks
-
-
-def check_callbacks(callbacks: Mapping[str, Mapping[str, Any]]) -> None:
-    """Each callback's `_target_` names a Lightning Callback class; else one sentence naming it and
-    what it must be. A `_target_` is code, like a script (docs/configs.md): this is about the message
-    a mistake gets, not about refusing code."""
-    for name, settings in callbacks.items():
-        key, expected = f"callbacks.{name}._target_", callback_expected(name)
-        target = str(settings.get("_target_") or "") if isinstance(settings, Mapping) else ""
-        if not target:
-            raise ConfigError(f"callbacks.{name} has no _target_; {expected}.")
-        found = _located(target)
-        if isinstance(found, str):
-            raise ConfigError(f"{key}={target} cannot be imported ({found}); {expected}.")
-        if not inspect.isclass(found):
-            kind = "a function" if callable(found) else f"a {type(found).__name__}"
-            raise ConfigError(f"{key}={target} is {kind}, not a Lightning callback class; {expected}.")
-        if not issubclass(found, pl.Callback):
-            raise ConfigError(f"{key}={target} is the class {found.__name__}, not a Lightning callback; {expected}.")
-
-
-def _located(target: str) -> Any:
-    """What the dotted path `target` names (its module imported, as instantiate would), or why not (a str)."""
-    parts = target.split(".")
-    for cut in range(len(parts), 0, -1):
-        module_name = ".".join(parts[:cut])
-        try:
-            found: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name is not None and not module_name.startswith(error.name):
-                return f"importing {module_name} needs the module {error.name}, which is not installed"
-            continue
-        except Exception as error:  # noqa: BLE001 - the user's module failed on import: said in words
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            return f"importing {module_name} failed: {first}"
-        for attribute in parts[cut:]:
-            if not hasattr(found, attribute):
-                return f"{module_name} has no {'.'.join(parts[cut:])}"
-            found = getattr(found, attribute)
-        return found
-    return f"no module named '{parts[0]}'"
 
 
 def _callback(name: str, settings: Mapping[str, Any]) -> pl.Callback:

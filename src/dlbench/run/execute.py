@@ -25,6 +25,7 @@ from dlbench.callbacks.ddp import config_hash, rank_config_hashes
 from dlbench.callbacks.graceful_stop import hand_off, interrupt_reason
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.config.devices import check_compiler, check_devices, world_size
+from dlbench.config.early import check_callback_classes
 from dlbench.config.plan import EVALUATED_AS_TRAINED, Facts, RunPlan, resolve
 from dlbench.config.targets import check_stored_config
 from dlbench.data.module import InMemoryDataModule
@@ -34,7 +35,7 @@ from dlbench.models.measure import count_parameters, forward_flops
 from dlbench.records.atomic import DiskFull, disk_full, disk_full_sentence
 from dlbench.records.summary import Summary, write_summary
 from dlbench.reporting.console import print_run_table
-from dlbench.run.builders import build_data, build_network, build_task, build_trainer, check_callbacks
+from dlbench.run.builders import build_data, build_network, build_task, build_trainer
 from dlbench.run.checkpoints import CheckpointError, check_checkpoint_fits, read_for_lightning
 from dlbench.run.summary import Outcome, make_summary, stop_reason
 from dlbench.runtime import startup
@@ -70,7 +71,7 @@ def prepare(cfg: DictConfig, context: RunContext) -> tuple[RunPlan, InMemoryData
         plan = resolve(cfg, context, stored=stored)
     check_devices(plan.trainer, context.trainer_preset)
     check_compiler(plan.compile, plan.trainer)
-    check_callbacks(plan.callbacks)  # before the data is read: a `_target_` that is not a callback class
+    check_callback_classes(plan.callbacks)  # before the data is read: a `_target_` that is not a callback class
     startup.stage("reading the data")
     datamodule = build_data(plan)
     world = world_size(plan.trainer)
