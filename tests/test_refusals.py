@@ -45,6 +45,11 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("test=maybe", "test=maybe must be true or false"),
     ("train=false", "train=false evaluates a checkpoint, but ckpt_path is not set"),
     ("ckpt_path=", "ckpt_path='' must be the path of a .ckpt file"),
+    # what the file system alone says of a checkpoint path: before torch, as every refusal here
+    ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt does not exist; give the path of a .ckpt file"),
+    (f"ckpt_path={ROOT / 'configs'}", f"ckpt_path={ROOT / 'configs'} is a directory, not a checkpoint file"),
+    ("ckpt_path=/dev/null", "ckpt_path=/dev/null is an empty file"),
+    (f"train=false ckpt_path={ROOT / 'README.md'}", "is not a readable checkpoint: not a zip archive written by torch"),
     ("monitor_mode=maximum", "monitor_mode=maximum must be 'min' or 'max'"),
     ("compile=5", "compile=5 must be true/false or a mapping of torch.compile options"),
     ("loss=mae", "loss=mae must be one of auto"),

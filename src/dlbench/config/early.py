@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbench.errors import ConfigError, require
+from dlbench.records.checkpoint_file import file_problem
 
 # Devices a CUDA (or ROCm, which torch also calls cuda) GPU shows on Linux once its driver is loaded.
 GPU_DEVICE_FILES = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
@@ -120,6 +121,17 @@ def _require_package(key: str, target: str, expected: str) -> None:
             "(pip install -e it, or run from the folder that holds it, or add that folder to PYTHONPATH) and "
             f"{expected}."
         )
+
+
+def check_checkpoint_file(config: Mapping[str, Any]) -> None:
+    """A `ckpt_path` that is missing, a directory, an empty file or not a zip archive: said before torch
+    is imported (the file's entries and pickle are read later, by `dlbench.run.checkpoints`)."""
+    path = config.get("ckpt_path")
+    if path is None:
+        return
+    problem = file_problem(path, "ckpt_path", evaluating=not config.get("train", True), archive=True)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def has_no_gpu() -> bool:

@@ -31,6 +31,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from dlbench.config.plan import RunPlan
 from dlbench.errors import ConfigError
 from dlbench.records.atomic import write_atomic
+from dlbench.records.checkpoint_file import file_problem, unreadable
 
 # Checkpoints already read and checked, waiting for Lightning to ask for them (see `take`):
 # path -> (file identity, checkpoint). One read per checkpoint even when it is checked first.
@@ -59,30 +60,10 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
     `evaluating`: the path was asked for by `train=false`, which cannot go without one.
     """
     text = "" if path is None else str(path)
-    if not text.strip():
-        if evaluating and path is None:
-            raise CheckpointError(
-                "train=false evaluates a checkpoint, but ckpt_path is not set; add "
-                "ckpt_path=<run dir>/checkpoints/best.ckpt."
-            )
-        raise CheckpointError(
-            f"{key}= is empty; give a checkpoint file, e.g. {key}=<run dir>/checkpoints/last.ckpt to resume "
-            f"or .../best.ckpt to evaluate, or leave {key} out to start afresh."
-        )
+    problem = file_problem(path, key, evaluating)  # missing, a directory, empty: also asked before torch
+    if problem is not None:
+        raise CheckpointError(problem)
     file = Path(text).expanduser()
-    if not file.exists():
-        raise CheckpointError(
-            f"{key}={text} does not exist; give the path of a .ckpt file, e.g. <run dir>/checkpoints/last.ckpt."
-        )
-    if file.is_dir():
-        found = sorted(str(found) for found in [*file.glob("*.ckpt"), *file.glob("checkpoints/*.ckpt")])
-        hint = f"e.g. {key}={found[-1]}" if found else f"e.g. {key}={file}/checkpoints/last.ckpt"
-        raise CheckpointError(f"{key}={text} is a directory, not a checkpoint file; give a .ckpt file in it, {hint}.")
-    if file.stat().st_size == 0:
-        raise CheckpointError(
-            f"{key}={text} is an empty file (written by a run that was killed while saving it?); "
-            "use the other checkpoint of that run (best.ckpt or last.ckpt)."
-        )
     damaged = _damaged_archive(file)
     if damaged:
         raise _corrupt(key, text, damaged)
@@ -234,10 +215,7 @@ def _damaged_archive(file: Path) -> str | None:
 
 
 def _corrupt(key: str, text: str, reason: str) -> CheckpointError:
-    return CheckpointError(
-        f"{key}={text} is not a readable checkpoint: {reason}, so it is truncated, damaged or not a .ckpt file; "
-        "use the other checkpoint of that run (best.ckpt or last.ckpt)."
-    )
+    return CheckpointError(unreadable(key, text, reason))
 
 
 def read_for_lightning(path: Any, key: str = "ckpt_path", evaluating: bool = False) -> dict[str, Any]:
