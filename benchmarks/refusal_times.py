@@ -6,7 +6,8 @@ machine's load average before and after (a refusal on a loaded machine waits for
 anything else), and the same of the CPU time each process used (what it costs a quiet machine).
 
 With `--torch`, also a few refusals that need torch and Lightning imported or the data read
-(`monitor=val/foo`, a callback target of dlbench's that is a function, an unreadable checkpoint),
+(`monitor=val/foo`, a callback target of dlbench's that is a function, a checkpoint whose pickle is
+cut short),
 reported apart as `needing_torch`.
 
     python benchmarks/refusal_times.py [--torch] [--json out.json]
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +44,8 @@ TORCH_CASES = [
     "monitor=val/foo",
     "callbacks.model_checkpoint.monitor=val/x",
     "+callbacks.x._target_=dlbench.errors.require",
-    "train=false ckpt_path={scratch}/text.ckpt",
+    "+callbacks.x._target_=pytorch_lightning.callbacks.NoSuch",
+    "train=false ckpt_path={scratch}/bad_pickle.ckpt",
 ]
 
 
@@ -87,7 +90,8 @@ def main() -> None:
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
-        Path(scratch, "text.ckpt").write_text("not a checkpoint\n")
+        with zipfile.ZipFile(Path(scratch, "bad_pickle.ckpt"), "w") as archive:  # a zip whose pickle is cut short
+            archive.writestr("archive/data.pkl", b"\x80\x02}q\x00(X\x01")
         rows = [_run(arguments, index, scratch) for index, arguments in enumerate(cases())]
         torch_cases = TORCH_CASES if args.torch else []
         torch_rows = [_run(arguments, 1000 + index, scratch) for index, arguments in enumerate(torch_cases)]
