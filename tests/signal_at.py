@@ -18,3 +18,11 @@ class SignalAt(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+class SignalWhenMade(pl.Callback):
+    """Sends `signal_name` to this process as soon as it is made: while the run starts (its callbacks are
+    made with the network, after the data is read), before the fit."""
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        os.kill(os.getpid(), getattr(signal, signal_name))

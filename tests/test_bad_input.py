@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from dlbench.cli import run_job
+from dlbench.records.summary import load_summary
 from dlbench.run import train
 from helpers import run_cli, start_cli
 
@@ -21,6 +23,86 @@ def test_unknown_group_option_gets_hydras_list_of_choices(tmp_path: Path) -> Non
     assert result.returncode != 0
     assert "Could not find 'model/no_such_model'" in result.stderr
     assert "mlp" in result.stderr  # Hydra lists the available options
+
+
+CALLBACK_FIX = "give a class that subclasses pytorch_lightning.Callback, as module.Class (e.g. "
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["+callbacks.x._target_=dlbench.errors.require"], "callbacks.x._target_=dlbench.errors.require is a function"),
+        (["+callbacks.x._target_=collections.abc.Mapping"], "names part of Python's standard library (collections)"),
+        (["+callbacks.x._target_=dlbench.errors.ConfigError"], "is the class ConfigError, not a Lightning callback"),
+        (["+callbacks.x._target_=pytorch_lightning.callbacks.NoSuch"], "(pytorch_lightning.callbacks has no NoSuch)"),
+        (["+callbacks.x.patience=3"], "callbacks.x has no _target_"),
+        (
+            ["+callbacks.x._target_=pytorch_lightning.callbacks.EarlyStopping", "+callbacks.x.nonsense=3"],
+            "callbacks.x (pytorch_lightning.callbacks.EarlyStopping) could not be made: EarlyStopping.__init__() got",
+        ),
+    ],
+    ids=["a function", "the standard library", "a class, not a callback", "no such class", "no target", "arguments"],
+)
+def test_a_callback_target_that_is_not_a_callback_is_one_sentence_before_training(
+    make_cfg, capsys, tmp_path: Path, overrides: list[str], words: str
+) -> None:
+    """Once Hydra's traceback (`+callbacks.x._target_=os.system`: "blocklisted", a class: "Missing key
+    on_exception"). A `_target_` is code, as a script is; the sentence names it and what it must be."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(make_cfg(*overrides))
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0], lines
+    assert lines[0].startswith("error: callbacks.x") and "Traceback" not in lines[0]
+    if "could not be made" not in words:
+        assert CALLBACK_FIX in lines[0] and lines[0].endswith("or drop the entry with ~callbacks.x.")
+    assert not (tmp_path / "run" / "summary.json").exists() and not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["monitor=val/foo"], "monitor=val/foo is not a metric this run logs; choose one of val/loss, val/acc, "),
+        (
+            ["dataset=heteroscedastic", "monitor=val/acc"],
+            "monitor=val/acc is not a metric this run logs; choose one of val/loss, train/loss.",
+        ),
+        (["callbacks.model_checkpoint.monitor=val/x"], "callbacks.model_checkpoint.monitor=val/x is not a metric"),
+    ],
+    ids=["unknown", "no accuracy in a regression", "a callback's own"],
+)
+def test_a_metric_the_run_never_logs_is_refused_before_the_first_epoch(
+    make_cfg, capsys, tmp_path: Path, overrides: list[str], words: str
+) -> None:
+    """Once found by Lightning's checkpoint after the first epoch had trained, with a traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(make_cfg(*overrides, "trainer.max_epochs=2"))
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0], lines
+    assert not (tmp_path / "run" / "summary.json").exists() and not (tmp_path / "run" / "checkpoints").exists()
+    assert "epoch" not in captured.out.lower(), "nothing trained"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["regularizer=[l2]", "dataset=heteroscedastic"],
+        ["dataset=shapes", "dataset.size=16", "dataset.num_samples=60", "model=encoder_decoder"],
+    ],
+    ids=["classification", "regression with a penalty", "segmentation"],
+)
+def test_the_metrics_monitor_may_name_are_those_a_fit_publishes(make_cfg, overrides: list[str]) -> None:
+    """`Task.monitorable` (what a refused monitor= lists) against what one epoch puts into callback_metrics."""
+    from dlbench.run import build
+
+    quick = ["trainer.max_epochs=1", "callbacks.pictures.enabled=false", "+trainer.limit_train_batches=2"]
+    datamodule, task, trainer = build(make_cfg(*overrides, *quick))
+    trainer.fit(task, datamodule=datamodule)
+    published = {key for key in trainer.callback_metrics if key.startswith(("train/", "val/"))}
+    assert published == set(task.monitorable()), (published, task.monitorable())
 
 
 def test_compiling_on_a_cpu_without_a_cpp_compiler_is_refused_before_training(
@@ -126,3 +208,22 @@ def test_an_interrupted_run_keeps_its_last_checkpoint_and_resumes(tmp_path: Path
     epochs = [row["epoch"] for row in resumed["history"]]
     assert epochs == list(range(done + 3)), "the whole run's rows, each epoch once, none lost or run twice"
     assert resumed["history"][: done - 1] == summary["history"][: done - 1]
+
+
+def test_sigterm_while_the_run_starts_leaves_an_interrupted_record(tmp_path: Path) -> None:
+    """SIGTERM before the first epoch once ended the process with exit 143 and no summary.json. The
+    signal comes deterministically: a callback sends it as it is made, while the run builds its network."""
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "+callbacks.stop._target_=signal_at.SignalWhenMade",
+        f"hydra.run.dir={run_dir}",
+        env={"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])},
+    )
+    assert result.returncode == 143, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    said = "stopped by SIGTERM while starting (building the network), before the first epoch: nothing was trained"
+    assert lines == [f"{said}; summary.json says interrupted."], result.stderr[-3000:]
+    summary = load_summary(run_dir)
+    assert (summary.status, summary.stop_reason, summary.epochs_run) == ("interrupted", said, 0)
+    assert summary.overrides[0] == "+callbacks.stop._target_=signal_at.SignalWhenMade"
+    assert not (run_dir / "checkpoints").exists()

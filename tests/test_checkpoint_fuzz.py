@@ -9,6 +9,7 @@ over ten thousand; no other exception may come out of `load_checkpoint`.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
     return (run_dir / "checkpoints" / "last.ckpt").read_bytes(), run_dir / "case.ckpt"
 
 
+# A reason that is not in words: an exception's name, an errno, or a bare number in parentheses ("(101)").
+BARE = re.compile(r"\b\w*(Error|Exception)\b|\[Errno|\(\d+\)")
+
+
 def _read(data: bytes, path: Path) -> None:
     """The property: `data` as a file is a checkpoint with a state_dict, or one CheckpointError sentence."""
     path.write_bytes(data)
@@ -43,6 +48,7 @@ def _read(data: bytes, path: Path) -> None:
         message = str(error)
         assert message.startswith(f"ckpt_path={path} ") and "\n" not in message, message
         assert "weights_only=False" not in message
+        assert not BARE.search(message.replace(str(path), "")), f"a reason not in words: {message}"
         return
     assert isinstance(checkpoint, dict) and isinstance(checkpoint["state_dict"], dict)
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import collections
+import io
 import json
 import os
+import pickle
+import re
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -165,6 +170,52 @@ def test_the_marker_trick_works_when_loaded_unsafely(tmp_path: Path) -> None:
     torch.save({"state_dict": {}, "payload": _RunsCode(marker)}, crafted)
     torch.load(crafted, weights_only=False)
     assert marker.exists()
+
+
+def _with_pickle(payload: bytes, path: Path) -> Path:
+    """A checkpoint archive as torch.save writes it, whose pickle (data.pkl) is `payload`."""
+    written = io.BytesIO()
+    torch.save({"state_dict": {}}, written)
+    out = io.BytesIO()
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for entry in source.infolist():
+            content = payload if entry.filename.endswith("data.pkl") else source.read(entry)
+            target.writestr(entry.filename, content)
+    path.write_bytes(out.getvalue())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        # protocol 4 frames its instructions; torch's weights-only reader stops at the frame, before the import
+        (pickle.dumps(_RunsCode(Path("/nonexistent")), protocol=4), "was not loaded: it asks to import posix.system"),
+        (pickle.dumps({"state_dict": {}, "x": _RunsCode(Path("/no"))}, protocol=5), "asks to import posix.system"),
+        (b"\x80\x02h\x65.", "its pickle refers back to a value it never stored (memo entry 101)"),
+        (b"\x80\x02}q\x00(X\x01\x00\x00", "its pickle ends"),
+        (pickle.dumps(collections.Counter(a=1), protocol=4), "its pickle holds the instruction FRAME (byte 149)"),
+    ],
+    ids=["code, protocol 4", "code inside, protocol 5", "memo", "cut short", "protocol 4 data"],
+)
+def test_a_bad_pickle_is_refused_with_its_reason_in_words(tmp_path: Path, payload: bytes, words: str) -> None:
+    """Once "(101)", "its pickle is damaged" for a pickle that asks for os.system: each reason is words."""
+    from dlbench.run.checkpoints import CheckpointError, load_checkpoint
+
+    crafted = _with_pickle(payload, tmp_path / "crafted.ckpt")
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(crafted)
+    message = str(refused.value)
+    assert message.startswith(f"ckpt_path={crafted} ") and words in message, message
+    assert not re.search(r"Error\b|\[Errno|\(\d+\)", message), message
+
+
+def test_an_os_error_is_said_with_its_reason_not_its_errno() -> None:
+    """A zip archive whose table of contents points outside the file makes the reader's seek fail with
+    `[Errno 22] Invalid argument`; the refusal says the reason."""
+    from dlbench.run.checkpoints import _in_words
+
+    reason = _in_words(OSError(22, "Invalid argument"))
+    assert reason == "the system could not read it: Invalid argument"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,6 +45,11 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("test=maybe", "test=maybe must be true or false"),
     ("train=false", "train=false evaluates a checkpoint, but ckpt_path is not set"),
     ("ckpt_path=", "ckpt_path='' must be the path of a .ckpt file"),
+    # what the file system alone says of a checkpoint path: before torch, as every refusal here
+    ("ckpt_path=/no/such/last.ckpt", "ckpt_path=/no/such/last.ckpt does not exist; give the path of a .ckpt file"),
+    (f"ckpt_path={ROOT / 'configs'}", f"ckpt_path={ROOT / 'configs'} is a directory, not a checkpoint file"),
+    ("ckpt_path=/dev/null", "ckpt_path=/dev/null is an empty file"),
+    (f"train=false ckpt_path={ROOT / 'README.md'}", "is not a readable checkpoint: not a zip archive written by torch"),
     ("monitor_mode=maximum", "monitor_mode=maximum must be 'min' or 'max'"),
     ("compile=5", "compile=5 must be true/false or a mapping of torch.compile options"),
     ("loss=mae", "loss=mae must be one of auto"),
@@ -112,6 +117,12 @@ BAD_INPUTS: list[tuple[str, str]] = [
     ("predict=train", "predict=train must be test, val or null"),
     ("predict=test test=false", "predict=test writes the predictions of the weights the run tests, but test=false"),
     ("dataset._target_=my_data.Module", "dataset._target_=my_data.Module cannot be imported (no module named"),
+    # a `_target_` is code (docs/configs.md); what is refused is a mistake, in one sentence before torch
+    ("+callbacks.x._target_=os.system", "callbacks.x._target_=os.system names part of Python's standard library"),
+    ("+callbacks.x._target_=builtins.eval", "callbacks.x._target_=builtins.eval names part of Python's standard"),
+    ("+callbacks.x._target_=no_such.Thing", "callbacks.x._target_=no_such.Thing cannot be imported (no module named"),
+    # a module of your own (tests/helpers.py, on the driver's path) is imported before torch, as instantiate would
+    ("+callbacks.x._target_=helpers.read_summary", "callbacks.x._target_=helpers.read_summary is a function, not a"),
     *(
         [
             ("trainer=ddp", "trainer=ddp needs a GPU but none was found (no GPU driver on this machine"),

@@ -25,26 +25,47 @@ from omegaconf import DictConfig
 from dlbench.config.compose import CONFIGS
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.errors import find_config_error
+from dlbench.runtime.startup import StoppedWhileStarting, stage, stop_while_starting
 from dlbench.terminal import watching
 
 
 def run_job(cfg: DictConfig) -> float | None:
     """Run one job. A ConfigError ends a single run with exit status 2 and one line on stderr;
-    inside a sweep it is reported and the sweep goes on with the next job."""
+    inside a sweep it is reported and the sweep goes on with the next job. SIGTERM before training
+    starts leaves summary.json saying `interrupted` and exits 143 (`dlbench.runtime.startup`)."""
     context = from_hydra()
     watching.set_job(context.job_number if context.multirun else None)  # the bar's "job 3/12"
     try:
+        with stop_while_starting():
+            return _run(cfg, context)
+    except StoppedWhileStarting as stopped:
+        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0":
+            from dlbench.records.failures import record_stopped_while_starting
+
+            record_stopped_while_starting(context.output_dir, list(context.overrides), stopped.reason)
+            print(f"{stopped.reason}; summary.json says interrupted.", file=sys.stderr)
+        sys.exit(stopped.code)
+
+
+def _run(cfg: DictConfig, context: RunContext) -> float | None:
+    try:
         from dlbench.config.plan import resolve
 
+        stage("checking the config")
         plan = resolve(cfg, context)  # every check the config alone allows, before torch is imported
         if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0":  # once, not per rank
             from dlbench.config.tree import print_config
 
             print_config(plan.config, plan.config.get("print_config"))  # after the checks: an error comes first
+        from dlbench.config.early import TORCH_PACKAGES, check_callback_classes
+
+        check_callback_classes(plan.callbacks, skip=TORCH_PACKAGES)  # your callback's module, before torch's
+        stage("importing torch and Lightning")
         from dlbench.run import train
         from dlbench.run.jobs import start_job
         from dlbench.runtime.ddp import job_command_line
 
+        stage("taking the run directory")
         start = start_job(cfg, context)  # a sweep run again: a finished job is skipped, a stopped one resumed
         if start.skip:
             return start.value

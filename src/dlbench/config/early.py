@@ -1,13 +1,16 @@
-"""Two refusals that once came only after torch and Lightning were imported (tens of seconds on a
-loaded machine), made before: a `_target_` whose package is not installed, and a GPU trainer on a
-machine that has no GPU. Each looks only at what Python and the operating system say without
+"""Refusals that once came only after torch and Lightning were imported (tens of seconds on a
+loaded machine), made before: a `_target_` whose package is not installed, a callback's `_target_`
+in Python's standard library (`os.system`: nothing there is a Lightning callback), and a GPU
+trainer on a machine that has no GPU. Each looks only at what Python and the operating system say without
 importing anything of the user's or torch's; where they cannot tell, they let the later check
 (`models/custom.import_target`, `config/devices.check_devices`) decide.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Mapping
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbench.errors import ConfigError, require
+from dlbench.records.checkpoint_file import file_problem
 
 # Devices a CUDA (or ROCm, which torch also calls cuda) GPU shows on Linux once its driver is loaded.
 GPU_DEVICE_FILES = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
@@ -22,25 +26,112 @@ NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
 def check_targets(config: Mapping[str, Any]) -> None:
-    """`model._target_` and `dataset._target_` must name a package Python can find."""
+    """`model._target_`, `dataset._target_` and each `callbacks.<name>._target_` must name a package
+    Python can find; a callback's must not name Python's standard library (no Lightning callback is there)."""
     for group, hint in (
         ("model", "docs/bring-your-own.md"),
         ("dataset", "docs/bring-your-own.md"),
     ):
         target = str((config.get(group) or {}).get("_target_") or "")
-        package = target.split(".", 1)[0]
-        if not package or package in sys.modules:
+        _require_package(f"{group}._target_", target, f"give the full dotted path, module.Class; see {hint}")
+    for name, spec in (config.get("callbacks") or {}).items():
+        if not isinstance(spec, Mapping) or not spec.get("_target_") or spec.get("enabled", True) is False:
             continue
-        try:
-            found = importlib.util.find_spec(package) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
+        target = str(spec["_target_"])
+        key, expected = f"callbacks.{name}._target_", callback_expected(name)
+        _require_package(key, target, expected)
+        package = target.split(".", 1)[0]
+        if package in getattr(sys, "stdlib_module_names", ()):
             raise ConfigError(
-                f"{group}._target_={target} cannot be imported (no module named '{package}'); make its package "
-                "importable (pip install -e it, or run from the folder that holds it, or add that folder to "
-                f"PYTHONPATH) and give the full dotted path, module.Class; see {hint}."
+                f"{key}={target} names part of Python's standard library ({package}), not a Lightning callback; "
+                f"{expected}."
             )
+
+
+def callback_expected(name: str) -> str:
+    """What a `callbacks.<name>._target_` must name, and the way out (the end of each sentence about one)."""
+    return (
+        "give a class that subclasses pytorch_lightning.Callback, as module.Class (e.g. "
+        f"pytorch_lightning.callbacks.EarlyStopping), or drop the entry with ~callbacks.{name}"
+    )
+
+
+# Packages whose import is torch's and Lightning's (seconds): their targets are looked at once the run imported them.
+TORCH_PACKAGES = frozenset({"dlbench", "pytorch_lightning", "lightning", "lightning_fabric", "torch", "torchmetrics"})
+CALLBACK_BASE = "pytorch_lightning.callbacks.callback.Callback"
+
+
+def check_callback_classes(callbacks: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> None:
+    """Each callback switched on names a class that subclasses pytorch_lightning.Callback; else one
+    sentence naming `callbacks.<name>._target_` and what it must be. A `_target_` is code, like a script
+    (docs/bring-your-own.md): the module is imported as Hydra's instantiate would, moments later; what
+    is refused is a mistake, said in one sentence instead of Hydra's traceback. Targets in the packages
+    `skip` names are left for later (`train.py` asks before torch is imported: `TORCH_PACKAGES`). The
+    class is recognised by its bases' names, so Lightning need not be imported to tell."""
+    for name, settings in callbacks.items():
+        key, expected = f"callbacks.{name}._target_", callback_expected(name)
+        target = str(settings.get("_target_") or "") if isinstance(settings, Mapping) else ""
+        if not target:
+            raise ConfigError(f"callbacks.{name} has no _target_; {expected}.")
+        if target.split(".", 1)[0] in skip:
+            continue
+        found = _located(target)
+        if isinstance(found, str):
+            raise ConfigError(f"{key}={target} cannot be imported ({found}); {expected}.")
+        if not inspect.isclass(found):
+            kind = "a function" if callable(found) else f"a {type(found).__name__}"
+            raise ConfigError(f"{key}={target} is {kind}, not a Lightning callback class; {expected}.")
+        if not any(f"{base.__module__}.{base.__qualname__}" == CALLBACK_BASE for base in found.__mro__):
+            raise ConfigError(f"{key}={target} is the class {found.__name__}, not a Lightning callback; {expected}.")
+
+
+def _located(target: str) -> Any:
+    """What the dotted path `target` names (its module imported, as instantiate would), or why not (a str)."""
+    parts = target.split(".")
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            found: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name is not None and not module_name.startswith(error.name):
+                return f"importing {module_name} needs the module {error.name}, which is not installed"
+            continue
+        except Exception as error:  # noqa: BLE001 - the user's module failed on import: said in words
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return f"importing {module_name} failed: {first}"
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return f"{module_name} has no {'.'.join(parts[cut:])}"
+            found = getattr(found, attribute)
+        return found
+    return f"no module named '{parts[0]}'"
+
+
+def _require_package(key: str, target: str, expected: str) -> None:
+    package = target.split(".", 1)[0]
+    if not package or package in sys.modules:
+        return
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigError(
+            f"{key}={target} cannot be imported (no module named '{package}'); make its package importable "
+            "(pip install -e it, or run from the folder that holds it, or add that folder to PYTHONPATH) and "
+            f"{expected}."
+        )
+
+
+def check_checkpoint_file(config: Mapping[str, Any]) -> None:
+    """A `ckpt_path` that is missing, a directory, an empty file or not a zip archive: said before torch
+    is imported (the file's entries and pickle are read later, by `dlbench.run.checkpoints`)."""
+    path = config.get("ckpt_path")
+    if path is None:
+        return
+    problem = file_problem(path, "ckpt_path", evaluating=not config.get("train", True), archive=True)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def has_no_gpu() -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlbench.config.context import RunContext, externally_launched
-from dlbench.config.early import check_gpu_present, check_predict, check_targets
+from dlbench.config.early import check_checkpoint_file, check_gpu_present, check_predict, check_targets
 from dlbench.config.redaction import redact_environment, unresolved
 from dlbench.config.schema import SCALING_KEYS, check_config
 from dlbench.errors import ConfigError, require
@@ -297,6 +297,7 @@ def resolve(
     check_targets(config)  # a package that is not installed, a GPU trainer without a GPU: before torch
     check_gpu_present(config["trainer"], context.trainer_preset)
     check_predict(config)
+    check_checkpoint_file(config)  # missing, a directory, empty, not a zip archive: before torch
     if facts is not None:  # torch is imported by now: a user's model class may be looked at
         from dlbench.models.custom import drop_preset_leftovers
 

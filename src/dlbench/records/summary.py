@@ -176,6 +176,20 @@ class Summary(Record):
         )
 
     @classmethod
+    def stopped_while_starting(cls, *, run_dir: Path, overrides: Sequence[str], reason: str) -> Summary:
+        """The record of a run stopped by a signal before its first epoch (`reason` says which, and where)."""
+        return cls(
+            status="interrupted",
+            stop_reason=reason,
+            metrics=Metrics(train={}, val={}, test={}),
+            best=None,
+            epochs_run=0,
+            history=[],
+            overrides=list(overrides),
+            run_dir=str(run_dir.resolve()),
+        )
+
+    @classmethod
     def finished(cls, **fields: Any) -> Summary:
         """A run's final record (`dlbench.run.summary.make_summary` gives every field)."""
         return cls(**fields)

@@ -7,6 +7,7 @@ data flows (data -> network -> task; callbacks and loggers -> trainer) and chang
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,8 +16,10 @@ from torch import nn
 
 from dlbench.callbacks.ddp import SameConfigOnAllRanks
 from dlbench.callbacks.run_guard import guard_callbacks
+from dlbench.config.early import check_callback_classes
 from dlbench.config.plan import RunPlan
 from dlbench.data.module import InMemoryDataModule
+from dlbench.errors import ConfigError, find_config_error
 from dlbench.models import build_model
 from dlbench.run.checkpoints import SafeCheckpointIO
 from dlbench.run.compiling import compile_network
@@ -46,7 +49,7 @@ def build_task(plan: RunPlan, model: nn.Module, spec: Any) -> Task:
     """The LightningModule: the network with its loss, penalties, optimizer and schedule."""
     scheduler = instantiate(plan.scheduler) if plan.scheduler else None
     options = plan.task
-    return Task(
+    task = Task(
         model,
         spec,
         optimizer=instantiate(plan.optimizer, _convert_="all"),
@@ -60,6 +63,23 @@ def build_task(plan: RunPlan, model: nn.Module, spec: Any) -> Task:
         output=dict(plan.output),
         tolerance=options.tolerance,
     )
+    if plan.train:
+        check_monitored(plan, task.monitorable())
+    return task
+
+
+def check_monitored(plan: RunPlan, names: list[str]) -> None:
+    """`monitor=` and a callback's own `monitor` name a metric the run logs: before the first epoch,
+    not when Lightning's checkpoint first looks for it after one."""
+    wanted = [("monitor", plan.monitor)]
+    wanted += [
+        (f"callbacks.{name}.monitor", str(settings["monitor"]))
+        for name, settings in plan.callbacks.items()
+        if isinstance(settings, Mapping) and isinstance(settings.get("monitor"), str)
+    ]
+    for key, metric in wanted:
+        if metric not in names:
+            raise ConfigError(f"{key}={metric} is not a metric this run logs; choose one of {', '.join(names)}.")
 
 
 def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl.Trainer:
@@ -79,7 +99,8 @@ def build_trainer(plan: RunPlan, *, record: bool = True, **overrides: Any) -> pl
 def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
     """The plan's callbacks (those switched on), and the run guard every run has (safe checkpoints,
     stopping between steps, exact resume, the record on disk after every epoch)."""
-    callbacks = [instantiate(callback) for callback in plan.callbacks.values()]
+    check_callback_classes(plan.callbacks)
+    callbacks = [_callback(name, settings) for name, settings in plan.callbacks.items()]
     context = plan.context
     callbacks += guard_callbacks(
         dict(plan.config), plan.output_dir, context.overrides, context.choices, checkpoint_io=SafeCheckpointIO
@@ -89,6 +110,22 @@ def build_callbacks(plan: RunPlan) -> list[pl.Callback]:
 
         callbacks.append(OptunaPruning(**context.optuna_trial, monitor=str(plan.config["monitor"])))
     return callbacks
+
+
+def _callback(name: str, settings: Mapping[str, Any]) -> pl.Callback:
+    """One callback; arguments its class does not take are one sentence, not Hydra's traceback."""
+    try:
+        return instantiate(settings)
+    except Exception as error:  # noqa: BLE001 - a ConfigError inside is kept, anything else said in one sentence
+        mistake = find_config_error(error)
+        if mistake is not None:
+            raise mistake from None
+        cause = error.__cause__ or error
+        first = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        raise ConfigError(
+            f"callbacks.{name} ({settings.get('_target_')}) could not be made: {first}; set its arguments as "
+            f"callbacks.{name}.<argument>=... (`python train.py --cfg job` shows them)."
+        ) from None
 
 
 def build_loggers(plan: RunPlan) -> list[Any]:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 import re
+import struct
 import warnings
 import zipfile
 from pathlib import Path
@@ -29,6 +31,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from dlbench.config.plan import RunPlan
 from dlbench.errors import ConfigError
 from dlbench.records.atomic import write_atomic
+from dlbench.records.checkpoint_file import file_problem, unreadable
 
 # Checkpoints already read and checked, waiting for Lightning to ask for them (see `take`):
 # path -> (file identity, checkpoint). One read per checkpoint even when it is checked first.
@@ -57,30 +60,10 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
     `evaluating`: the path was asked for by `train=false`, which cannot go without one.
     """
     text = "" if path is None else str(path)
-    if not text.strip():
-        if evaluating and path is None:
-            raise CheckpointError(
-                "train=false evaluates a checkpoint, but ckpt_path is not set; add "
-                "ckpt_path=<run dir>/checkpoints/best.ckpt."
-            )
-        raise CheckpointError(
-            f"{key}= is empty; give a checkpoint file, e.g. {key}=<run dir>/checkpoints/last.ckpt to resume "
-            f"or .../best.ckpt to evaluate, or leave {key} out to start afresh."
-        )
+    problem = file_problem(path, key, evaluating)  # missing, a directory, empty: also asked before torch
+    if problem is not None:
+        raise CheckpointError(problem)
     file = Path(text).expanduser()
-    if not file.exists():
-        raise CheckpointError(
-            f"{key}={text} does not exist; give the path of a .ckpt file, e.g. <run dir>/checkpoints/last.ckpt."
-        )
-    if file.is_dir():
-        found = sorted(str(found) for found in [*file.glob("*.ckpt"), *file.glob("checkpoints/*.ckpt")])
-        hint = f"e.g. {key}={found[-1]}" if found else f"e.g. {key}={file}/checkpoints/last.ckpt"
-        raise CheckpointError(f"{key}={text} is a directory, not a checkpoint file; give a .ckpt file in it, {hint}.")
-    if file.stat().st_size == 0:
-        raise CheckpointError(
-            f"{key}={text} is an empty file (written by a run that was killed while saving it?); "
-            "use the other checkpoint of that run (best.ckpt or last.ckpt)."
-        )
     damaged = _damaged_archive(file)
     if damaged:
         raise _corrupt(key, text, damaged)
@@ -89,26 +72,112 @@ def load_checkpoint(path: Any, key: str = "ckpt_path", evaluating: bool = False)
             warnings.simplefilter("ignore", UserWarning)
             checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        unsafe = _unsafe_global(str(error))
+        unsafe = _unsafe_global(str(error)) or _import_in_pickle(file)
         if unsafe is None:
-            asks = re.search(r"[Uu]nsupported[^.\n]*", str(error))
-            reason = (
-                f"its pickle is damaged or holds more than data: {asks.group(0)}" if asks else "its pickle is damaged"
-            )
-            raise _corrupt(key, text, reason) from None
+            raise _corrupt(key, text, _pickle_refusal(str(error))) from None
         raise CheckpointError(
             f"{key}={text} was not loaded: it asks to import {unsafe}, and a checkpoint may hold only tensors and "
             "plain values (loading it could run code); use a checkpoint written by dlbench."
         ) from None
     except Exception as error:  # noqa: BLE001 - any other failure of reading a malformed file says the same
-        first_line = str(error).split(".")[0].split("\n")[0].strip()[:200] or type(error).__name__
-        raise _corrupt(key, text, f"{type(error).__name__}: {first_line}") from None
+        unsafe = _import_in_pickle(file)  # a damaged pickle may still ask for code before it breaks
+        if unsafe is not None:
+            raise CheckpointError(
+                f"{key}={text} was not loaded: it asks to import {unsafe}, and a checkpoint may hold only tensors "
+                "and plain values (loading it could run code); use a checkpoint written by dlbench."
+            ) from None
+        raise _corrupt(key, text, _in_words(error)) from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(
             f"{key}={text} is not a Lightning checkpoint (it has no state_dict); give a .ckpt written by a dlbench "
             "run, e.g. <run dir>/checkpoints/last.ckpt."
         )
     return checkpoint
+
+
+def _pickle_refusal(message: str) -> str:
+    """Why torch's weights-only unpickler refused a pickle that asks to import nothing, in words."""
+    operand = re.search(r"Unsupported operand (\d+)", message)
+    if operand is not None:
+        code = int(operand.group(1))
+        name = _OPCODES.get(code)
+        named = f"the instruction {name} (byte {code})" if name else f"the byte {code} where an instruction belongs"
+        return f"its pickle holds {named}, which torch.save never writes"
+    detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", message)
+    if detail is not None and detail.group(1).strip():
+        return f"its pickle does not hold plain data: {detail.group(1).strip().rstrip('.')}"
+    return "its pickle stops making sense partway"
+
+
+def _import_in_pickle(file: Path) -> str | None:
+    """The first thing the checkpoint's pickle asks to import that a weights-only load refuses, or None.
+
+    Read with `pickletools.genops`, which parses the instructions and runs none: torch's own scan
+    (`get_unsafe_globals_in_checkpoint`) stops at protocol 4's first FRAME, so a pickle that asks for
+    `os.system` that way was once called only "damaged"."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            name = next((entry for entry in archive.namelist() if entry.endswith("data.pkl")), None)
+            data = archive.read(name) if name else b""
+    except Exception:  # noqa: BLE001 - an archive that cannot be read names no import
+        return None
+    try:
+        from torch._weights_only_unpickler import _get_allowed_globals
+
+        allowed = set(_get_allowed_globals())
+    except Exception:  # noqa: BLE001 - a torch without it: every import is named
+        allowed = set()
+    strings: list[str] = []
+    memo: dict[int, Any] = {}
+    try:
+        for opcode, argument, _ in pickletools.genops(data):
+            found = None
+            if opcode.name in ("GLOBAL", "INST"):
+                found = str(argument).replace(" ", ".", 1)
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found = f"{strings[-2]}.{strings[-1]}"
+            elif isinstance(argument, str):
+                strings.append(argument)
+            elif opcode.name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
+                memo[int(argument)] = strings[-1]
+            elif opcode.name == "MEMOIZE" and strings:
+                memo[len(memo)] = strings[-1]
+            elif opcode.name in ("BINGET", "LONG_BINGET", "GET") and isinstance(memo.get(int(argument)), str):
+                strings.append(memo[int(argument)])
+            if found is not None and found not in allowed:
+                return found
+    except Exception:  # noqa: BLE001 - a damaged pickle: what was read before the damage is what it asks for
+        return None
+    return None
+
+
+_OPCODES = {ord(opcode.code): opcode.name for opcode in pickletools.opcodes if len(opcode.code) == 1}
+
+# What a malformed file makes the reader raise, in words: the message alone is often a bare number
+# (KeyError: 101) or an errno ([Errno 22] Invalid argument).
+_READ_FAILURES: list[tuple[type[BaseException], str]] = [
+    (EOFError, "its pickle ends before its last instruction"),
+    (struct.error, "its pickle ends in the middle of a number"),
+    (KeyError, "its pickle refers back to a value it never stored (memo entry {detail})"),
+    (IndexError, "its pickle takes more values than it made"),
+]
+
+
+def _in_words(error: BaseException) -> str:
+    """Why reading the file failed, as a phrase: never an exception's name, a bare number or an errno."""
+    message = str(error).split("\n")[0].strip()
+    if isinstance(error, OSError):
+        return f"the system could not read it: {error.strerror or 'an input/output error'}"
+    if isinstance(error, UnicodeDecodeError):
+        where = f"byte 0x{error.object[error.start]:02x} at position {error.start}"
+        return f"a piece of text in its pickle is not valid UTF-8 ({where})"
+    for kind, words in _READ_FAILURES:
+        if isinstance(error, kind):
+            return words.format(detail=message.strip("'\""))
+    stream = re.search(r"PytorchStreamReader failed [^:]+: (.+)", message)
+    if stream is not None:
+        return f"torch could not read its zip archive: {stream.group(1).strip().rstrip('.')}"
+    return message[:200].rstrip(".") or "it could not be read"
 
 
 def _damaged_archive(file: Path) -> str | None:
@@ -135,15 +204,18 @@ def _damaged_archive(file: Path) -> str | None:
             return f"{damaged} fails its checksum" if damaged else None
     except zipfile.BadZipFile:
         return "not a zip archive written by torch.save"
+    except UnicodeDecodeError:
+        return "a name in its zip archive's table of contents is not valid text, so the table is damaged"
+    except NotImplementedError as error:  # e.g. "That compression method is not supported"
+        return f"its zip archive uses a feature torch.save never writes ({str(error).rstrip('.').lower()})"
+    except OSError as error:  # e.g. [Errno 22]: an entry's offset points outside the file
+        return f"its zip archive's table of contents points outside the file ({error.strerror or 'a bad offset'})"
     except Exception as error:  # noqa: BLE001 - a malformed archive fails in many ways; each is a damaged file
-        return f"its zip archive is damaged: {type(error).__name__}"
+        return f"its zip archive is damaged ({_in_words(error)})"
 
 
 def _corrupt(key: str, text: str, reason: str) -> CheckpointError:
-    return CheckpointError(
-        f"{key}={text} is not a readable checkpoint ({reason}): it is truncated, damaged or not a .ckpt file; "
-        "use the other checkpoint of that run (best.ckpt or last.ckpt)."
-    )
+    return CheckpointError(unreadable(key, text, reason))
 
 
 def read_for_lightning(path: Any, key: str = "ckpt_path", evaluating: bool = False) -> dict[str, Any]:

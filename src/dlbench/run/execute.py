@@ -25,6 +25,7 @@ from dlbench.callbacks.ddp import config_hash, rank_config_hashes
 from dlbench.callbacks.graceful_stop import hand_off, interrupt_reason
 from dlbench.config.context import RunContext, from_hydra
 from dlbench.config.devices import check_compiler, check_devices, world_size
+from dlbench.config.early import check_callback_classes
 from dlbench.config.plan import EVALUATED_AS_TRAINED, Facts, RunPlan, resolve
 from dlbench.config.targets import check_stored_config
 from dlbench.data.module import InMemoryDataModule
@@ -37,6 +38,7 @@ from dlbench.reporting.console import print_run_table
 from dlbench.run.builders import build_data, build_network, build_task, build_trainer
 from dlbench.run.checkpoints import CheckpointError, check_checkpoint_fits, read_for_lightning
 from dlbench.run.summary import Outcome, make_summary, stop_reason
+from dlbench.runtime import startup
 from dlbench.tasks import Task, TrainingDiverged
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ def prepare(cfg: DictConfig, context: RunContext) -> tuple[RunPlan, InMemoryData
         plan = resolve(cfg, context, stored=stored)
     check_devices(plan.trainer, context.trainer_preset)
     check_compiler(plan.compile, plan.trainer)
+    check_callback_classes(plan.callbacks)  # before the data is read: a `_target_` that is not a callback class
+    startup.stage("reading the data")
     datamodule = build_data(plan)
     world = world_size(plan.trainer)
     facts = Facts(datamodule.spec, datamodule.train_size, world, datamodule.effective_batch_size(world))
@@ -76,6 +80,7 @@ def prepare(cfg: DictConfig, context: RunContext) -> tuple[RunPlan, InMemoryData
     if plan.tune is not None:
         from dlbench.run.tuning import tune
 
+        startup.stage("tuning")
         plan = resolve(cfg, context, stored=stored, facts=facts, tuning=tune(plan, datamodule))
         datamodule = build_data(plan)  # the run starts from its seed again, with the tuned batch size
     return plan, datamodule
@@ -89,9 +94,11 @@ def build(cfg: DictConfig, context: RunContext | None = None) -> tuple[InMemoryD
 
 
 def _task_and_trainer(plan: RunPlan, datamodule: InMemoryDataModule) -> tuple[Task, pl.Trainer]:
+    startup.stage("building the network")
     model = build_network(plan, datamodule)
     task = build_task(plan, model, datamodule.spec)
     trainer = build_trainer(plan)
+    startup.stage("starting the loggers")
     start_loggers(trainer.loggers, plan.config)
     return task, trainer
 
@@ -104,6 +111,7 @@ def train(cfg: DictConfig, context: RunContext | None = None) -> float | None:
     check_checkpoint_fits(plan, task)  # a ckpt_path this run cannot restore is refused in one sentence
     outcome.parameters = count_parameters(task.model)
     outcome.flops_per_example = forward_flops(task.model, task.spec.input_shape)
+    startup.training_starts()  # from here SIGTERM is Lightning's: training stops between two steps
     try:
         if plan.train:
             trainer.fit(task, datamodule=datamodule, ckpt_path=plan.ckpt_path)

@@ -53,8 +53,13 @@ class EpochTotals(Metric):
         self._update_count = 1 if bool(totals.any()) else 0  # torchmetrics warns on compute() before any update
         self._computed = None
 
+    @property
+    def names(self) -> list[str]:
+        """The names `compute` gives a value for, in its order."""
+        return [*self.means, *(["acc"] if self.accuracy else [])]
+
     def compute(self) -> dict[str, Tensor]:
-        """Each name's value (a number, or one per member)."""
+        """Each name's value (a number, or one per member): those of `names`."""
         totals = self.totals
         correct, examples, predictions = totals[..., -3], totals[..., -2].clamp(min=1), totals[..., -1].clamp(min=1)
         row = {name: totals[..., i] / examples for i, name in enumerate(self.means)}

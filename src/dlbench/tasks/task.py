@@ -90,6 +90,17 @@ class Task(PlainHookName, pl.LightningModule):
         means = ["loss", "data_loss", "penalty"] if self.penalties else ["loss"]
         return EpochTotals(means, accuracy=self.readout.accuracy)
 
+    def monitorable(self) -> list[str]:
+        """The names this task puts into `trainer.callback_metrics` each epoch of a fit (what `monitor`,
+        a checkpoint's or early stopping's, may name), from the same totals and scores `_compute` reads:
+        val/ then train/."""
+        names = []
+        for stage in ("val", "train"):
+            names += [f"{stage}/{name}" for name in self.metrics[f"{stage}_metrics"].names]
+            if f"{stage}_scores" in self.metrics:
+                names += [f"{stage}/{name}" for name in self.metrics[f"{stage}_scores"].keys()]
+        return names
+
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
