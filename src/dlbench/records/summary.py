@@ -161,33 +161,37 @@ class Summary(Record):
         )
 
     @classmethod
-    def failed(cls, *, run_dir: Path, overrides: Sequence[str], error: BaseException) -> Summary:
-        """The record of a job that failed before training could write its own."""
+    def _untrained(
+        cls, *, status: str, stop_reason: str, run_dir: Path, overrides: Sequence[str], **extra: Any
+    ) -> Summary:
+        """The record of a job that ended before its first epoch: no metrics, no history, no best."""
         return cls(
-            status="failed",
-            stop_reason=f"{type(error).__name__}: {error}",
+            status=status,
+            stop_reason=stop_reason,
             metrics=Metrics(train={}, val={}, test={}),
             best=None,
             epochs_run=0,
             history=[],
             overrides=list(overrides),
             run_dir=str(run_dir.resolve()),
+            **extra,
+        )
+
+    @classmethod
+    def failed(cls, *, run_dir: Path, overrides: Sequence[str], error: BaseException) -> Summary:
+        """The record of a job that failed before training could write its own."""
+        return cls._untrained(
+            status="failed",
+            stop_reason=f"{type(error).__name__}: {error}",
+            run_dir=run_dir,
+            overrides=overrides,
             traceback="".join(traceback_module.format_exception(error)),
         )
 
     @classmethod
     def stopped_while_starting(cls, *, run_dir: Path, overrides: Sequence[str], reason: str) -> Summary:
         """The record of a run stopped by a signal before its first epoch (`reason` says which, and where)."""
-        return cls(
-            status="interrupted",
-            stop_reason=reason,
-            metrics=Metrics(train={}, val={}, test={}),
-            best=None,
-            epochs_run=0,
-            history=[],
-            overrides=list(overrides),
-            run_dir=str(run_dir.resolve()),
-        )
+        return cls._untrained(status="interrupted", stop_reason=reason, run_dir=run_dir, overrides=overrides)
 
     @classmethod
     def finished(cls, **fields: Any) -> Summary:
