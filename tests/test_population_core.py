@@ -203,6 +203,59 @@ def test_stacked_optimizer_moves_each_member_as_its_torch_optimizer(name: str) -
                 assert got["state"][index][key].dtype == value.dtype
 
 
+def test_members_of_several_optimizer_classes_each_move_as_their_own_torch_optimizer() -> None:
+    """`optimizer._target_` is per member: one stacked update per class (AdamW apart from Adam: its
+    decay is another code path), 40 steps, each member bit for bit its own torch optimizer, state
+    included, and a member frozen half way keeps its numbers."""
+    from dlbench.population.optimizers import StackedOptimizers, by_update
+
+    members = [
+        (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+        (torch.optim.Adam, {"lr": 1e-2}),
+        (torch.optim.RMSprop, {"lr": 1e-3, "momentum": 0.5}),
+        (torch.optim.SGD, {"lr": 0.05}),
+        (torch.optim.Adagrad, {"lr": 0.05, "lr_decay": 0.01}),
+        (torch.optim.AdamW, {"lr": 1e-3, "weight_decay": 0.1}),
+        (torch.optim.Adam, {"lr": 3e-3, "betas": (0.8, 0.99)}),
+    ]
+    torch.manual_seed(3)
+    shapes = [(6, 5), (5,), (3, 2, 2)]
+    stacked = [nn.Parameter(torch.randn(len(members), *shape)) for shape in shapes]
+    own = [[nn.Parameter(p.detach()[m].clone()) for p in stacked] for m in range(len(members))]
+    optimizers = [cls(params, **setting) for params, (cls, setting) in zip(own, members, strict=True)]
+    reference = [cls(params, **setting) for params, (cls, setting) in zip(own, members, strict=True)]
+    assert by_update(optimizers) == [[0, 3], [1, 6], [2], [4], [5]]
+    optimizer = StackedOptimizers(stacked, optimizers)
+    generator = torch.Generator().manual_seed(0)
+    frozen, frozen_at = 1, 20
+    for step in range(40):
+        if step == frozen_at:
+            active = torch.ones(len(members), dtype=torch.bool)
+            active[frozen] = False
+            optimizer.set_active(active)
+        for index, p in enumerate(stacked):
+            p.grad = torch.randn(p.shape, generator=generator)
+            for m in range(len(members)):
+                own[m][index].grad = p.grad[m].clone()
+        optimizer.step()
+        for m, torch_optimizer in enumerate(reference):
+            if step < frozen_at or m != frozen:
+                torch_optimizer.step()
+    for m in range(len(members)):
+        for index, p in enumerate(stacked):
+            assert torch.equal(p.detach()[m], own[m][index].detach()), (m, index)
+        expected, got = reference[m].state_dict(), optimizer.member_state_dict(m)
+        assert got["param_groups"] == expected["param_groups"], m
+        for index, state in expected["state"].items():
+            for key, value in state.items():
+                assert torch.equal(got["state"][index][key], value), (m, index, key)
+        snapshot = {key: value.clone() for key, value in optimizer.stacked_state().items()}
+        from_snapshot = optimizer.member_state_dict_in(m, snapshot)
+        for index, state in expected["state"].items():
+            for key, value in state.items():
+                assert torch.equal(from_snapshot["state"][index][key], value), (m, index, key)
+
+
 def test_stacked_optimizer_refuses_what_it_cannot_vectorise() -> None:
     params = [nn.Parameter(torch.zeros(2))]
     assert "LBFGS" in unsupported_reason([torch.optim.LBFGS(params)])

@@ -37,7 +37,7 @@ from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot, position
 from dlbench.callbacks.resume import KEY as RANDOM_STATE
 from dlbench.callbacks.resume import random_state
 from dlbench.population.network import StackedNetwork
-from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer
+from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer, StackedOptimizers
 from dlbench.tasks import resume_state
 
 
@@ -141,7 +141,10 @@ class MemberCheckpoints:
     """The members' checkpoint files: see the module docstring."""
 
     def __init__(
-        self, network: StackedNetwork, optimizer: StackedOptimizer | MemberOptimizers, members: list[Any]
+        self,
+        network: StackedNetwork,
+        optimizer: StackedOptimizer | StackedOptimizers | MemberOptimizers,
+        members: list[Any],
     ) -> None:
         self.network, self.optimizer, self.members = network, optimizer, members
         self.snapshots: dict[str, dict[str, Tensor]] = {}  # file name -> stacked copies
@@ -311,14 +314,7 @@ class MemberCheckpoints:
     def _optimizer_state(self, index: int, name: str) -> dict[str, Any]:
         if isinstance(self.optimizer, MemberOptimizers):
             return self.optimizer_states[(index, name)]
-        snapshot = self.snapshots[name]
-        state: dict[Any, dict[str, Tensor]] = {}
-        for key, tensor in snapshot.items():
-            if key.startswith("optimizer:") and key != "optimizer:steps":
-                _, position, field = key.split(":", 2)
-                p = self.optimizer.param_groups[0]["params"][int(position)]
-                state.setdefault(p, {})[field] = tensor
-        return self.optimizer.member_state_dict(index, state, snapshot["optimizer:steps"])
+        return self.optimizer.member_state_dict_in(index, self.snapshots[name])
 
     def checkpoint(self, trainer: pl.Trainer, index: int, filepath: str) -> dict[str, Any]:
         """Member `index`'s checkpoint `filepath`, in Lightning's layout."""

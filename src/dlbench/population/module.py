@@ -37,7 +37,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from dlbench.callbacks.weights import MaxNorm
 from dlbench.population.checkpoints import MemberCheckpoints, TopOne
 from dlbench.population.network import MemberDraws, StackedNetwork
-from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer, unsupported_reason
+from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer, StackedOptimizers, by_update
 from dlbench.population.views import MemberTrainer
 from dlbench.runtime.lightning import PlainHookName
 from dlbench.tasks.epoch_totals import EpochTotals
@@ -160,7 +160,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.views: list[MemberTrainer] = []  # made when the fit starts
         self._shared: dict[str, Any] = {}  # the trainer's values the views share within an epoch's end
         self.store: MemberCheckpoints | None = None
-        self.stacked_optimizer: StackedOptimizer | MemberOptimizers | None = None
+        self.stacked_optimizer: StackedOptimizer | StackedOptimizers | MemberOptimizers | None = None
         self.active = torch.ones(len(members), dtype=torch.bool)
         self._first_step = torch.full((len(members),), -1, dtype=torch.long)
         self._first_loss = torch.zeros(len(members))
@@ -264,12 +264,15 @@ class PopulationModule(PlainHookName, pl.LightningModule):
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         own = [member.optimizer for member in self.members]
-        optimizer: StackedOptimizer | MemberOptimizers
-        if self.network.choose_mode(self.device) == "loop" or unsupported_reason(own) is not None:
+        optimizer: StackedOptimizer | StackedOptimizers | MemberOptimizers
+        by_class = by_update(own) if self.network.choose_mode(self.device) != "loop" else []
+        if not by_class:
             models = [member.task.model for member in self.members]
             optimizer = MemberOptimizers(self.network.stacked, self.network.member_leaves(), models, own)
-        else:  # tiny batched networks: one stacked update (see dlbench.population.optimizers)
+        elif len(by_class) == 1:  # tiny batched networks: one stacked update (see dlbench.population.optimizers)
             optimizer = StackedOptimizer(list(self.network.stacked), own)
+        else:  # members of several optimizer classes: one stacked update per class
+            optimizer = StackedOptimizers(list(self.network.stacked), own)
         optimizer.set_active(self.active)
         self.stacked_optimizer = optimizer
         self.store = MemberCheckpoints(self.network, optimizer, self.members)
@@ -284,7 +287,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         for member, training in zip(self.members, active, strict=True):
             if member.scheduler is None or not training or member.stopped:
                 continue
-            if isinstance(self.stacked_optimizer, StackedOptimizer):  # its steps are the stacked ones (torch warns)
+            if not isinstance(self.stacked_optimizer, MemberOptimizers):  # its steps are the stacked ones (torch warns)
                 member.optimizer._opt_called = True
             if isinstance(member.scheduler, ReduceLROnPlateau):  # this epoch's row: the views publish lazily
                 member.scheduler.step(member.task.history[-1][self.monitor])
