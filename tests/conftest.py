@@ -5,7 +5,9 @@ conftest.py is pytest's plugin file, not a module to import from."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,15 @@ from omegaconf import DictConfig
 
 import helpers
 from dlbench.config.compose import compose_config
+
+# One torch thread per test process, and per `python train.py` it starts (they inherit the variable):
+# pytest-xdist already runs one worker per core, and two workers of two OpenMP threads each on two
+# cores make every small op wait for a busy core (an LSTM step took 17 ms instead of 1.3 ms, a
+# one-epoch run 11 s instead of 2 s). What a test asserts does not depend on the thread count.
+# OMP_NUM_THREADS set by hand is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # imported before this file (a plugin): the variable came too late for it
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session", autouse=True)
