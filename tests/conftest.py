@@ -28,6 +28,29 @@ if "torch" in sys.modules:  # imported before this file (a plugin): the variable
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.xdist_group(name)` under `--dist loadgroup` (pyproject's addopts): each group's tests
+    on one worker, so a fixture they share is made once. pytest-xdist 3.8 marks a test's group by
+    setting `item._nodeid`, which pytest 9 no longer reads (the id is `item._id`): the groups were
+    silently ignored, and the refusal table was made on both workers. This does the same through
+    pytest 9's id; where xdist's own marking worked, it does nothing."""
+    if not getattr(config.option, "loadgroup", False):  # set in xdist's workers, with --dist loadgroup
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest before 9: xdist's own marking works
+        return
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def every_summary_matches_its_schema(tmp_path_factory: pytest.TempPathFactory):
     """After the session (each xdist worker its own): every summary.json a test's run wrote under the
