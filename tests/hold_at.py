@@ -64,7 +64,7 @@ def release(hold_dir: Path) -> None:
     (hold_dir / "release").touch()
 
 
-def tests_on_path() -> str:
+def path_with_tests() -> str:
     """PYTHONPATH for a `python train.py` that takes this callback: tests/ before what is there."""
     here = str(Path(__file__).resolve().parent)
     return os.pathsep.join([here, *(part for part in os.environ.get("PYTHONPATH", "").split(os.pathsep) if part)])

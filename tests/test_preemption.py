@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
-from hold_at import hold, release, tests_on_path, wait_held
+from hold_at import hold, path_with_tests, release, wait_held
 
 EPOCHS = 8
 HOLD_STEP = 21  # Iris, 6 steps per epoch: the 3rd step of epoch 3
@@ -47,7 +47,7 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_from_its_last_checkpoi
         ],
         cwd=ROOT,
         # tests/ on the path: the job takes the HoldAt callback
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": tests_on_path()},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path_with_tests()},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, run_cli, start_cli
-from hold_at import hold, release, tests_on_path, wait_held
+from hold_at import hold, path_with_tests, release, wait_held
 
 QUIET = ("callbacks.pictures.enabled=false", "test=false")
 EPOCHS = 8  # of each job of the sweeps stopped below: job 0 is stopped at a known step (tests/hold_at.py)
@@ -22,7 +22,7 @@ HOLD_STEP = 27  # Iris, 6 steps per epoch: the 3rd step of epoch 4, epochs 0-3 o
 @pytest.fixture
 def holding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The overrides that hold each job once at HOLD_STEP (tests/ on the runs' path for the callback)."""
-    monkeypatch.setenv("PYTHONPATH", tests_on_path())
+    monkeypatch.setenv("PYTHONPATH", path_with_tests())
     return hold(HOLD_STEP, tmp_path / "hold")
 
 
