@@ -5,7 +5,9 @@ conftest.py is pytest's plugin file, not a module to import from."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,38 @@ from omegaconf import DictConfig
 
 import helpers
 from dlbench.config.compose import compose_config
+
+# One torch thread per test process, and per `python train.py` it starts (they inherit the variable):
+# pytest-xdist already runs one worker per core, and two workers of two OpenMP threads each on two
+# cores make every small op wait for a busy core (an LSTM step took 17 ms instead of 1.3 ms, a
+# one-epoch run 11 s instead of 2 s). What a test asserts does not depend on the thread count.
+# OMP_NUM_THREADS set by hand is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # imported before this file (a plugin): the variable came too late for it
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.xdist_group(name)` under `--dist loadgroup` (pyproject's addopts): each group's tests
+    on one worker, so a fixture they share is made once. pytest-xdist 3.8 marks a test's group by
+    setting `item._nodeid`, which pytest 9 no longer reads (the id is `item._id`): the groups were
+    silently ignored, and the refusal table was made on both workers. This does the same through
+    pytest 9's id; where xdist's own marking worked, it does nothing."""
+    if not getattr(config.option, "loadgroup", False):  # set in xdist's workers, with --dist loadgroup
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest before 9: xdist's own marking works
+        return
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
+from hold_at import hold, release, wait_held
 
 pytest.importorskip("ray")
 
@@ -47,7 +48,8 @@ TOKEN: list[str] = []  # the cluster's token file, while a cluster runs
 def _env() -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        # tests/ too: the jobs take the test's HoldAt callback (tests/hold_at.py)
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
         "PYTHONUNBUFFERED": "1",
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "token",
@@ -216,8 +218,10 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
     assert len(set(nodes.values())) == 2  # one population per node
 
     # 3. The second node killed while its job trains: Ray runs the job again on the head, where it
-    # resumes from the last.ckpt the killed run left.
-    killed_dir = tmp_path / "killed"
+    # resumes from the last.ckpt the killed run left. Both jobs hold (tests/hold_at.py) at step
+    # HOLD_STEP, inside epoch 3 with epochs 0-2 in last.ckpt; the node is killed while they hold, then
+    # they are let go: the kill lands at a known step, not wherever a long run happened to be.
+    killed_dir, hold_dir = tmp_path / "killed", tmp_path / "hold"
     command = [
         sys.executable,
         str(ROOT / "train.py"),
@@ -225,36 +229,34 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
         "hydra/launcher=ray",
         *on_cluster,
         "optimizer.lr=0.1,0.05",
-        "trainer.max_epochs=250",
+        f"trainer.max_epochs={EPOCHS}",
         "callbacks.pictures.enabled=false",
         "callbacks.model_checkpoint.flush_every_s=0",  # last.ckpt written every epoch
+        *hold(HOLD_STEP, hold_dir),
         f"hydra.sweep.dir={killed_dir}",
     ]
     driver = subprocess.Popen(
         command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    held = wait_held(hold_dir, 2, 300, alive=lambda: driver.poll() is None)
+    assert len(held) == 2, f"the jobs did not both reach step {HOLD_STEP}: {held}"
     second = cluster.nodes["second"].pid
-    victim = None
-    deadline = time.time() + 300
-    while victim is None and time.time() < deadline and driver.poll() is None:
-        time.sleep(0.5)
-        for path in killed_dir.glob("*/ray_node.json"):
-            record = json.loads(path.read_text())
-            on_second = _session(record["pid"]) == second
-            if on_second and _epochs(path.parent) >= KILL_AT:  # well into training, last.ckpt on disk
-                victim = path.parent.name
-    assert victim is not None, "no job of the second node reached a checkpoint"
+    on_second = [job for job, pid in held.items() if _session(pid) == second]
+    assert len(on_second) == 1, held  # one CPU per node: one job on each
+    victim = on_second[0]
+    assert (killed_dir / victim / "checkpoints" / "last.ckpt").exists()
     before = _epochs(killed_dir / victim)
     killed_at = time.time()
     cluster.kill("second")
+    release(hold_dir)  # the head's job goes on; the victim's retry does not hold again
     output = driver.communicate(timeout=600)[0]
     about = "\n".join(line for line in output.splitlines() if "job " in line or "ray:" in line or "Error" in line)
     assert driver.returncode == 0, output[-4000:]
     assert f"job {victim} (" in output and "lost earlier; resuming from" in output, about  # retried, from last.ckpt
     assert _statuses(killed_dir) == {"0": "completed", "1": "completed"}
     summary = json.loads((killed_dir / victim / "summary.json").read_text())
-    assert summary["epochs_run"] == 250 and len(summary["history"]) == 250
-    assert [row["epoch"] for row in summary["history"]] == list(range(250))  # each epoch once, none lost
+    assert summary["epochs_run"] == EPOCHS and len(summary["history"]) == EPOCHS
+    assert [row["epoch"] for row in summary["history"]] == list(range(EPOCHS))  # each epoch once, none lost
     restored = _restored_at(killed_dir / victim / "train.log")
     print(
         f"killed node: job {victim} had {before} epochs at the kill; it resumed from its last.ckpt "
@@ -268,7 +270,8 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
     assert again.stdout.count("completed earlier") == 2
 
 
-KILL_AT = 40  # epochs of the victim job before its node is killed
+EPOCHS = 8  # of the jobs a kill interrupts
+HOLD_STEP = 21  # Iris, 6 steps per epoch: the 3rd step of epoch 3, with epochs 0-2 in last.ckpt
 
 
 def _epochs(run_dir: Path) -> int:
@@ -310,7 +313,7 @@ def test_a_job_lost_without_retries_is_recorded_with_its_node_and_resumed_by_the
     token.write_text(secrets.token_hex(32))
     TOKEN.append(str(token))
     try:
-        sweep_dir = tmp_path / "lost"
+        sweep_dir, hold_dir = tmp_path / "lost", tmp_path / "hold"
         command = [
             sys.executable,
             str(ROOT / "train.py"),
@@ -318,21 +321,21 @@ def test_a_job_lost_without_retries_is_recorded_with_its_node_and_resumed_by_the
             "hydra/launcher=ray",
             "hydra.launcher.init.num_cpus=1",
             "hydra.launcher.remote.max_retries=0",
-            "trainer.max_epochs=150",
+            f"trainer.max_epochs={EPOCHS}",
             "callbacks.pictures.enabled=false",
             "callbacks.model_checkpoint.flush_every_s=0",
+            *hold(HOLD_STEP, hold_dir),  # the job waits at a known step, last.ckpt on disk, to be killed there
             f"hydra.sweep.dir={sweep_dir}",
         ]
         driver = subprocess.Popen(
             command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        record, deadline = None, time.time() + 300
-        while record is None and time.time() < deadline and driver.poll() is None:
-            time.sleep(0.5)
-            if _epochs(sweep_dir / "0") >= 10:
-                record = json.loads((sweep_dir / "0" / "ray_node.json").read_text())
-        assert record is not None, "the job never reached a checkpoint"
+        held = wait_held(hold_dir, 1, 300, alive=lambda: driver.poll() is None)
+        assert "0" in held and _epochs(sweep_dir / "0") >= 3, "the job never reached a checkpoint"
+        record = json.loads((sweep_dir / "0" / "ray_node.json").read_text())
+        assert int(record["pid"]) == held["0"]  # the worker that runs the job
         os.kill(int(record["pid"]), signal.SIGKILL)  # the Ray worker running the job
+        release(hold_dir)  # the job's second run (the same command again) does not hold anyway
         output = driver.communicate(timeout=300)[0]
         assert driver.returncode == 1, output[-3000:]
         summary = json.loads((sweep_dir / "0" / "summary.json").read_text())
@@ -345,6 +348,6 @@ def test_a_job_lost_without_retries_is_recorded_with_its_node_and_resumed_by_the
         assert "lost earlier; resuming from" in again.stdout
         summary = json.loads((sweep_dir / "0" / "summary.json").read_text())
         assert summary["status"] == "completed"
-        assert [row["epoch"] for row in summary["history"]] == list(range(150))
+        assert [row["epoch"] for row in summary["history"]] == list(range(EPOCHS))
     finally:
         TOKEN.clear()

@@ -146,9 +146,11 @@ BAD_INPUTS: list[tuple[str, str]] = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """Each bad input through `python train.py`, all in one interpreter (see the module)."""
+    """Each bad input through `python train.py`, all in one interpreter (see the module). Once per
+    session: a module-scoped fixture ran the table again each time the xdist worker came back to
+    this module from another one (twice in a run, 78 s + 35 s)."""
     runs = tmp_path_factory.mktemp("refusals")
     lines = []
     for index, (arguments, _) in enumerate(BAD_INPUTS):

@@ -16,6 +16,10 @@ from matplotlib.image import imread
 from dlbench.reporting.comparison import write_report
 from helpers import ROOT, run_cli
 
+# the tests that read the sweep_dir fixture run on one xdist worker, so its run is made once
+# (a module-scoped fixture was made again on each worker the module's tests were spread over)
+SHARED = pytest.mark.xdist_group("report")
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Early stopping as Lightning's own callback, added from the command line: patience 1 with a
 # large min_delta stops after two epochs, patience 50 never does.
@@ -26,7 +30,7 @@ EARLY_STOPPING = (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # with SHARED: made once, on one worker
 def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-job sweep over batch size (one of them full batch) and early-stopping patience."""
     directory = tmp_path_factory.mktemp("report") / "sweep"
@@ -51,6 +55,7 @@ def assert_close(cell: str, value: object) -> None:
     assert float(cell) == pytest.approx(float(value), rel=1e-9), (cell, value)
 
 
+@SHARED
 def test_table_has_one_row_per_job_matching_its_summary(sweep_dir: Path) -> None:
     rows = read_csv(sweep_dir / "report.csv")
     assert len(rows) == 4
@@ -76,6 +81,7 @@ def test_table_has_one_row_per_job_matching_its_summary(sweep_dir: Path) -> None
     assert {row["effective_batch_size"] for row in rows if row["dataset.batch_size"] == "full"} == {"96"}
 
 
+@SHARED
 def test_markdown_table_lists_the_same_jobs(sweep_dir: Path) -> None:
     markdown = (sweep_dir / "report.md").read_text()
     table = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
@@ -98,6 +104,7 @@ def test_markdown_table_lists_the_same_jobs(sweep_dir: Path) -> None:
         "generalization_gap.png",
     ],
 )
+@SHARED
 def test_each_plot_is_a_non_blank_png(sweep_dir: Path, name: str) -> None:
     path = sweep_dir / name
     assert path.read_bytes()[:8] == PNG_SIGNATURE
@@ -107,6 +114,7 @@ def test_each_plot_is_a_non_blank_png(sweep_dir: Path, name: str) -> None:
     assert np.mean(np.any(pixels != pixels[0, 0], axis=-1)) > 0.01
 
 
+@SHARED
 def test_report_is_made_again_from_the_files(sweep_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(sweep_dir, copy)
@@ -127,6 +135,7 @@ def test_report_is_made_again_from_the_files(sweep_dir: Path, tmp_path: Path) ->
     assert again == original
 
 
+@SHARED
 def test_a_job_without_a_summary_is_reported_as_failed(sweep_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(sweep_dir, copy)

@@ -17,11 +17,15 @@ import pytest
 from dlbench.reporting.markdown import code
 from helpers import ROOT, damaged, run_cli
 
+# the tests that read the sweep_dir fixture run on one xdist worker, so its run is made once
+# (a module-scoped fixture was made again on each worker the module's tests were spread over)
+SHARED = pytest.mark.xdist_group("report_robust")
+
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # with SHARED: made once, on one worker
 def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("report") / IMAGE
     result = run_cli(
@@ -35,6 +39,7 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@SHARED
 def test_values_from_a_user_are_text_in_the_report(sweep_dir: Path) -> None:
     report = (sweep_dir / "report.md").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report and "&lt;img src=x" in report, report
@@ -50,6 +55,7 @@ def test_a_code_span_holds_any_backticks() -> None:
     assert rendered == "<p><code>a`b``c</code></p>", rendered
 
 
+@SHARED
 def test_a_truncated_summary_and_metrics_are_named_and_the_report_is_written(sweep_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(sweep_dir, copy)

@@ -12,8 +12,12 @@ import torch
 from dlbench.run import train
 from helpers import ROOT, run_cli
 
+# the tests that read the default_run fixture run on one xdist worker, so its run is made once
+# (a module-scoped fixture was made again on each worker the module's tests were spread over)
+SHARED = pytest.mark.xdist_group("run")
 
-@pytest.fixture(scope="module")
+
+@pytest.fixture(scope="session")  # with SHARED: made once, on one worker
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """`python train.py` with no arguments (only the run directory moved into a temp dir)."""
     run_dir = tmp_path_factory.mktemp("default") / "run"
@@ -22,6 +26,7 @@ def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return run_dir, result.stdout
 
 
+@SHARED
 def test_default_run_reaches_the_accuracy_bar(default_run) -> None:
     run_dir, _ = default_run
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -35,6 +40,7 @@ GOLDEN = Path(__file__).parent / "golden" / "default_summary.json"
 VOLATILE = {"wall_time_s", "time_per_epoch_s", "samples_per_s", "git_commit"}
 
 
+@SHARED
 def test_the_default_runs_summary_equals_its_golden_file_apart_from_timings_and_paths(default_run) -> None:
     """`python train.py` (the README's first command): the same fields, in the same order, the same
     values (numbers to 1e-6: the same code on another CPU may round differently in the last bits)."""
@@ -64,6 +70,7 @@ def test_the_default_runs_summary_equals_its_golden_file_apart_from_timings_and_
             assert written[key] == golden[key], key
 
 
+@SHARED
 def test_default_run_writes_the_run_directory(default_run) -> None:
     run_dir, _ = default_run
     assert (run_dir / ".hydra" / "config.yaml").exists()
@@ -92,6 +99,7 @@ def test_default_run_writes_the_run_directory(default_run) -> None:
     assert summary["overrides"] == [f"hydra.run.dir={run_dir}"] or summary["overrides"] == []
 
 
+@SHARED
 def test_default_run_ends_with_a_table_and_the_run_directory(default_run) -> None:
     run_dir, stdout = default_run
     assert "test/acc" in stdout

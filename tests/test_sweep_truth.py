@@ -7,14 +7,31 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from helpers import ROOT, run_cli, start_cli
+from hold_at import hold, path_with_tests, release, wait_held
 
 QUIET = ("callbacks.pictures.enabled=false", "test=false")
+EPOCHS = 8  # of each job of the sweeps stopped below: job 0 is stopped at a known step (tests/hold_at.py)
+HOLD_STEP = 27  # Iris, 6 steps per epoch: the 3rd step of epoch 4, epochs 0-3 on disk
+
+
+@pytest.fixture
+def holding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The overrides that hold each job once at HOLD_STEP (tests/ on the runs' path for the callback)."""
+    monkeypatch.setenv("PYTHONPATH", path_with_tests())
+    return hold(HOLD_STEP, tmp_path / "hold")
+
+
+def _start_and_hold_job_0(command: list[str], hold_dir: Path) -> subprocess.Popen:
+    """Start the sweep and return once job 0 holds at HOLD_STEP (the sweep's process is the job's)."""
+    process = start_cli(*command)
+    held = wait_held(hold_dir, 1, 240, alive=lambda: process.poll() is None)
+    assert held.get("0") == process.pid, (held, process.poll() is None or process.communicate()[1][-3000:])
+    return process
 
 
 def _rows(sweep_dir: Path) -> list[dict[str, str]]:
@@ -22,25 +39,28 @@ def _rows(sweep_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _stop_during_first_job(command: list[str], sweep_dir: Path) -> subprocess.CompletedProcess:
-    """Start the sweep, press Ctrl-C (as a terminal would) once job 0 has 3 epochs on disk."""
-    process = start_cli(*command)
-    metrics = sweep_dir / "0" / "metrics.csv"
-    deadline = time.time() + 240
-    while not metrics.exists() or len(metrics.read_text().splitlines()) < 4:
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.time() < deadline
-        time.sleep(0.2)
+def _stop_during_first_job(command: list[str], sweep_dir: Path, hold_dir: Path) -> subprocess.CompletedProcess:
+    """Start the sweep, press Ctrl-C (as a terminal would) inside job 0's epoch 4, its 4 epochs on disk."""
+    process = _start_and_hold_job_0(command, hold_dir)
+    assert len((sweep_dir / "0" / "metrics.csv").read_text().splitlines()) >= 4  # a header and 3 epochs or more
     process.send_signal(signal.SIGINT)
+    release(hold_dir)  # the step ends; the jobs of the commands run again below do not wait
     out, err = process.communicate(timeout=240)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 @pytest.mark.slow
-def test_a_sweep_stopped_by_ctrl_c_reports_and_is_resumed_by_the_same_command(tmp_path: Path) -> None:
+def test_a_sweep_stopped_by_ctrl_c_reports_and_is_resumed_by_the_same_command(tmp_path: Path, holding) -> None:
     sweep_dir = tmp_path / "sweep"
-    command = ["-m", "optimizer.lr=0.1,0.05,0.02", "trainer.max_epochs=60", *QUIET, f"hydra.sweep.dir={sweep_dir}"]
-    stopped = _stop_during_first_job(command, sweep_dir)
+    command = [
+        "-m",
+        "optimizer.lr=0.1,0.05,0.02",
+        f"trainer.max_epochs={EPOCHS}",
+        *QUIET,
+        *holding,
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    stopped = _stop_during_first_job(command, sweep_dir, tmp_path / "hold")
     assert stopped.returncode == 130
     assert "sweep stopped: 3 jobs, 1 interrupted, 2 not started" in stopped.stdout
     assert f"run the same command again with hydra.sweep.dir={sweep_dir}" in stopped.stdout
@@ -63,7 +83,7 @@ def test_a_sweep_stopped_by_ctrl_c_reports_and_is_resumed_by_the_same_command(tm
     assert said and said[0].endswith(f"): interrupted earlier; resuming from {sweep_dir}/0/checkpoints/last.ckpt.")
     assert [row["status"] for row in _rows(sweep_dir)] == ["completed"] * 3
     job0 = json.loads((sweep_dir / "0" / "summary.json").read_text())
-    assert [row["epoch"] for row in job0["history"]] == list(range(60)), "resumed, each epoch once"
+    assert [row["epoch"] for row in job0["history"]] == list(range(EPOCHS)), "resumed, each epoch once"
     assert job0["history"][: first["epochs_run"] - 1] == first["history"][: first["epochs_run"] - 1]
 
     # and once more: nothing is left to run
@@ -106,32 +126,23 @@ def test_the_sweep_exit_rule() -> None:
 
 
 @pytest.mark.slow
-def test_a_basic_sweep_killed_with_sigkill_resumes_its_job_from_its_checkpoint(tmp_path: Path) -> None:
+def test_a_basic_sweep_killed_with_sigkill_resumes_its_job_from_its_checkpoint(tmp_path: Path, holding) -> None:
     """kill -9 leaves job 0 `running` with a last.ckpt; the same command resumes it there, not from scratch."""
     sweep_dir = tmp_path / "sweep"
     command = [
         "-m",
         "optimizer.lr=0.1,0.05",
-        "trainer.max_epochs=40",
+        f"trainer.max_epochs={EPOCHS}",
         "callbacks.model_checkpoint.flush_every_s=0",  # last.ckpt at every epoch's end
         *QUIET,
+        *holding,
         f"hydra.sweep.dir={sweep_dir}",
     ]
-    process = start_cli(*command)
+    process = _start_and_hold_job_0(command, tmp_path / "hold")
     summary_path = sweep_dir / "0" / "summary.json"
-    deadline = time.time() + 240
-    while True:
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.time() < deadline
-        try:
-            written = json.loads(summary_path.read_text())
-        except (OSError, ValueError):
-            written = {}
-        if (written.get("last_checkpoint") or {}).get("epoch", -1) >= 3:
-            break
-        time.sleep(0.2)
     process.kill()  # SIGKILL: no handler runs, nothing is written after this
     process.communicate(timeout=60)
+    release(tmp_path / "hold")  # job 1, in the command run again, does not wait
     killed = json.loads(summary_path.read_text())
     assert killed["status"] == "running"
     held = killed["last_checkpoint"]["epoch"]
@@ -141,6 +152,6 @@ def test_a_basic_sweep_killed_with_sigkill_resumes_its_job_from_its_checkpoint(t
     said = [line for line in resumed.stdout.splitlines() if line.startswith("job 0 (optimizer.lr=0.1 ")]
     assert said and said[0].endswith(f"): lost earlier; resuming from {sweep_dir}/0/checkpoints/last.ckpt."), said
     job0 = json.loads(summary_path.read_text())
-    assert job0["status"] == "completed" and [row["epoch"] for row in job0["history"]] == list(range(40))
-    assert job0["epochs_run"] == 40 and held >= 3
+    assert job0["status"] == "completed" and [row["epoch"] for row in job0["history"]] == list(range(EPOCHS))
+    assert job0["epochs_run"] == EPOCHS and held >= 3
     assert [row["status"] for row in _rows(sweep_dir)] == ["completed"] * 2
