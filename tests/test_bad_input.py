@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from dlbench.cli import run_job
+from dlbench.errors import ConfigError
 from dlbench.records.summary import load_summary
 from dlbench.run import train
 from helpers import run_cli, start_cli
@@ -57,6 +58,16 @@ def test_a_callback_target_that_is_not_a_callback_is_one_sentence_before_trainin
     if "could not be made" not in words:
         assert CALLBACK_FIX in lines[0] and lines[0].endswith("or drop the entry with ~callbacks.x.")
     assert not (tmp_path / "run" / "summary.json").exists() and not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_function_that_returns_a_callback_is_a_callback_target() -> None:
+    """A factory (`-> pl.Callback`), as the shipped progress bar is, is made as a class is: not refused,
+    whether its bar is on (a terminal, `trainer.enable_progress_bar=true`) or not."""
+    from dlbench.config.early import check_callback_classes
+
+    check_callback_classes({"progress_bar": {"_target_": "dlbench.callbacks.progress.progress_bar", "enabled": True}})
+    with pytest.raises(ConfigError, match="is a function, not a Lightning callback class"):
+        check_callback_classes({"x": {"_target_": "dlbench.errors.require"}})  # returns None: no factory
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,8 @@ CALLBACK_BASE = "pytorch_lightning.callbacks.callback.Callback"
 
 
 def check_callback_classes(callbacks: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> None:
-    """Each callback switched on names a class that subclasses pytorch_lightning.Callback; else one
+    """Each callback switched on names a class that subclasses pytorch_lightning.Callback (or a function
+    annotated to return one, a factory); else one
     sentence naming `callbacks.<name>._target_` and what it must be. A `_target_` is code, like a script
     (docs/bring-your-own.md): the module is imported as Hydra's instantiate would, moments later; what
     is refused is a mistake, said in one sentence instead of Hydra's traceback. Targets in the packages
@@ -78,11 +79,26 @@ def check_callback_classes(callbacks: Mapping[str, Any], skip: frozenset[str] = 
         found = _located(target)
         if isinstance(found, str):
             raise ConfigError(f"{key}={target} cannot be imported ({found}); {expected}.")
+        if _makes_a_callback(found):
+            continue
         if not inspect.isclass(found):
             kind = "a function" if callable(found) else f"a {type(found).__name__}"
             raise ConfigError(f"{key}={target} is {kind}, not a Lightning callback class; {expected}.")
         if not any(f"{base.__module__}.{base.__qualname__}" == CALLBACK_BASE for base in found.__mro__):
             raise ConfigError(f"{key}={target} is the class {found.__name__}, not a Lightning callback; {expected}.")
+
+
+def _makes_a_callback(found: Any) -> bool:
+    """A function that says it returns a callback (`-> pl.Callback`, `-> Callback | None`), as
+    `dlbench.callbacks.progress.progress_bar` does: a factory Hydra instantiates like a class."""
+    if inspect.isclass(found) or not callable(found):
+        return False
+    try:
+        returns = inspect.signature(found).return_annotation
+    except (TypeError, ValueError):
+        return False
+    name = returns if isinstance(returns, str) else getattr(returns, "__name__", str(returns))
+    return "Callback" in name
 
 
 def _located(target: str) -> Any:
