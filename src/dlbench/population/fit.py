@@ -19,14 +19,14 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
-from dlbench.callbacks.graceful_stop import interrupt_reason
+from dlbench.callbacks.graceful_stop import StopBetweenSteps, interrupt_reason
 from dlbench.callbacks.pictures import Pictures
 from dlbench.loggers.protocol import start_loggers
 from dlbench.loggers.wandb_logger import DlbenchWandbLogger
 from dlbench.population.checkpoints import checkpoint_callback
 from dlbench.population.data import PopulationData
 from dlbench.population.members import Member
-from dlbench.population.module import PopulationModule
+from dlbench.population.module import PopulationModule, run_record
 from dlbench.population.summary import PopulationOutcome, member_outcome
 from dlbench.population.views import MemberTrainer
 from dlbench.run.execute import record
@@ -44,9 +44,10 @@ def make_trainer(members: list[Member]) -> pl.Trainer:
     from dlbench.callbacks.progress import population_bar
 
     bar = population_bar(members[0].cfg.trainer.get("enable_progress_bar"), len(members))
+    # Ctrl-C and SIGTERM stop the population between two steps, as a run alone (its own StopBetweenSteps)
     return instantiate(
         members[0].cfg.trainer,
-        callbacks=[bar] if bar is not None else [],
+        callbacks=[StopBetweenSteps(), *([bar] if bar is not None else [])],
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -74,9 +75,13 @@ def _save_interrupted(module: PopulationModule, trainer: pl.Trainer) -> None:
     store = module.store
     if store is None or not module.views:
         return
+    module.epoch_in_progress()  # a run alone's task holds its epoch so far: its checkpoint resumes inside it
     for member, view in zip(module.members, module.views, strict=True):
-        if not member.stopped and checkpoint_callback(member) is not None:
-            store.record(member, view, str(member.run_dir / "checkpoints" / "last.ckpt"))
+        callback = checkpoint_callback(member)
+        if not member.stopped and callback is not None and callback.save_last:
+            path = callback.last_model_path or callback.format_checkpoint_name({}, callback.CHECKPOINT_NAME_LAST)
+            store.record(member, view, path)
+            callback.last_model_path = path
     store.commit(trainer)
 
 
@@ -186,4 +191,7 @@ def _record(
     for logger in member.loggers:
         if logger not in wandb:
             logger.finalize("success")
+    running = run_record(member)
+    if running is not None:
+        running.on_train_end(view, member.task)  # the running summary.json's file is let go; the final one replaces it
     return record(member.plan, member_outcome(member, outcome), member.callbacks, member.loggers)

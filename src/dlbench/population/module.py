@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from dlbench.callbacks.run_record import RunRecord
 from dlbench.callbacks.weights import MaxNorm
 from dlbench.population.checkpoints import MemberCheckpoints, TopOne
 from dlbench.population.network import MemberDraws, StackedNetwork
@@ -124,6 +125,12 @@ def _may_save(callback: ModelCheckpoint, row: dict[str, float]) -> bool:
     return current < kth if callback.mode == "min" else current > kth
 
 
+def run_record(member: Any) -> RunRecord | None:
+    """The member's `RunRecord` (a part of its run guard), which writes its running summary.json."""
+    parts = (part for callback in member.callbacks for part in [callback, *getattr(callback, "parts", [])])
+    return next((part for part in parts if isinstance(part, RunRecord)), None)
+
+
 def _loss_key(module: torch.nn.Module) -> tuple[Any, ...]:
     simple = (int, float, str, bool, type(None))
     return (type(module), tuple(sorted((k, v) for k, v in vars(module).items() if isinstance(v, simple))))
@@ -168,6 +175,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.test_rows: list[dict[str, float]] = [{} for _ in members]
         self._epoch_start = 0.0
         self._epoch_lrs: list[float] = []
+        self._records: list[RunRecord | None] = []
         self.plateau = isinstance(members[0].scheduler, ReduceLROnPlateau)
 
     # -- one step -----------------------------------------------------------------------------
@@ -312,12 +320,29 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 if isinstance(callback, (ModelCheckpoint, EarlyStopping)):
                     callback.setup(view, member.task, stage="fit")
                     callback.on_train_start(view, member.task)
+        self._records = [run_record(member) for member in self.members]
+        for record, member, view in zip(self._records, self.members, self.views, strict=True):
+            if record is not None:  # summary.json says `running` from the start, as a run alone's
+                record.on_train_start(view, member.task)
 
     # -- once per epoch -----------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
         self.stacked_optimizer.refresh()  # a member's scheduler may have changed its rate
         self._epoch_lrs = [float(m.optimizer.param_groups[0]["lr"]) for m in self.members]
+
+    def epoch_in_progress(self) -> None:
+        """Give each member's task what a run alone's task holds inside an epoch (the rate it trains
+        at, when the epoch began, its training sums so far), so a checkpoint taken now resumes alone
+        inside this epoch as a run alone's does (`dlbench.tasks.resume_state`)."""
+        totals = self.totals["train_totals"].totals
+        for index, member in enumerate(self.members):
+            task = member.task
+            if index < len(self._epoch_lrs):
+                task._epoch_lr = self._epoch_lrs[index]
+            task._epoch_start = self._epoch_start
+            task._val_row = {}
+            task.metrics["train_metrics"].restore(totals[index])
 
     def on_validation_epoch_end(self) -> None:
         rows = self.totals["val_totals"].rows("val")
@@ -379,6 +404,10 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 member.stopped = True
                 member.final_epoch, member.final_step = epoch + 1, trainer.global_step
         self.store.commit(trainer)
+        for index, member in enumerate(self.members):  # the record on disk after every epoch, as a run alone's
+            record = self._records[index]
+            if record is not None and active[index]:
+                record.on_train_epoch_end(self.views[index], member.task)
         self._shared.clear()
         stopped = torch.tensor([m.stopped for m in self.members], device=self.active.device)
         done = sum(member.stopped for member in self.members)
