@@ -53,7 +53,8 @@ class EpochBar(RichProgressBar):
         """Whether `1 / draws_per_s` has passed on `clock` (always on the last epoch and the first draw)."""
         now = time.monotonic()
         last_epoch = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
-        if last_epoch or self.train_progress_bar_id is None or now - self._clocks.get(clock, 0.0) >= 1 / self.draws_per_s:
+        due = now - self._clocks.get(clock, 0.0) >= 1 / self.draws_per_s
+        if last_epoch or self.train_progress_bar_id is None or due:
             self._clocks[clock] = now
             return True
         return False
