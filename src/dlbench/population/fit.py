@@ -23,12 +23,13 @@ from dlbench.callbacks.graceful_stop import StopBetweenSteps, interrupt_reason
 from dlbench.callbacks.pictures import Pictures
 from dlbench.loggers.protocol import start_loggers
 from dlbench.loggers.wandb_logger import DlbenchWandbLogger
-from dlbench.population.checkpoints import checkpoint_callback
+from dlbench.population.checkpoints import checkpoint_callback, resume_members
 from dlbench.population.data import PopulationData
 from dlbench.population.members import Member
 from dlbench.population.module import PopulationModule, run_record
 from dlbench.population.summary import PopulationOutcome, member_outcome
 from dlbench.population.views import MemberTrainer
+from dlbench.run.checkpoints import SafeCheckpointIO
 from dlbench.run.execute import record
 
 # The CSV logger writes metrics.csv into the run directory Hydra already made (as in dlbench.run.execute).
@@ -45,7 +46,7 @@ def make_trainer(members: list[Member]) -> pl.Trainer:
 
     bar = population_bar(members[0].cfg.trainer.get("enable_progress_bar"), len(members))
     # Ctrl-C and SIGTERM stop the population between two steps, as a run alone (its own StopBetweenSteps)
-    return instantiate(
+    trainer = instantiate(
         members[0].cfg.trainer,
         callbacks=[StopBetweenSteps(), *([bar] if bar is not None else [])],
         logger=False,
@@ -54,6 +55,8 @@ def make_trainer(members: list[Member]) -> pl.Trainer:
         enable_progress_bar=bar is not None,  # never Lightning's own default bar (None means on)
         _convert_="all",
     )
+    trainer.strategy.checkpoint_io = SafeCheckpointIO()  # a resumed population reads a member's last.ckpt
+    return trainer
 
 
 @contextmanager
@@ -116,14 +119,16 @@ def train_population(
     `pictures=False` leaves out the pictures each member's standalone run would draw; `timings`, when
     given, gets the wall and CPU seconds of the fit (`fit_s`, `fit_cpu_s`), for the benchmark."""
     started = time.perf_counter() if started is None else started
+    resumed = resume_members(members)  # the sweep run again: each member from its own last.ckpt
     module = PopulationModule(members)
+    module.random_state = resumed[1] if resumed is not None else {}
     data = PopulationData([member.datamodule for member in members])
     trainer = make_trainer(members)
     interrupted: BaseException | None = None
     with _quiet_lightning():
         fit_started, fit_cpu = time.perf_counter(), time.process_time()
         try:
-            trainer.fit(module, datamodule=data)
+            trainer.fit(module, datamodule=data, ckpt_path=resumed[0] if resumed is not None else None)
         except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C, SIGTERM (Lightning ends the fit with SystemExit)
             interrupted = error
             _save_interrupted(module, trainer)

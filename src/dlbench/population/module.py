@@ -34,11 +34,12 @@ from torch import Tensor, nn
 from torch.func import vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from dlbench.callbacks.resume import set_random_state
 from dlbench.callbacks.run_record import RunRecord
 from dlbench.callbacks.weights import MaxNorm
 from dlbench.population.checkpoints import MemberCheckpoints, TopOne
 from dlbench.population.network import MemberDraws, StackedNetwork
-from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer, unsupported_reason
+from dlbench.population.optimizers import MEMBERS_OWN, MemberOptimizers, StackedOptimizer, unsupported_reason
 from dlbench.population.views import MemberTrainer
 from dlbench.runtime.lightning import PlainHookName
 from dlbench.tasks.epoch_totals import EpochTotals
@@ -176,6 +177,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self._epoch_start = 0.0
         self._epoch_lrs: list[float] = []
         self._records: list[RunRecord | None] = []
+        self._resuming = False
+        self.random_state: dict[str, Any] = {}  # a resumed population's shared (numpy, Python, torch) state
         self.plateau = isinstance(members[0].scheduler, ReduceLROnPlateau)
 
     # -- one step -----------------------------------------------------------------------------
@@ -325,6 +328,37 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             if record is not None:  # summary.json says `running` from the start, as a run alone's
                 record.on_train_start(view, member.task)
 
+    # -- resuming (a sweep run again: `dlbench.population.checkpoints.resume_members`) -----------
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Lightning restores the population's loops from a member's `last.ckpt`; everything of the
+        members' own was given back to them before the population was built from them."""
+        checkpoint["state_dict"] = self.state_dict()
+        checkpoint["optimizer_states"] = [MEMBERS_OWN]
+        checkpoint["callbacks"] = {}
+        self._resuming = True
+
+    def on_train_start(self) -> None:
+        """What `ExactResume` does for a run alone when training resumes: the shared random state
+        back, the plateau step Lightning skips after an epoch's end taken, and the epoch under way
+        (its rates, start and sums, which its task held) continued."""
+        if not self._resuming:
+            return
+        self._resuming = False
+        if self.random_state:
+            set_random_state(self.random_state)
+        fit = self.trainer.fit_loop
+        if fit.resumed_on_epoch_end and self.plateau:
+            for member in self.members:
+                if member.task.history and not member.stopped:
+                    member.scheduler.step(torch.tensor(member.task.history[-1][self.monitor]))
+        fit._restarting = False
+        totals = self.totals["train_totals"]
+        rows = torch.stack([member.task.metrics["train_metrics"].totals for member in self.members])
+        totals.restore(rows)
+        self._epoch_lrs = [float(getattr(m.task, "_epoch_lr", m.optimizer.param_groups[0]["lr"])) for m in self.members]
+        self._epoch_start = self.members[0].task._epoch_start
+        self.stacked_optimizer.refresh()
+
     # -- once per epoch -----------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
@@ -403,6 +437,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             if view.should_stop and epoch + 1 >= (trainer.min_epochs or 0):
                 member.stopped = True
                 member.final_epoch, member.final_step = epoch + 1, trainer.global_step
+            for callback in checkpoints:  # last.ckpt: its end of training, as in its run alone
+                self.store.last_due(member, view, callback, now=member.stopped)
         self.store.commit(trainer)
         for index, member in enumerate(self.members):  # the record on disk after every epoch, as a run alone's
             record = self._records[index]
@@ -416,6 +452,17 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.stacked_optimizer.set_active(self.active)
         if not any(not m.stopped for m in self.members):
             trainer.should_stop = True
+
+    def on_train_end(self) -> None:
+        """The members still training take their due last.ckpt: the run's final state, as
+        `BufferedCheckpoint.on_train_end` takes a run alone's."""
+        MemberTrainer.refresh(self.trainer, self._shared)
+        for member, view in zip(self.members, self.views, strict=True):
+            if not member.stopped:
+                for callback in self._monitoring[member.index][1]:
+                    self.store.last_due(member, view, callback, now=True, only_if_due=True)
+        self.store.commit(self.trainer)
+        self._shared.clear()
 
     def on_test_epoch_end(self) -> None:
         self.test_rows = self.totals["test_totals"].rows("test")
