@@ -300,7 +300,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 results[job.number] = end_job(launcher, job, job.done)
     run_units = getattr(launcher, "run_units", None)  # backend=ray: each unit one Ray task (dlbench.cluster)
     if run_units is not None:
-        results = run_units(launcher, units)
+        release_jobs()  # the Ray tasks take their jobs' directories themselves
+        results.update(run_units(launcher, units))
         units = []
     for unit in units:
         if len(unit) == 1:
