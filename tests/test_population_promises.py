@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,11 +41,11 @@ def test_a_population_stopped_by_a_signal_leaves_members_that_resume_alone_exact
     tmp_path: Path, run_alone: dict, signal_name: str
 ) -> None:
     sweep_dir = tmp_path / "sweep"
-    process = start_cli(
-        "-m", "hydra/launcher=population", f"optimizer.lr={','.join(RATES)}", *MEMBER, *QUIET,
-        f"hydra.sweep.dir={sweep_dir}",
-    )  # fmt: skip
+    command = ["-m", "hydra/launcher=population", f"optimizer.lr={','.join(RATES)}", *MEMBER, *QUIET]
+    command.append(f"hydra.sweep.dir={sweep_dir}")
+    process = start_cli(*command)
     wait_for(process, lambda: (sweep_dir / "1" / "checkpoints" / "best.ckpt").exists())  # epoch 0 has ended
+    time.sleep(0.5)  # into epoch 1 (163 steps of two members)
     process.send_signal(getattr(signal, signal_name))
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err[-3000:]
@@ -53,7 +54,8 @@ def test_a_population_stopped_by_a_signal_leaves_members_that_resume_alone_exact
         summary = json.loads((sweep_dir / job / "summary.json").read_text())
         last = summary["last_checkpoint"]
         assert summary["status"] == "interrupted"
-        assert summary["stop_reason"] == f"stopped by {how} at epoch {last['epoch']}, step {last['step']}"
+        epoch = last["epoch"] + 1 if last["end_of_epoch"] else last["epoch"]  # stopped at an epoch's end: the next
+        assert summary["stop_reason"] == f"stopped by {how} at epoch {epoch}, step {last['step']}"
         assert last["path"] == str(sweep_dir / job / "checkpoints" / "last.ckpt")
         assert sorted(path.name for path in (sweep_dir / job / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     held = json.loads((sweep_dir / "0" / "summary.json").read_text())["last_checkpoint"]
@@ -66,6 +68,19 @@ def test_a_population_stopped_by_a_signal_leaves_members_that_resume_alone_exact
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _history(json.loads((resumed_dir / "summary.json").read_text())) == _history(run_alone)
+
+    # the same command again: the members resume together, inside the epoch they stopped in
+    again = run_cli(*command)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "population: 2 jobs train together" in again.stdout
+    for job in ("0", "1"):
+        said = [line for line in again.stdout.splitlines() if line.startswith(f"job {job} (")]
+        assert said and said[0].endswith(
+            f"): interrupted earlier; resuming from {sweep_dir}/{job}/checkpoints/last.ckpt."
+        )
+        summary = json.loads((sweep_dir / job / "summary.json").read_text())
+        assert summary["status"] == "completed" and [row["epoch"] for row in summary["history"]] == [0, 1, 2]
+    assert _history(json.loads((sweep_dir / "0" / "summary.json").read_text())) == _history(run_alone)
 
 
 @pytest.mark.slow

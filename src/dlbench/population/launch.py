@@ -243,6 +243,8 @@ def run_population(launcher: Any, jobs: list[Job]) -> dict[int, JobReturn]:
             )
             for member in members:
                 _clean(member.run_dir)
+                with open_dict(member.job.config):
+                    member.job.config.ckpt_path = None  # its checkpoints are gone with the rest: it starts afresh
             alone = sorted([*alone, *(member.job for member in members)], key=lambda job: job.number)
             members = []
         else:

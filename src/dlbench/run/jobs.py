@@ -85,6 +85,8 @@ def take_job(cfg: DictConfig, run_dir: Path, number: int, overrides: list[str]) 
         print(f"job {number} ({' '.join(overrides)}): {status} earlier in {run_dir}; not run again.")
         return JobStart(cfg, skip=True, value=summary.best.value if summary.best else None)
     last = run_dir / "checkpoints" / "last.ckpt"
+    if status in RESUMABLE and last.is_file() and str(cfg.get("ckpt_path")) == str(last):
+        return JobStart(cfg)  # resumed already (a population's member that runs alone after all)
     if status in RESUMABLE and last.is_file() and cfg.get("ckpt_path") is None and cfg.get("train", True):
         cfg = cfg.copy()
         with open_dict(cfg):
