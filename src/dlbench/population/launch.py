@@ -18,6 +18,7 @@ Jobs keep their numbers and the returns come back in the order of the overrides.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -205,6 +206,7 @@ def run_population(launcher: Any, jobs: list[Job]) -> dict[int, JobReturn]:
     """Build the members, train them as one population, return each job's `JobReturn`."""
     from dlbench.population.fit import train_population
     from dlbench.population.members import DataModules, build_member
+    from dlbench.records.claim import RunDirTaken
     from dlbench.run.jobs import hold_job
 
     started = time.perf_counter()
@@ -212,7 +214,8 @@ def run_population(launcher: Any, jobs: list[Job]) -> dict[int, JobReturn]:
     members, alone = [], []
     data = DataModules()
     for job in jobs:  # held for the population's life (a job run alone before it let go of them)
-        hold_job(Path(job.config.hydra.runtime.output_dir))
+        with contextlib.suppress(RunDirTaken):  # taken by another process meanwhile: its records say so
+            hold_job(Path(job.config.hydra.runtime.output_dir), key=f"sweep job {job.number}")
     for job in jobs:
         with member_job(launcher, job):
             start_job(launcher, job)

@@ -58,10 +58,10 @@ def release_jobs() -> None:
     _current_job.clear()
 
 
-def hold_job(run_dir: Path) -> bool:
+def hold_job(run_dir: Path, key: str = "hydra.sweep.dir") -> bool:
     """Claim a sweep job's directory for this process, whatever it holds (the caller decides what to
     do with it); False where nothing is claimed (no flock here)."""
-    claimed = claim(run_dir, key="hydra.sweep.dir", any_record=True) is not None
+    claimed = claim(run_dir, key=key, any_record=True) is not None
     if claimed and run_dir not in _current_job:
         _current_job.append(run_dir)
     return claimed
@@ -71,7 +71,7 @@ def take_job(cfg: DictConfig, run_dir: Path, number: int, overrides: list[str]) 
     """Claim sweep job `number`'s directory and decide from what it holds: skip, resume or start it
     (the module docstring). A population's members are each taken here too (`dlbench.population.launch`)."""
     # the lock first (a live run's files are never looked at to be changed), then what the directory holds
-    claimed = hold_job(run_dir)
+    claimed = hold_job(run_dir, key=f"sweep job {number}")
     summary = whole_summary(run_dir)
     if summary and "overrides" in summary.model_fields_set and summary.overrides != overrides:
         raise RunDirTaken(
