@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,27 @@ def start_cli(*args: str) -> subprocess.Popen:
         env={**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def wait_for(process: subprocess.Popen, done: Callable[[], object], timeout: float = 240, every: float = 0.05) -> None:
+    """Wait until `done()` is true while `process` (from `start_cli`) runs; fail with its stderr if it
+    ends first, or after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"not done after {timeout} s"
+        time.sleep(every)
+
+
+def summary_if_whole(run_dir: str | Path) -> dict:
+    """A run's summary.json as it stands (a run under way writes it after every epoch), or {} when
+    there is none yet or it is being replaced."""
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def run_in_terminal(*args: str, timeout: int = 300, env: dict[str, str] | None = None) -> tuple[int, str]:

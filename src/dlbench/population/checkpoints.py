@@ -163,6 +163,8 @@ class MemberCheckpoints:
         self._exists: dict[str, bool] = {}
         self._state_keys: dict[int, list[tuple[str, Any]]] = {}
         self._bytes: float | None = None
+        self._last_taken: dict[int, int] = {}  # member -> the step its last.ckpt was last taken at
+        self._last_pending: dict[int, bool] = {}  # member -> an epoch ended since: last.ckpt is due
 
     # -- what the callbacks call ----------------------------------------------------------------
     def attach(self, member: Any, view: Any) -> None:
@@ -175,6 +177,9 @@ class MemberCheckpoints:
             self.record(member, view, filepath)
             callback._last_global_step_saved = trainer.global_step
             callback._last_checkpoint_saved = filepath
+            if Path(filepath).name == Path(callback.format_checkpoint_name({}, callback.CHECKPOINT_NAME_LAST)).name:
+                self._last_taken[member.index] = trainer.global_step
+                self._last_pending[member.index] = False
 
         def exists(filepath: str, trainer: pl.Trainer) -> bool:
             return self.exists(filepath)
@@ -190,6 +195,25 @@ class MemberCheckpoints:
         callback._save_checkpoint = save
         callback._remove_checkpoint = remove
         callback.file_exists = exists
+
+    def last_due(self, member: Any, view: Any, callback: ModelCheckpoint, now: bool, only_if_due: bool = False) -> None:
+        """`BufferedCheckpoint._save_last_every_epoch` for a member: after every epoch last.ckpt is
+        due (Lightning takes it only with best.ckpt); taken at once the first time, when a flush is
+        due, or `now` (the member's training ends), else marked due. `only_if_due`: only one marked."""
+        step = view.global_step
+        if not callback.save_last or (
+            callback._last_global_step_saved == step and self._last_taken.get(member.index) == step
+        ):
+            return
+        path = callback.last_model_path or callback.format_checkpoint_name({}, callback.CHECKPOINT_NAME_LAST)
+        if only_if_due and not self._last_pending.get(member.index):
+            return
+        if now or path not in self.written or time.monotonic() - self._last_flush >= self.flush_every_s:
+            callback._save_checkpoint(view, path)
+            callback.last_model_path = path
+            self._last_pending[member.index] = False
+        else:
+            self._last_pending[member.index] = True
 
     def exists(self, filepath: str) -> bool:
         """Whether `filepath` exists, as `ModelCheckpoint.file_exists` asks (it then picks another name):
@@ -348,3 +372,37 @@ class MemberCheckpoints:
         callback = checkpoint_callback(self.members[index])
         if isinstance(callback, BufferedCheckpoint):  # what the file on disk holds, as a run alone says it
             callback.on_disk[filepath] = self.points[(index, filepath)].position
+
+
+def resume_members(members: list[Any]) -> tuple[str, dict[str, Any]] | None:
+    """The members of a sweep run again, each resumed from its own `last.ckpt` (all at one step:
+    `dlbench.population.launch` groups them so), before the population is built from them: what
+    Lightning and `ExactResume` give back to a run alone (weights, optimizer and scheduler state,
+    callbacks' state, the task's record and epoch under way, its random stream). Returns the
+    checkpoint the population's fit resumes its loops from and its shared random state; None when
+    no member resumes."""
+    from dlbench.run.checkpoints import load_checkpoint
+    from dlbench.tasks.resume_state import restore_task_state
+
+    paths = [member.plan.ckpt_path for member in members]
+    if not any(paths):
+        return None
+    if not all(paths):
+        raise ValueError("a population resumes all its members or none")
+    shared: dict[str, Any] = {}
+    for member, path in zip(members, paths, strict=True):
+        checkpoint = load_checkpoint(path)
+        member.task.load_state_dict(checkpoint["state_dict"])
+        member.optimizer.load_state_dict(checkpoint["optimizer_states"][0])
+        if member.scheduler is not None and checkpoint.get("lr_schedulers"):
+            member.scheduler.load_state_dict(checkpoint["lr_schedulers"][0])
+        states = checkpoint.get("callbacks") or {}
+        for callback in member.callbacks:
+            if callback.state_key in states:
+                callback.load_state_dict(states[callback.state_key])
+        restore_task_state(member.task, checkpoint.get(resume_state.KEY))
+        random = checkpoint.get(RANDOM_STATE)
+        if random is not None:
+            member.rng_state = random["torch"].clone()
+            shared = shared or random
+    return str(paths[0]), shared

@@ -104,7 +104,10 @@ class PopulationData(pl.LightningDataModule):
             if device != self._device:  # once: the data lives where the population trains
                 self.splits.to(device)
                 self._device = device
-        return MemberBatches(self.splits, split, shuffle, trainer.current_epoch if trainer is not None else 0)
+        # epochs whose training is done, as a run alone's data module counts them (a resumed population
+        # continues the sequence of orders: see `InMemoryDataModule._batches`)
+        epoch = trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0
+        return MemberBatches(self.splits, split, shuffle, epoch)
 
     def train_dataloader(self) -> MemberBatches:
         return self._batches("train", shuffle=True)

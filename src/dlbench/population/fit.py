@@ -19,16 +19,17 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
-from dlbench.callbacks.graceful_stop import interrupt_reason
+from dlbench.callbacks.graceful_stop import StopBetweenSteps, interrupt_reason
 from dlbench.callbacks.pictures import Pictures
 from dlbench.loggers.protocol import start_loggers
 from dlbench.loggers.wandb_logger import DlbenchWandbLogger
-from dlbench.population.checkpoints import checkpoint_callback
+from dlbench.population.checkpoints import checkpoint_callback, resume_members
 from dlbench.population.data import PopulationData
 from dlbench.population.members import Member
-from dlbench.population.module import PopulationModule
+from dlbench.population.module import PopulationModule, run_record
 from dlbench.population.summary import PopulationOutcome, member_outcome
 from dlbench.population.views import MemberTrainer
+from dlbench.run.checkpoints import SafeCheckpointIO
 from dlbench.run.execute import record
 
 # The CSV logger writes metrics.csv into the run directory Hydra already made (as in dlbench.run.execute).
@@ -45,16 +46,19 @@ def make_trainer(members: list[Member]) -> pl.Trainer:
 
     bar = population_bar(members[0].cfg.trainer.get("enable_progress_bar"), len(members))
     epochs = [member.max_epochs for member in members]  # per member; the population runs to the longest
-    return instantiate(
+    # Ctrl-C and SIGTERM stop the population between two steps, as a run alone (its own StopBetweenSteps)
+    trainer = instantiate(
         members[0].cfg.trainer,
         max_epochs=max(epochs) if all(isinstance(value, int) and value > 0 for value in epochs) else epochs[0],
-        callbacks=[bar] if bar is not None else [],
+        callbacks=[StopBetweenSteps(), *([bar] if bar is not None else [])],
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=bar is not None,  # never Lightning's own default bar (None means on)
         _convert_="all",
     )
+    trainer.strategy.checkpoint_io = SafeCheckpointIO()  # a resumed population reads a member's last.ckpt
+    return trainer
 
 
 @contextmanager
@@ -76,9 +80,13 @@ def _save_interrupted(module: PopulationModule, trainer: pl.Trainer) -> None:
     store = module.store
     if store is None or not module.views:
         return
+    module.epoch_in_progress()  # a run alone's task holds its epoch so far: its checkpoint resumes inside it
     for member, view in zip(module.members, module.views, strict=True):
-        if not member.stopped and checkpoint_callback(member) is not None:
-            store.record(member, view, str(member.run_dir / "checkpoints" / "last.ckpt"))
+        callback = checkpoint_callback(member)
+        if not member.stopped and callback is not None and callback.save_last:
+            path = callback.last_model_path or callback.format_checkpoint_name({}, callback.CHECKPOINT_NAME_LAST)
+            store.record(member, view, path)
+            callback.last_model_path = path
     store.commit(trainer)
 
 
@@ -113,14 +121,16 @@ def train_population(
     `pictures=False` leaves out the pictures each member's standalone run would draw; `timings`, when
     given, gets the wall and CPU seconds of the fit (`fit_s`, `fit_cpu_s`), for the benchmark."""
     started = time.perf_counter() if started is None else started
+    resumed = resume_members(members)  # the sweep run again: each member from its own last.ckpt
     module = PopulationModule(members)
+    module.random_state = resumed[1] if resumed is not None else {}
     data = PopulationData([member.datamodule for member in members])
     trainer = make_trainer(members)
     interrupted: BaseException | None = None
     with _quiet_lightning():
         fit_started, fit_cpu = time.perf_counter(), time.process_time()
         try:
-            trainer.fit(module, datamodule=data)
+            trainer.fit(module, datamodule=data, ckpt_path=resumed[0] if resumed is not None else None)
         except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C, SIGTERM (Lightning ends the fit with SystemExit)
             interrupted = error
             _save_interrupted(module, trainer)
@@ -186,4 +196,7 @@ def _record(
     for logger in member.loggers:
         if logger not in wandb:
             logger.finalize("success")
+    running = run_record(member)
+    if running is not None:
+        running.on_train_end(view, member.task)  # the running summary.json's file is let go; the final one replaces it
     return record(member.plan, member_outcome(member, outcome), member.callbacks, member.loggers)

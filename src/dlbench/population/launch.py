@@ -18,6 +18,7 @@ Jobs keep their numbers and the returns come back in the order of the overrides.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -56,6 +57,7 @@ class Job:
     context: Any = None  # its RunContext (dlbench.config.context)
     reason: str | None = None  # why it runs alone
     key: str | None = None  # its group
+    done: Summary | None = None  # completed or diverged earlier (this sweep run again): not run again
 
     @property
     def label(self) -> str:
@@ -106,6 +108,29 @@ def decide(job: Job) -> None:
         job.reason = blocker(job.cfg, dict(job.config.hydra.job.get("env_set") or {}))
         if job.reason is None:
             job.key = group_key(job.cfg)
+            _take(job)
+
+
+def _take(job: Job) -> None:
+    """What the job's directory holds decides, as for a job run alone (`dlbench.run.jobs.take_job`):
+    a finished job is not run again, a stopped one resumes from its last.ckpt (with the others
+    stopped at the same step: they resume as one population), any other starts afresh."""
+    import json
+
+    from dlbench.records.summary import whole_summary
+    from dlbench.run.jobs import take_job
+
+    run_dir = Path(job.config.hydra.runtime.output_dir)
+    try:
+        start = take_job(job.config, run_dir, job.number, list(job.context.overrides))
+    except Exception as error:  # noqa: BLE001 - its directory is taken: its own run says so
+        job.reason, job.key = f"its directory is refused ({type(error).__name__})", None
+        return
+    if start.skip:
+        job.done, job.key = whole_summary(run_dir), None
+    elif start.resumed_at is not None:
+        job.config = start.cfg
+        job.key = json.dumps({**json.loads(job.key or "{}"), "resumed from step": start.resumed_at}, sort_keys=True)
 
 
 def run_alone(launcher: Any, job: Job) -> JobReturn:
@@ -181,11 +206,16 @@ def run_population(launcher: Any, jobs: list[Job]) -> dict[int, JobReturn]:
     """Build the members, train them as one population, return each job's `JobReturn`."""
     from dlbench.population.fit import train_population
     from dlbench.population.members import DataModules, build_member
+    from dlbench.records.claim import RunDirTaken
+    from dlbench.run.jobs import hold_job
 
     started = time.perf_counter()
     results: dict[int, JobReturn] = {}
     members, alone = [], []
     data = DataModules()
+    for job in jobs:  # held for the population's life (a job run alone before it let go of them)
+        with contextlib.suppress(RunDirTaken):  # taken by another process meanwhile: its records say so
+            hold_job(Path(job.config.hydra.runtime.output_dir), key=f"sweep job {job.number}")
     for job in jobs:
         with member_job(launcher, job):
             start_job(launcher, job)
@@ -216,6 +246,8 @@ def run_population(launcher: Any, jobs: list[Job]) -> dict[int, JobReturn]:
             )
             for member in members:
                 _clean(member.run_dir)
+                with open_dict(member.job.config):
+                    member.job.config.ckpt_path = None  # its checkpoints are gone with the rest: it starts afresh
             alone = sorted([*alone, *(member.job for member in members)], key=lambda job: job.number)
             members = []
         else:
@@ -234,9 +266,11 @@ def _numbers(jobs: Any) -> str:
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
     """Run the batch: see the module docstring."""
     from dlbench.population.grouping import differing_keys
+    from dlbench.run.jobs import release_jobs
 
     setup_globals()
     assert launcher.config is not None
+    release_jobs()  # the jobs of the sweep's previous batch are over
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = [compose(launcher, initial_job_idx + index, overrides) for index, overrides in enumerate(job_overrides)]
@@ -244,6 +278,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         decide(job)
     groups: dict[str, list[Job]] = {}
     for job in jobs:
+        if job.done is not None:
+            continue
         if job.reason is not None:
             print(f"{PREFIX} {job.label} runs alone: {job.reason}")
         else:
@@ -263,9 +299,14 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     units += [[job] for job in jobs if job.reason is not None]
     units.sort(key=lambda unit: unit[0].number)
     results: dict[int, JobReturn] = {}
+    for job in jobs:
+        if job.done is not None:
+            with member_job(launcher, job):
+                results[job.number] = end_job(launcher, job, job.done)
     run_units = getattr(launcher, "run_units", None)  # backend=ray: each unit one Ray task (dlbench.cluster)
     if run_units is not None:
-        results = run_units(launcher, units)
+        release_jobs()  # the Ray tasks take their jobs' directories themselves
+        results.update(run_units(launcher, units))
         units = []
     for unit in units:
         if len(unit) == 1:

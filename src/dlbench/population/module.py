@@ -34,10 +34,12 @@ from torch import Tensor, nn
 from torch.func import vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from dlbench.callbacks.resume import set_random_state
+from dlbench.callbacks.run_record import RunRecord
 from dlbench.callbacks.weights import MaxNorm
 from dlbench.population.checkpoints import MemberCheckpoints, TopOne
 from dlbench.population.network import MemberDraws, StackedNetwork
-from dlbench.population.optimizers import MemberOptimizers, StackedOptimizer, StackedOptimizers, by_update
+from dlbench.population.optimizers import MEMBERS_OWN, MemberOptimizers, StackedOptimizer, StackedOptimizers, by_update
 from dlbench.population.views import MemberTrainer
 from dlbench.runtime.lightning import PlainHookName
 from dlbench.tasks.epoch_totals import EpochTotals
@@ -124,6 +126,12 @@ def _may_save(callback: ModelCheckpoint, row: dict[str, float]) -> bool:
     return current < kth if callback.mode == "min" else current > kth
 
 
+def run_record(member: Any) -> RunRecord | None:
+    """The member's `RunRecord` (a part of its run guard), which writes its running summary.json."""
+    parts = (part for callback in member.callbacks for part in [callback, *getattr(callback, "parts", [])])
+    return next((part for part in parts if isinstance(part, RunRecord)), None)
+
+
 def _loss_key(module: torch.nn.Module) -> tuple[Any, ...]:
     simple = (int, float, str, bool, type(None))
     return (type(module), tuple(sorted((k, v) for k, v in vars(module).items() if isinstance(v, simple))))
@@ -168,6 +176,9 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.test_rows: list[dict[str, float]] = [{} for _ in members]
         self._epoch_start = 0.0
         self._epoch_lrs: list[float] = []
+        self._records: list[RunRecord | None] = []
+        self._resuming = False
+        self.random_state: dict[str, Any] = {}  # a resumed population's shared (numpy, Python, torch) state
         # members may have other scheduler classes, or none (`scheduler.*` is per member): Lightning
         # sees one epoch-interval scheduler, a plateau one (reading the monitor) if any member's is
         self.plateau = any(isinstance(member.scheduler, ReduceLROnPlateau) for member in members)
@@ -317,12 +328,60 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 if isinstance(callback, (ModelCheckpoint, EarlyStopping)):
                     callback.setup(view, member.task, stage="fit")
                     callback.on_train_start(view, member.task)
+        self._records = [run_record(member) for member in self.members]
+        for record, member, view in zip(self._records, self.members, self.views, strict=True):
+            if record is not None:  # summary.json says `running` from the start, as a run alone's
+                record.on_train_start(view, member.task)
+
+    # -- resuming (a sweep run again: `dlbench.population.checkpoints.resume_members`) -----------
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Lightning restores the population's loops from a member's `last.ckpt`; everything of the
+        members' own was given back to them before the population was built from them."""
+        checkpoint["state_dict"] = self.state_dict()
+        checkpoint["optimizer_states"] = [MEMBERS_OWN]
+        checkpoint["callbacks"] = {}
+        self._resuming = True
+
+    def on_train_start(self) -> None:
+        """What `ExactResume` does for a run alone when training resumes: the shared random state
+        back, the plateau step Lightning skips after an epoch's end taken, and the epoch under way
+        (its rates, start and sums, which its task held) continued."""
+        if not self._resuming:
+            return
+        self._resuming = False
+        if self.random_state:
+            set_random_state(self.random_state)
+        fit = self.trainer.fit_loop
+        if fit.resumed_on_epoch_end and self.plateau:
+            for member in self.members:
+                if member.task.history and not member.stopped:
+                    member.scheduler.step(torch.tensor(member.task.history[-1][self.monitor]))
+        fit._restarting = False
+        totals = self.totals["train_totals"]
+        rows = torch.stack([member.task.metrics["train_metrics"].totals for member in self.members])
+        totals.restore(rows)
+        self._epoch_lrs = [float(getattr(m.task, "_epoch_lr", m.optimizer.param_groups[0]["lr"])) for m in self.members]
+        self._epoch_start = self.members[0].task._epoch_start
+        self.stacked_optimizer.refresh()
 
     # -- once per epoch -----------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
         self.stacked_optimizer.refresh()  # a member's scheduler may have changed its rate
         self._epoch_lrs = [float(m.optimizer.param_groups[0]["lr"]) for m in self.members]
+
+    def epoch_in_progress(self) -> None:
+        """Give each member's task what a run alone's task holds inside an epoch (the rate it trains
+        at, when the epoch began, its training sums so far), so a checkpoint taken now resumes alone
+        inside this epoch as a run alone's does (`dlbench.tasks.resume_state`)."""
+        totals = self.totals["train_totals"].totals
+        for index, member in enumerate(self.members):
+            task = member.task
+            if index < len(self._epoch_lrs):
+                task._epoch_lr = self._epoch_lrs[index]
+            task._epoch_start = self._epoch_start
+            task._val_row = {}
+            task.metrics["train_metrics"].restore(totals[index])
 
     def on_validation_epoch_end(self) -> None:
         rows = self.totals["val_totals"].rows("val")
@@ -385,7 +444,13 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             if finished or (view.should_stop and epoch + 1 >= (trainer.min_epochs or 0)):
                 member.stopped = True
                 member.final_epoch, member.final_step = epoch + 1, trainer.global_step
+            for callback in checkpoints:  # last.ckpt: its end of training, as in its run alone
+                self.store.last_due(member, view, callback, now=member.stopped)
         self.store.commit(trainer)
+        for index, member in enumerate(self.members):  # the record on disk after every epoch, as a run alone's
+            record = self._records[index]
+            if record is not None and active[index]:
+                record.on_train_epoch_end(self.views[index], member.task)
         self._shared.clear()
         stopped = torch.tensor([m.stopped for m in self.members], device=self.active.device)
         done = sum(member.stopped for member in self.members)
@@ -394,6 +459,17 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.stacked_optimizer.set_active(self.active)
         if not any(not m.stopped for m in self.members):
             trainer.should_stop = True
+
+    def on_train_end(self) -> None:
+        """The members still training take their due last.ckpt: the run's final state, as
+        `BufferedCheckpoint.on_train_end` takes a run alone's."""
+        MemberTrainer.refresh(self.trainer, self._shared)
+        for member, view in zip(self.members, self.views, strict=True):
+            if not member.stopped:
+                for callback in self._monitoring[member.index][1]:
+                    self.store.last_due(member, view, callback, now=True, only_if_due=True)
+        self.store.commit(self.trainer)
+        self._shared.clear()
 
     def on_test_epoch_end(self) -> None:
         self.test_rows = self.totals["test_totals"].rows("test")

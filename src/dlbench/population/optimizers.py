@@ -102,6 +102,9 @@ def _copied(value: Any) -> Any:
     return value
 
 
+MEMBERS_OWN = {"dlbench_population": "each member's own optimizer state"}  # what a resumed population's fit loads
+
+
 class MemberOptimizers(torch.optim.Optimizer):
     """The optimizer Lightning steps: each member's own torch optimizer over its leaf views.
 
@@ -141,6 +144,11 @@ class MemberOptimizers(torch.optim.Optimizer):
     def member_state_dict(self, member: int) -> dict[str, Any]:
         """Member `member`'s optimizer `state_dict()` now, copied."""
         return _copied(self.members[member].state_dict())
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A resumed population: each member's optimizer has its own state already (`resume_members`)."""
+        if state_dict != MEMBERS_OWN:
+            super().load_state_dict(state_dict)
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
@@ -194,6 +202,28 @@ class StackedOptimizer(torch.optim.Optimizer):
             initial = self.hyper["initial_accumulator_value"]
             for p in params:
                 self.state[p]["sum"] = self._cast(initial, p).expand_as(p).clone()
+        self._take_members_state()
+
+    @torch.no_grad()
+    def _take_members_state(self) -> None:
+        """The state the members' own optimizers hold (resumed from their checkpoints), stacked: the
+        inverse of `member_state`. Nothing for members whose optimizers have not stepped."""
+        stacked = self.param_groups[0]["params"]
+        for member, optimizer in enumerate(self.members):
+            own = [p for group in optimizer.param_groups for p in group["params"]]
+            for p, theirs in zip(stacked, own, strict=True):
+                for key, value in optimizer.state.get(theirs, {}).items():
+                    if key == "step":
+                        self.steps[member] = float(value)
+                    elif isinstance(value, Tensor):
+                        if key not in self.state[p]:
+                            self.state[p][key] = torch.zeros_like(p)
+                        self.state[p][key][member].copy_(value)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A resumed population: the members' states were taken from their own optimizers."""
+        if state_dict != MEMBERS_OWN:
+            super().load_state_dict(state_dict)
 
     # -- hyperparameters ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -485,6 +515,11 @@ class StackedOptimizers(torch.optim.Optimizer):
             own = [nn.Parameter(p.detach().index_select(0, rows).clone()) for p in params]
             self.parts.append((StackedOptimizer(own, [members[index] for index in group]), rows, own))
             self.where.update({index: (number, row) for row, index in enumerate(group)})
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A resumed population: each part took its members' states from their own optimizers."""
+        if state_dict != MEMBERS_OWN:
+            super().load_state_dict(state_dict)
 
     def set_active(self, active: Tensor) -> None:
         for part, rows, _ in self.parts:

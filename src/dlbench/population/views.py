@@ -4,9 +4,10 @@ A member's checkpoint and early-stopping callbacks are the real Lightning callba
 run would have (`ModelCheckpoint`/`BufferedCheckpoint`, `EarlyStopping`), driven with this view
 instead of a Trainer of their own: everything is the population's Trainer (epoch, global step,
 strategy, loop state, validation batches...) except what is the member's own: the metrics it
-reads (`callback_metrics`), its callbacks and loggers, its data module, and `should_stop`, which
-stops the member, not the population. So each member's best epoch, stop epoch and the callbacks'
-state in its checkpoints are decided by Lightning's own code, as in its standalone run.
+reads (`callback_metrics`), its callbacks (`checkpoint_callback` too) and loggers, its data
+module, and `should_stop`, which stops the member, not the population. So each member's best
+epoch, stop epoch and the callbacks' state in its checkpoints are decided by Lightning's own
+code, as in its standalone run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 
 
@@ -48,6 +50,7 @@ class MemberTrainer:
             loggers=[logger for logger in member.loggers if not _is_wandb(logger)],
             datamodule=member.datamodule,
             lightning_module=member.task,
+            checkpoint_callback=next((c for c in member.callbacks if isinstance(c, ModelCheckpoint)), None),
         )
 
     def __getattr__(self, name: str) -> Any:

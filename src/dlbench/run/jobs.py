@@ -39,6 +39,7 @@ class JobStart:
     cfg: DictConfig
     skip: bool = False
     value: float | None = None
+    resumed_at: int | None = None  # resumed: the global step its last.ckpt holds (as its summary says)
 
 
 def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
@@ -46,15 +47,31 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
     A single run claimed its directory before Hydra wrote into it; nothing to do here."""
     if not context.multirun:
         return JobStart(cfg)
-    run_dir, number = context.output_dir, context.job_number
-    overrides = list(context.overrides)
-    for held in _current_job:  # the previous job of this process is over
+    release_jobs()  # the previous job of this process is over
+    return take_job(cfg, context.output_dir, context.job_number, list(context.overrides))
+
+
+def release_jobs() -> None:
+    """Let go of the job directories this process holds (its previous job's, or population's)."""
+    for held in _current_job:
         release(held)
     _current_job.clear()
-    # the lock first (a live run's files are never looked at to be changed), then what the directory holds
-    claimed = claim(run_dir, key=f"sweep job {number}", any_record=True) is not None
-    if claimed:
+
+
+def hold_job(run_dir: Path, key: str = "hydra.sweep.dir") -> bool:
+    """Claim a sweep job's directory for this process, whatever it holds (the caller decides what to
+    do with it); False where nothing is claimed (no flock here)."""
+    claimed = claim(run_dir, key=key, any_record=True) is not None
+    if claimed and run_dir not in _current_job:
         _current_job.append(run_dir)
+    return claimed
+
+
+def take_job(cfg: DictConfig, run_dir: Path, number: int, overrides: list[str]) -> JobStart:
+    """Claim sweep job `number`'s directory and decide from what it holds: skip, resume or start it
+    (the module docstring). A population's members are each taken here too (`dlbench.population.launch`)."""
+    # the lock first (a live run's files are never looked at to be changed), then what the directory holds
+    claimed = hold_job(run_dir, key=f"sweep job {number}")
     summary = whole_summary(run_dir)
     if summary and "overrides" in summary.model_fields_set and summary.overrides != overrides:
         raise RunDirTaken(
@@ -68,12 +85,16 @@ def start_job(cfg: DictConfig, context: RunContext) -> JobStart:
         print(f"job {number} ({' '.join(overrides)}): {status} earlier in {run_dir}; not run again.")
         return JobStart(cfg, skip=True, value=summary.best.value if summary.best else None)
     last = run_dir / "checkpoints" / "last.ckpt"
+    if status in RESUMABLE and last.is_file() and str(cfg.get("ckpt_path")) == str(last):
+        return JobStart(cfg)  # resumed already (a population's member that runs alone after all)
     if status in RESUMABLE and last.is_file() and cfg.get("ckpt_path") is None and cfg.get("train", True):
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.ckpt_path = str(last)
         print(f"job {number} ({' '.join(overrides)}): {status} earlier; resuming from {last}.")
-    elif summary is not None or (run_dir / "metrics.csv").exists():
+        held = summary.last_checkpoint if summary is not None else None
+        return JobStart(cfg, resumed_at=held.step if held is not None else None)
+    if summary is not None or (run_dir / "metrics.csv").exists() or any((run_dir / "checkpoints").glob("*.ckpt")):
         _clear_record(run_dir)  # failed or never got going: it starts again, from nothing
     return JobStart(cfg)
 
