@@ -102,7 +102,10 @@ def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Pat
         (["+callbacks.probe._target_=benchmarks.probe.FirstStep"], "callbacks.probe (benchmarks.probe.FirstStep)"),
     ],
 )
-def test_what_a_population_cannot_express_is_named_in_one_line(tmp_path: Path, overrides, named) -> None:
+def test_what_a_population_cannot_express_is_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides, named
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))  # `benchmarks.probe` importable, as from the folder of train.py
     reason = blocker(_resolved(tmp_path, *overrides))
     assert reason is not None and named in reason and "\n" not in reason, reason
 
