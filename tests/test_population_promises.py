@@ -16,8 +16,10 @@ import pytest
 from helpers import ROOT, run_cli, start_cli, summary_if_whole, wait_for
 
 # dropout: the members run one after another with their own modules ("loop"), so a member's
-# numbers are its run alone's to the last bit; digits in batches of 8: 163 steps an epoch
-MEMBER = ["dataset=digits", "dataset.batch_size=8", "regularizer=[dropout]", "trainer.max_epochs=3"]
+# numbers are its run alone's to the last bit; digits in batches of 4: 326 steps an epoch, so an
+# epoch outlasts the test's look at the files and the signal lands inside epoch 1 on a fast machine
+# too (in batches of 8 a quiet machine finished epochs 1 and 2 before a signal sent 0.5 s late)
+MEMBER = ["dataset=digits", "dataset.batch_size=4", "regularizer=[dropout]", "trainer.max_epochs=3"]
 QUIET = ["callbacks.pictures.enabled=false", "test=false"]
 RATES = ("0.1", "0.3")
 
@@ -45,7 +47,7 @@ def test_a_population_stopped_by_a_signal_leaves_members_that_resume_alone_exact
     command.append(f"hydra.sweep.dir={sweep_dir}")
     process = start_cli(*command)
     wait_for(process, lambda: (sweep_dir / "1" / "checkpoints" / "best.ckpt").exists())  # epoch 0 has ended
-    time.sleep(0.5)  # into epoch 1 (163 steps of two members)
+    time.sleep(0.1)  # into epoch 1 (326 steps of two members)
     process.send_signal(getattr(signal, signal_name))
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err[-3000:]
