@@ -91,6 +91,14 @@ def unsupported_reason(optimizers: Sequence[torch.optim.Optimizer]) -> str | Non
     return None
 
 
+def _closure_loss(closure: Any) -> Any:
+    """What a torch optimizer's `step(closure)` does first: the loss, evaluated with gradients on."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 def _copied(value: Any) -> Any:
     """A state dict as of now: tensors cloned, containers copied."""
     if isinstance(value, Tensor):
@@ -152,10 +160,7 @@ class MemberOptimizers(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for member, (optimizer, leaves) in enumerate(zip(self.members, self.leaves, strict=True)):
             if not self.active[member]:
                 continue
@@ -288,10 +293,7 @@ class StackedOptimizer(torch.optim.Optimizer):
     # -- the step ------------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         # on the CPU asking costs nothing; on an accelerator it would make the host wait every step
         everyone = self.active.device.type == "cpu" and bool(self.active.all())
         self.steps = self.steps + 1 if everyone else torch.where(self.active, self.steps + 1, self.steps)
@@ -531,10 +533,7 @@ class StackedOptimizers(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for part, rows, own in self.parts:
             for mine, p in zip(own, self.stacked, strict=True):
                 mine.copy_(p.index_select(0, rows))
