@@ -165,6 +165,25 @@ OPTIMIZERS = {
 }
 
 
+def _step_side_by_side(optimizer, reference, stacked, own, steps: int, frozen: int, frozen_at: int) -> None:
+    """The same random gradients to the stacked optimizer and to each member's own torch optimizer,
+    `steps` times; member `frozen` stops at step `frozen_at` (inactive in the stacked one)."""
+    generator = torch.Generator().manual_seed(0)
+    for step in range(steps):
+        if step == frozen_at:
+            active = torch.ones(len(own), dtype=torch.bool)
+            active[frozen] = False
+            optimizer.set_active(active)
+        for index, p in enumerate(stacked):
+            p.grad = torch.randn(p.shape, generator=generator)
+            for m in range(len(own)):
+                own[m][index].grad = p.grad[m].clone()
+        optimizer.step()
+        for m, torch_optimizer in enumerate(reference):
+            if step < frozen_at or m != frozen:
+                torch_optimizer.step()
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_stacked_optimizer_moves_each_member_as_its_torch_optimizer(name: str) -> None:
     """Same gradients, 60 steps: every member's parameters and state equal its own torch
@@ -174,21 +193,7 @@ def test_stacked_optimizer_moves_each_member_as_its_torch_optimizer(name: str) -
     assert unsupported_reason(optimizers) is None
     optimizer = StackedOptimizer(stacked, optimizers)
     reference = [cls(params, **setting) for params, setting in zip(own, settings, strict=True)]
-    generator = torch.Generator().manual_seed(0)
-    frozen_at = 30
-    for step in range(60):
-        if step == frozen_at:
-            active = torch.ones(len(settings), dtype=torch.bool)
-            active[0] = False
-            optimizer.set_active(active)
-        for index, p in enumerate(stacked):
-            p.grad = torch.randn(p.shape, generator=generator)
-            for m in range(len(settings)):
-                own[m][index].grad = p.grad[m].clone()
-        optimizer.step()
-        for m, torch_optimizer in enumerate(reference):
-            if step < frozen_at or m != 0:
-                torch_optimizer.step()
+    _step_side_by_side(optimizer, reference, stacked, own, steps=60, frozen=0, frozen_at=30)
     for m in range(len(settings)):
         for index, p in enumerate(stacked):
             assert torch.equal(p.detach()[m], own[m][index].detach()), (m, index)
@@ -226,21 +231,7 @@ def test_members_of_several_optimizer_classes_each_move_as_their_own_torch_optim
     reference = [cls(params, **setting) for params, (cls, setting) in zip(own, members, strict=True)]
     assert by_update(optimizers) == [[0, 3], [1, 6], [2], [4], [5]]
     optimizer = StackedOptimizers(stacked, optimizers)
-    generator = torch.Generator().manual_seed(0)
-    frozen, frozen_at = 1, 20
-    for step in range(40):
-        if step == frozen_at:
-            active = torch.ones(len(members), dtype=torch.bool)
-            active[frozen] = False
-            optimizer.set_active(active)
-        for index, p in enumerate(stacked):
-            p.grad = torch.randn(p.shape, generator=generator)
-            for m in range(len(members)):
-                own[m][index].grad = p.grad[m].clone()
-        optimizer.step()
-        for m, torch_optimizer in enumerate(reference):
-            if step < frozen_at or m != frozen:
-                torch_optimizer.step()
+    _step_side_by_side(optimizer, reference, stacked, own, steps=40, frozen=1, frozen_at=20)
     for m in range(len(members)):
         for index, p in enumerate(stacked):
             assert torch.equal(p.detach()[m], own[m][index].detach()), (m, index)
