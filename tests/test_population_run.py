@@ -248,3 +248,38 @@ def test_members_clip_their_own_gradients_and_weights(model: list[str], tmp_path
         assert worst < 1e-5, (worst, where)
         if model:
             assert worst == 0.0, (worst, where)
+
+
+def test_members_stop_at_their_own_criterion_as_their_runs_alone(tmp_path: Path) -> None:
+    """`criterion=within` (the 1986 papers' "every output within 0.1"), the experiments xor_1986,
+    mirror_1986 and encoder_838 use: each member stops the epoch its own criterion is met and
+    records it in summary.json (`epochs_to_criterion`, the stop reason) as its run alone does; a
+    member whose rate is too small never meets it and trains to max_epochs."""
+    xor = [
+        "dataset=xor",
+        "model.hidden=[4]",
+        "model.activation=sigmoid",
+        "optimizer=momentum",
+        "optimizer.momentum=0.9",
+        "criterion=within",
+        "trainer.max_epochs=400",
+        "callbacks.pictures.enabled=false",
+    ]
+    settings = [
+        [*xor, "seed=0", "optimizer.lr=0.5"],
+        [*xor, "seed=1", "optimizer.lr=0.7"],
+        [*xor, "seed=2", "optimizer.lr=1e-4"],
+    ]
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    reached = [summary["epochs_to_criterion"] for summary in apart]
+    assert reached[0] is not None and reached[1] is not None and reached[0] != reached[1], reached
+    assert reached[2] is None and apart[2]["epochs_run"] == 400
+    for member, single in zip(together, apart, strict=True):
+        assert member["devices"]["population"]["size"] == 3  # trained together, not alone
+        assert member["epochs_to_criterion"] == single["epochs_to_criterion"]
+        assert member["criterion"] == single["criterion"]
+        assert member["stop_reason"] == single["stop_reason"]
+        assert member["epochs_run"] == single["epochs_run"]
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (worst, where)

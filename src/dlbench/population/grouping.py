@@ -77,6 +77,8 @@ ELEMENTWISE_ACTIVATIONS = {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "soft
 CLOSURE_OPTIMIZERS = {"torch.optim.LBFGS", "torch.optim.SparseAdam"}
 CHECKPOINTS = {"dlbench.callbacks.checkpoint.BufferedCheckpoint", "pytorch_lightning.callbacks.ModelCheckpoint"}
 EARLY_STOPPING = {"pytorch_lightning.callbacks.EarlyStopping"}
+# An EarlyStopping by kind: each member's own reads its own row and stops it alone (`criterion=`)
+CRITERION = {"dlbench.callbacks.criterion.StopAtCriterion"}
 HARMLESS_CALLBACKS = {
     "pytorch_lightning.callbacks.ModelSummary",
     "dlbench.callbacks.pictures.Pictures",
@@ -277,7 +279,7 @@ def _callbacks_blocker(cfg: DictConfig) -> str | None:
             every = callback.get("every_n_epochs", 0)
             if every:
                 return f"callbacks.{name}.every_n_epochs={every}: members' pictures are drawn at the end only"
-        elif target not in HARMLESS_CALLBACKS | STEP_CALLBACKS:
+        elif target not in HARMLESS_CALLBACKS | STEP_CALLBACKS | CRITERION:
             return f"callbacks.{name} ({target}) has no population version; it runs alone"
     for name, logger in (cfg.get("logger") or {}).items():
         if logger and _target(logger) not in LOGGERS:
