@@ -127,3 +127,26 @@ def test_the_gallerys_verdict_table_gives_each_difference_its_interval_and_seeds
     assert "difference [95% interval] (seeds)" in header
     # a - b = -1 .. -5: mean -3, t(0.975, 4) x sd / sqrt(5) = 1.963
     assert "| held | opt=a - opt=b: -3 [-4.963, -1.037] (5) yes | 10 | 1.1 min (7.5) | abc1234 |" in row
+
+
+def test_regenerating_the_gallery_keeps_rows_measured_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweeps stay on the machine that ran them: an experiment with no sweep here keeps the row
+    and section the page shows (its verdict, time and code version), one never measured says so."""
+    from dlbench.experiments import gallery
+
+    page = tmp_path / "experiments.md"
+    measured = "| [xor_1986](#xor_1986) | held | no interval test: a level on the mean or counts | 10 | 1.5 min (0.9) | abc1234 |"
+    page.write_text(
+        "# head\n\n<!-- gallery -->\n\n| experiment | verdict |\n|---|---|\n"
+        f"{measured}\n| [iris](#iris) | not yet run here | - | - | - | - |\n\n"
+        "### xor_1986\n\nits text\n\n**Verdict: held.**\n\n### iris\n\n**Not yet run here**.\n\n<!-- /gallery -->\ntail\n"
+    )
+    monkeypatch.setattr(gallery, "PAGE", page)
+    assert gallery.make_gallery([], root=str(tmp_path / "no_sweeps")) == 0
+    text = page.read_text()
+    assert measured in text
+    assert "### xor_1986\n\nits text\n\n**Verdict: held.**\n" in text
+    assert "| [iris](#iris) | not yet run here |" in text and text.endswith("<!-- /gallery -->\ntail\n")
+    assert text.count("### xor_1986") == 1 and "### learning_rate" in text  # every experiment has its section

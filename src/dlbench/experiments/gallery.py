@@ -15,6 +15,7 @@ import html
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -337,14 +338,18 @@ def minutes_of(run: dict[str, Any]) -> float:
     return math.ceil(float(run["wall_time_s"]) / 6) / 10
 
 
-def summary_table(rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | None]]) -> list[str]:
+def summary_table(rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | None] | str]) -> list[str]:
     """One row per experiment: its verdict, each interval test's difference with its 95% interval
     and number of seeds, the jobs, the measured time and load, and the code version it ran."""
     lines = [
         "| experiment | verdict | difference [95% interval] (seeds) | jobs | measured time (load) | code |",
         "|---|---|---|---|---|---|",
     ]
-    for experiment, verdict, run in rows:
+    for kept in rows:
+        if isinstance(kept, str):  # a row kept from the page as it was (`shown_on_page`)
+            lines.append(kept)
+            continue
+        experiment, verdict, run = kept
         shown = verdict.word if verdict is not None else "not yet run here"
         intervals = "<br>".join(
             f"{cell(c.what)}: {cell(c.interval.text())} ({c.interval.n}) {'yes' if c.holds else 'no'}"
@@ -369,7 +374,8 @@ def make_gallery(names: list[str], run: bool = False, root: str = "multirun/gall
     finished one, else marked as not yet run here."""
     wanted = {load(name).name for name in names}  # an unknown name: one sentence with the list
     base = Path(root) if Path(root).is_absolute() else ROOT / root
-    rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | None]] = []
+    shown_rows, shown_sections = shown_on_page()
+    rows: list[tuple[Experiment, Verdict | None, dict[str, Any] | None] | str] = []
     sections = []
     for experiment in every():
         sweep_dir = base / experiment.name
@@ -386,12 +392,40 @@ def make_gallery(names: list[str], run: bool = False, root: str = "multirun/gall
             figure = draw(experiment, settings, FIGURES / f"{experiment.name}.png")
             body = section(experiment, verdict, record, figure) + "\n" + "\n".join(table(experiment, settings)) + "\n"
             print(f"gallery: {experiment.name}: {verdict.word}", flush=True)
+        elif experiment.name in shown_rows:  # measured elsewhere (its row names the code it ran): kept
+            rows.append(shown_rows[experiment.name])
+            sections.append(shown_sections[experiment.name])
+            continue
         else:
             body = section(experiment, None, None, None)
         rows.append((experiment, verdict, record))
         sections.append(body)
     write_page(summary_table(rows), sections)
     return 0
+
+
+def shown_on_page() -> tuple[dict[str, str], dict[str, str]]:
+    """The gallery's rows and sections now on the page that show a measured run, by experiment.
+
+    The sweeps under multirun/gallery/ stay on the machine that ran them; a row measured in an
+    earlier session (its verdict, its time and load, the commit it ran) is kept as it is when
+    this machine has no sweep of that experiment, so regenerating some experiments never drops
+    the others' measurements. A row of this machine's sweep always replaces it."""
+    text = PAGE.read_text()
+    if START not in text or END not in text:
+        return {}, {}
+    gallery = text.partition(START)[2].partition(END)[0]
+    rows = {}
+    for line in gallery.splitlines():
+        match = re.match(r"\| \[([\w-]+)\]\(#[\w-]+\) \| (.+?) \|", line)
+        if match and match.group(2) != "not yet run here":
+            rows[match.group(1)] = line
+    sections = {}
+    for block in re.split(r"(?m)^(?=### )", gallery):
+        match = re.match(r"### ([\w-]+)\n", block)
+        if match and match.group(1) in rows:
+            sections[match.group(1)] = block.rstrip("\n") + "\n"
+    return rows, {name: block for name, block in sections.items() if name in rows}
 
 
 def write_page(summary: list[str], sections: list[str]) -> None:
