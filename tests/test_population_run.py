@@ -283,3 +283,33 @@ def test_members_stop_at_their_own_criterion_as_their_runs_alone(tmp_path: Path)
         assert member["epochs_run"] == single["epochs_run"]
         worst, where = worst_difference(single["history"], member["history"])
         assert worst < 1e-5, (worst, where)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],  # the batched chain: each step's outputs, sliced by member
+        # members that draw run their own modules ("loop"): hooks on them
+        pytest.param(["regularizer=[input_noise]"], marks=pytest.mark.slow),
+    ],
+)
+def test_members_measure_their_layers_as_their_runs_alone(extra: list[str], tmp_path: Path) -> None:
+    """`callbacks.layer_stats` (experiments activations and initializers): each member's row holds the
+    activation, dead-unit, saturation, gradient and weight numbers of its own run alone, each member
+    with its own nonlinearity."""
+    stats = ["model.hidden=[16,16]", "callbacks.layer_stats.enabled=true", "callbacks.layer_stats.every_n_batches=3"]
+    settings = _settings(
+        *[
+            [*stats, *extra, f"seed={seed}", f"model.activation={act}"]
+            for seed, act in enumerate(["relu", "sigmoid", "tanh"])
+        ]
+    )
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    measured = {key.split("/")[0] for key in apart[0]["history"][0] if "/layers." in key}
+    assert measured == {"act_mean", "act_std", "dead", "grad_norm", "weight_norm"}
+    assert any(key.startswith("saturated/") for key in apart[1]["history"][0])
+    for member, single in zip(together, apart, strict=True):
+        assert member["devices"]["population"]["size"] == 3
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (worst, where)

@@ -109,13 +109,19 @@ def chains_of(models: list[nn.Module]) -> list[Step] | None:
 
 class Chain:
     """The members' chain of layers (`chains_of`) as one function of ((members, batch, ...) inputs,
-    stacked parameters)."""
+    stacked parameters). `names`: each step's layer name in the members' networks; `observe(name,
+    outputs)`, when set, sees every step's (members, batch, ...) outputs (`callbacks.layer_stats`)."""
 
-    def __init__(self, steps: list[Step]) -> None:
+    def __init__(self, steps: list[Step], names: list[str] | None = None) -> None:
         self.steps = steps
+        self.names = names or [str(index) for index in range(len(steps))]
+        self.observe: Callable[[str, Tensor], None] | None = None
 
     def __call__(self, inputs: Tensor, params: dict[str, Tensor]) -> Tensor:
         x = inputs
-        for step in self.steps:
+        observe = self.observe
+        for name, step in zip(self.names, self.steps, strict=True):
             x = step(x, params)
+            if observe is not None:
+                observe(name, x)
         return x

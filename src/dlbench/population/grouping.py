@@ -84,7 +84,10 @@ HARMLESS_CALLBACKS = {
     "dlbench.callbacks.pictures.Pictures",
     "dlbench.callbacks.progress.progress_bar",  # the population shows one bar for all its members
 }
-STEP_CALLBACKS = {"dlbench.callbacks.weights.MaxNorm"}  # applied per member by the population
+STEP_CALLBACKS = {  # applied per member by the population
+    "dlbench.callbacks.weights.MaxNorm",
+    "dlbench.callbacks.layer_stats.LayerStatistics",  # dlbench.population.layer_stats
+}
 LOGGERS = {
     "pytorch_lightning.loggers.CSVLogger",
     "dlbench.loggers.csv_logger.EpochCSVLogger",

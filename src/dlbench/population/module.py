@@ -38,6 +38,7 @@ from dlbench.callbacks.resume import set_random_state
 from dlbench.callbacks.run_record import RunRecord
 from dlbench.callbacks.weights import MaxNorm
 from dlbench.population.checkpoints import MemberCheckpoints, TopOne
+from dlbench.population.layer_stats import MemberLayerStatistics, enabled_layer_stats
 from dlbench.population.network import MemberDraws, StackedNetwork
 from dlbench.population.optimizers import MEMBERS_OWN, MemberOptimizers, StackedOptimizer, StackedOptimizers, by_update
 from dlbench.population.views import MemberTrainer
@@ -182,6 +183,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         # members may have other scheduler classes, or none (`scheduler.*` is per member): Lightning
         # sees one epoch-interval scheduler, a plateau one (reading the monitor) if any member's is
         self.plateau = any(isinstance(member.scheduler, ReduceLROnPlateau) for member in members)
+        self.layer_stats: MemberLayerStatistics | None = None  # `callbacks.layer_stats`, made when the fit starts
+        self._stats_hooks: list[Any] = []
 
     # -- one step -----------------------------------------------------------------------------
     def _losses(self, outputs: Tensor, targets: Tensor) -> Tensor:
@@ -240,6 +243,12 @@ class PopulationModule(PlainHookName, pl.LightningModule):
 
     def on_after_backward(self) -> None:
         self.network.gather_grads()
+        if self.layer_stats is not None:
+            self.layer_stats.after_backward(list(self.network.stacked))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.layer_stats is not None:
+            self.layer_stats.batch_start(batch_idx)
 
     def configure_gradient_clipping(
         self, optimizer: Any, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
@@ -261,6 +270,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
     @torch.no_grad()
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """`regularizer=max_norm`: each member's `MaxNorm` after its step, on its slice of the weights."""
+        if self.layer_stats is not None:
+            self.layer_stats.measuring = False
         if not self._max_norms:
             return
         stacked = self.network.named_stacked()
@@ -322,6 +333,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self._first_step = self._first_step.to(self.device)
         self._first_loss = self._first_loss.to(self.device)
         self.network.train()
+        self._start_layer_stats()
         for member, view in zip(self.members, self.views, strict=True):
             self.store.attach(member, view)
             for callback in member.callbacks:
@@ -332,6 +344,28 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         for record, member, view in zip(self._records, self.members, self.views, strict=True):
             if record is not None:  # summary.json says `running` from the start, as a run alone's
                 record.on_train_start(view, member.task)
+
+    def _start_layer_stats(self) -> None:
+        """`callbacks.layer_stats`: the members' activations seen in the batched chain's steps, or
+        through hooks on their own modules where each member runs its own ("loop")."""
+        settings = enabled_layer_stats(self.members)
+        if settings is None:
+            return
+        models = [member.task.model for member in self.members]
+        self.layer_stats = MemberLayerStatistics(settings, models, self.network.names)
+        if self.network.choose_mode(self.device) == "chain":
+            self.network._chain.observe = self.layer_stats.observe
+        else:  # vmap would hide each member's outputs: the members run their own modules ("loop")
+            self.network.mode = "loop"
+            self._stats_hooks = self.layer_stats.hooks(models)
+
+    def on_fit_end(self) -> None:
+        for handle in self._stats_hooks:
+            handle.remove()
+        self._stats_hooks = []
+        if self.network._chain is not None:
+            self.network._chain.observe = None
+        self.layer_stats = None
 
     # -- resuming (a sweep run again: `dlbench.population.checkpoints.resume_members`) -----------
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -399,6 +433,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         active = self.active.tolist()
         first_steps, first_losses = self._first_step.tolist(), self._first_loss.tolist()
         epoch = trainer.current_epoch
+        extras = self.layer_stats.rows(list(self.network.stacked)) if self.layer_stats is not None else None
         MemberTrainer.refresh(trainer, self._shared)
         first = next((c for checkpoints in self._monitoring for c in checkpoints[1]), None)
         saving = first is not None and not first._should_skip_saving_checkpoint(self.views[0])
@@ -416,6 +451,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             row = {"epoch": float(epoch), **train_rows[index], **self._val_rows[index]}
             row["lr"] = self._epoch_lrs[index]
             row["time/epoch_s"] = epoch_time
+            if extras is not None:  # what its callbacks add to its run alone's row (Task.epoch_extras)
+                row.update(extras[index])
             member.task.history.append(row)
             view = self.views[index]
             for logger in view.loggers:

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from dlbench.population.batched import Chain, chains_of
+from dlbench.population.batched import Chain, chain_of, chains_of
 from dlbench.population.recurrent import make_stepwise
 
 
@@ -80,7 +80,8 @@ class StackedNetwork(nn.Module):
             self.register_buffer(f"buffer_{index}", buffers[name].detach().clone())
         self._call = vmap(self._one, in_dims=(0, 0, 0))
         steps = chains_of(list(models)) if not self.buffer_names else None
-        self._chain = Chain(steps) if steps is not None else None  # see dlbench.population.batched
+        names = [name for name, _ in chain_of(models[0]) or []]
+        self._chain = Chain(steps, names) if steps is not None else None  # see dlbench.population.batched
         # members may differ in an elementwise activation (grouping.ELEMENTWISE_ACTIVATIONS): the
         # skeleton is one member's architecture, so vmap serves only members of one architecture
         self.same_architecture = len({repr(model) for model in models}) == 1
