@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
@@ -42,10 +43,11 @@ def test_binary_accuracy_reads_logits() -> None:
     assert predictions == 4 and float(correct) / predictions == float(reference) == 0.5
 
 
-def test_a_member_axis_gives_each_member_the_row_it_gets_alone() -> None:
+@pytest.mark.parametrize("members", [3, 1])  # one: torchmetrics squeezes a one-element compute()
+def test_a_member_axis_gives_each_member_the_row_it_gets_alone(members: int) -> None:
     """A population's totals (one row of sums per member) equal each member's own, to the bit."""
     torch.manual_seed(1)
-    members, together = 3, EpochTotals(["loss", "penalty"], accuracy=True, members=3)
+    together = EpochTotals(["loss", "penalty"], accuracy=True, members=members)
     apart = [EpochTotals(["loss", "penalty"], accuracy=True) for _ in range(members)]
     for size in (16, 16, 5):
         outputs, targets = torch.randn(members, size, 7, 4), torch.randint(0, 4, (members, size, 7))
@@ -59,4 +61,4 @@ def test_a_member_axis_gives_each_member_the_row_it_gets_alone() -> None:
     rows = together.rows("val")
     for m, alone in enumerate(apart):
         assert rows[m] == {f"val/{name}": float(value) for name, value in alone.compute().items()}
-    assert together.rows("val") == [{}, {}, {}]  # afresh after an epoch's rows
+    assert together.rows("val") == [{}] * members  # afresh after an epoch's rows

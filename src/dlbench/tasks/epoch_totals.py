@@ -69,6 +69,9 @@ class EpochTotals(Metric):
 
     def rows(self, stage: str) -> list[dict[str, float]]:
         """Each member's row (`stage/name` -> value) of the epoch, then start afresh (members only)."""
-        columns = {name: column.tolist() for name, column in self.compute().items()} if self.update_count else {}
+        # reshape: torchmetrics' compute squeezes a one-element result, so a population of one gets 0-d columns
+        columns = (
+            {name: column.reshape(-1).tolist() for name, column in self.compute().items()} if self.update_count else {}
+        )
         self.reset()
         return [{f"{stage}/{name}": values[m] for name, values in columns.items()} for m in range(self.members or 1)]
