@@ -91,6 +91,9 @@ class Root(Group):
     compile: bool | dict[str, Any] | None = rule(
         "true/false or a mapping of torch.compile options", "use compile=true or compile={mode:max-autotune}"
     )
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] | None = rule(
+        "'auto' or a whole number >= 1 of CPU threads", "auto takes one thread for a tiny network's step"
+    )
     penalty: dict[Literal[PENALTIES], Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = rule(
         f"a weight >= 0 of one of the loss terms {', '.join(PENALTIES)}", "e.g. penalty.l2=1e-4"
     )
