@@ -313,3 +313,41 @@ def test_members_measure_their_layers_as_their_runs_alone(extra: list[str], tmp_
         assert member["devices"]["population"]["size"] == 3
         worst, where = worst_difference(single["history"], member["history"])
         assert worst < 1e-5, (worst, where)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        # PCA's error beside each member's autoencoder: val/pca_mse in every row, test/pca_mse at its test
+        [
+            "model=autoencoder",
+            "model.code_size=4",
+            "dataset=digits",
+            "+callbacks.pca_baseline._target_=dlbench.callbacks.pca_baseline.PCABaseline",
+        ],
+        # the dropout ensemble on each member's own tested network ("loop": dropout draws)
+        [
+            "dataset=digits",
+            "model.hidden=[32]",
+            "model.dropout=0.5",
+            "+callbacks.dropout_ensemble._target_=dlbench.callbacks.dropout_ensemble.DropoutEnsemble",
+            "+callbacks.dropout_ensemble.samples=5",
+        ],
+    ],
+    ids=["pca_baseline", "dropout_ensemble"],
+)
+def test_members_measure_what_their_callbacks_add_as_their_runs_alone(kind: list[str], tmp_path: Path) -> None:
+    """The experiments autoencoder_pca and dropout_ensemble: what their callbacks add to the rows and
+    to the test metrics is each member's own, as in its run alone."""
+    settings = _settings([*kind, "seed=1"], [*kind, "seed=2", "optimizer.lr=0.05"])
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    added = {"test/pca_mse"} if "model=autoencoder" in kind else {"test/ensemble_acc", "test/scaled_nll"}
+    for member, single in zip(together, apart, strict=True):
+        assert member["devices"]["population"]["size"] == 2
+        assert added <= {f"test/{key}" for key in single["metrics"]["test"]}
+        assert member["metrics"]["test"].keys() == single["metrics"]["test"].keys()
+        for key, value in single["metrics"]["test"].items():
+            assert member["metrics"]["test"][key] == pytest.approx(value, rel=1e-5), key
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (worst, where)

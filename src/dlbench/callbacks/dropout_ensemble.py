@@ -44,16 +44,22 @@ class DropoutEnsemble(pl.Callback):
         self.samples, self.seed = int(samples), int(seed)
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for name, value in self.test_metrics(pl_module, getattr(trainer, "datamodule", None)).items():
+            pl_module.log(name, value)
+
+    def test_metrics(self, pl_module: pl.LightningModule, datamodule: object) -> dict[str, float]:
+        """The four numbers on `datamodule`'s test split, for the network as it is now (a run's
+        tested weights; a population's member, its own, `dlbench.population.fit`)."""
         network: nn.Module = getattr(pl_module, "model", pl_module)
         dropouts = [module for module in network.modules() if isinstance(module, nn.Dropout)]
-        splits = getattr(trainer.datamodule, "splits", None)
+        splits = getattr(datamodule, "splits", None)
         require(
             bool(dropouts) and bool(splits) and getattr(getattr(pl_module, "spec", None), "kind", None) == "multiclass",
             "callbacks.dropout_ensemble needs a classifier with dropout (model.dropout > 0) on an in-memory "
             "multiclass dataset; set model.dropout=0.5 or remove the callback.",
         )
         inputs, targets = splits["test"]
-        device = pl_module.device
+        device = next(network.parameters()).device
         inputs, targets = inputs.to(device), targets.to(device).reshape(-1)
         was_training = network.training
         network.eval()
@@ -66,8 +72,8 @@ class DropoutEnsemble(pl.Callback):
                 sampled = torch.stack([torch.log_softmax(network(inputs), dim=-1) for _ in range(self.samples)])
         network.train(was_training)
         ensemble = geometric_mean_log_probs(sampled)
+        metrics = {}
         for name, log_probs in (("scaled", scaled), ("ensemble", ensemble)):
-            nll = nn.functional.nll_loss(log_probs, targets)
-            accuracy = (log_probs.argmax(-1) == targets).float().mean()
-            pl_module.log(f"test/{name}_nll", float(nll))
-            pl_module.log(f"test/{name}_acc", float(accuracy))
+            metrics[f"test/{name}_nll"] = float(nn.functional.nll_loss(log_probs, targets))
+            metrics[f"test/{name}_acc"] = float((log_probs.argmax(-1) == targets).float().mean())
+        return metrics

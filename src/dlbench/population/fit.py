@@ -20,7 +20,9 @@ import torch
 from hydra.utils import instantiate
 from pytorch_lightning.accelerators import CPUAccelerator
 
+from dlbench.callbacks.dropout_ensemble import DropoutEnsemble
 from dlbench.callbacks.graceful_stop import StopBetweenSteps, interrupt_reason
+from dlbench.callbacks.pca_baseline import PCABaseline
 from dlbench.callbacks.pictures import Pictures
 from dlbench.loggers.protocol import start_loggers
 from dlbench.loggers.wandb_logger import DlbenchWandbLogger
@@ -161,13 +163,29 @@ def train_population(
                 member.status = "interrupted"
                 member.stop_reason = interrupt_reason(trainer, interrupted)  # as a run alone's: which signal, where
         if member.status != "diverged" and interrupted is None:
-            row = module.test_rows[index]
+            row = {**module.test_rows[index], **_callbacks_test_metrics(module, member)}
             member.test_metrics = {key.split("/", 1)[1]: value for key, value in row.items()}
         with member_context(member) if member_context is not None else nullcontext():
             summaries.append(_record(member, module, trainer, outcome, started, pictures))
     if interrupted is not None:
         raise SystemExit(130) from None
     return summaries
+
+
+def _callbacks_test_metrics(module: PopulationModule, member: Member) -> dict[str, float]:
+    """What the member's callbacks log at its test (`test/pca_mse`, the dropout ensemble's numbers),
+    measured on its own network with the weights it was tested with."""
+    measuring = [c for c in member.callbacks if isinstance(c, (PCABaseline, DropoutEnsemble))]
+    if not measuring:
+        return {}
+    module.network.load_member_into(member.index, member.task.model)
+    metrics: dict[str, float] = {}
+    for callback in measuring:
+        if isinstance(callback, PCABaseline):
+            metrics.update(callback.test_metrics())
+        else:
+            metrics.update(callback.test_metrics(member.task, member.datamodule))
+    return metrics
 
 
 def _record(

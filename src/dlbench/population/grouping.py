@@ -87,6 +87,8 @@ HARMLESS_CALLBACKS = {
 STEP_CALLBACKS = {  # applied per member by the population
     "dlbench.callbacks.weights.MaxNorm",
     "dlbench.callbacks.layer_stats.LayerStatistics",  # dlbench.population.layer_stats
+    "dlbench.callbacks.pca_baseline.PCABaseline",  # each member's own baseline in its rows and test
+    "dlbench.callbacks.dropout_ensemble.DropoutEnsemble",  # each member's own network, after the test
 }
 LOGGERS = {
     "pytorch_lightning.loggers.CSVLogger",

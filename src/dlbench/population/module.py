@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from dlbench.callbacks.pca_baseline import PCABaseline
 from dlbench.callbacks.resume import set_random_state
 from dlbench.callbacks.run_record import RunRecord
 from dlbench.callbacks.weights import MaxNorm
@@ -184,6 +185,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         # sees one epoch-interval scheduler, a plateau one (reading the monitor) if any member's is
         self.plateau = any(isinstance(member.scheduler, ReduceLROnPlateau) for member in members)
         self.layer_stats: MemberLayerStatistics | None = None  # `callbacks.layer_stats`, made when the fit starts
+        self._row_callbacks: list[list[PCABaseline]] = [[] for _ in members]  # add to each member's row
         self._stats_hooks: list[Any] = []
 
     # -- one step -----------------------------------------------------------------------------
@@ -334,6 +336,10 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self._first_loss = self._first_loss.to(self.device)
         self.network.train()
         self._start_layer_stats()
+        self._row_callbacks = [[c for c in member.callbacks if isinstance(c, PCABaseline)] for member in self.members]
+        for member, view, callbacks in zip(self.members, self.views, self._row_callbacks, strict=True):
+            for callback in callbacks:  # each member's baseline on its own data
+                callback.on_fit_start(view, member.task)
         for member, view in zip(self.members, self.views, strict=True):
             self.store.attach(member, view)
             for callback in member.callbacks:
@@ -453,6 +459,10 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             row["time/epoch_s"] = epoch_time
             if extras is not None:  # what its callbacks add to its run alone's row (Task.epoch_extras)
                 row.update(extras[index])
+            for callback in self._row_callbacks[index]:
+                callback.on_train_epoch_end(self.views[index], member.task)
+            row.update(member.task.epoch_extras)
+            member.task.epoch_extras = {}
             member.task.history.append(row)
             view = self.views[index]
             for logger in view.loggers:
