@@ -351,3 +351,23 @@ def test_members_measure_what_their_callbacks_add_as_their_runs_alone(kind: list
             assert member["metrics"]["test"][key] == pytest.approx(value, rel=1e-5), key
         worst, where = worst_difference(single["history"], member["history"])
         assert worst < 1e-5, (worst, where)
+
+
+@pytest.mark.slow
+def test_members_augment_their_batches_as_their_runs_alone(tmp_path: Path) -> None:
+    """`regularizer=[augment]` (experiments augmentation, regularizers): each member's training
+    batches shifted and rotated with its own draws, as its run alone's data module draws them, and
+    its checkpoint keeps where its draws stand (so it resumes them alone)."""
+    augment = ["dataset=digits", "regularizer=[augment]", "model.hidden=[32]"]
+    # two members of one seed share one data module: their draws must still be each one's own
+    settings = _settings([*augment, "seed=1"], [*augment, "seed=1", "optimizer.lr=0.05"], [*augment, "seed=2"])
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    for index, (member, single) in enumerate(zip(together, apart, strict=True)):
+        assert member["devices"]["population"]["size"] == 3
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (index, worst, where)
+        ours = torch.load(tmp_path / "pop" / str(index) / "checkpoints" / "last.ckpt", weights_only=False)
+        theirs = torch.load(tmp_path / "alone" / str(index) / "checkpoints" / "last.ckpt", weights_only=False)
+        keys = [key for key, value in theirs.items() if isinstance(value, dict) and "augment_generator" in value]
+        assert keys and all(torch.equal(ours[k]["augment_generator"], theirs[k]["augment_generator"]) for k in keys)

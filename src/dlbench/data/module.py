@@ -121,13 +121,17 @@ class InMemoryDataModule(pl.LightningDataModule):
             return batch  # (a bare tensor is Lightning's example input for the model summary)
         inputs, targets = batch
         if self._generator is None or self._generator.device != inputs.device:
-            self._generator = torch.Generator(device=inputs.device).manual_seed(
-                self.seed + 7919 * (trainer.global_rank + 1)
-            )
-            if self._restored_generator_state is not None:  # a resumed run draws on from where it stopped
-                self._generator.set_state(self._restored_generator_state)
-                self._restored_generator_state = None
+            self._generator = self.augment_generator(inputs.device, trainer.global_rank, self._restored_generator_state)
+            self._restored_generator_state = None  # a resumed run draws on from where it stopped
         return self.augment(inputs, self._generator, self.augment_fill()), targets
+
+    def augment_generator(self, device: torch.device, rank: int = 0, state: Tensor | None = None) -> torch.Generator:
+        """The generator of a run's augmentation draws on `device` (one per process, from the seed;
+        `state`: where a resumed run's draws go on). A population's member makes its own with it."""
+        generator = torch.Generator(device=device).manual_seed(self.seed + 7919 * (rank + 1))
+        if state is not None:
+            generator.set_state(state)
+        return generator
 
     # -- resuming: the augmentation draws go on where the checkpoint left them ------------------
     def state_dict(self) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class SavePoint:
     rows: int  # the member's history rows at that moment (its rows are never changed, only added)
     random: dict[str, Any]  # the random state a run alone would have saved: the member's own torch generator
     position: dict[str, Any]  # the epoch and step it holds (`callbacks.checkpoint.position`), for summary.json
+    data: dict[str, Any]  # its data module's state (`dataset.augment`'s draws), as Lightning keeps a run alone's
 
 
 def _frozen(state: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +267,7 @@ class MemberCheckpoints:
             rows=len(member.task.history),
             random=self._random_state(trainer, member),
             position=position(trainer),
+            data=member.data_state(),
         )
         self.saved_now.append((member.index, filepath))
 
@@ -355,6 +357,8 @@ class MemberCheckpoints:
             "optimizer_states": [self._optimizer_state(index, Path(filepath).name)],
             "lr_schedulers": point.lr_schedulers,
         }
+        if point.data:  # where Lightning keeps a data module's state_dict
+            checkpoint[type(member.datamodule).__qualname__] = point.data
         for callback in member.callbacks:
             callback.on_save_checkpoint(trainer, member.task, checkpoint)
         # the parts ExactResume and Task.on_save_checkpoint put in a run alone's: the member's random
@@ -401,6 +405,7 @@ def resume_members(members: list[Any]) -> tuple[str, dict[str, Any]] | None:
             if callback.state_key in states:
                 callback.load_state_dict(states[callback.state_key])
         restore_task_state(member.task, checkpoint.get(resume_state.KEY))
+        member.augment_state = (checkpoint.get(type(member.datamodule).__qualname__) or {}).get("augment_generator")
         random = checkpoint.get(RANDOM_STATE)
         if random is not None:
             member.rng_state = random["torch"].clone()

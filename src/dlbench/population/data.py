@@ -11,6 +11,7 @@ operation: batch `k` of member `m` is exactly the batch `k` its standalone run t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -92,10 +93,21 @@ class MemberBatches(TensorBatches):
 class PopulationData(pl.LightningDataModule):
     """The population's LightningDataModule: the shared splits on the training device, batched per member."""
 
-    def __init__(self, datamodules: Sequence[InMemoryDataModule]) -> None:
+    def __init__(self, datamodules: Sequence[InMemoryDataModule], members: Sequence[Any] = ()) -> None:
+        """`members` (`dlbench.population.members.Member`): who augments its own training batches."""
         super().__init__()
         self.splits = MemberSplits(datamodules)
         self._device: torch.device | None = None
+        self.members = list(members) if any(dm.augment.active for dm in datamodules) else []
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """`dataset.augment`: each member's training batch augmented with its own draws, as its run
+        alone's data module augments it (`InMemoryDataModule.on_after_batch_transfer`)."""
+        trainer = self.trainer
+        if not self.members or trainer is None or not trainer.training or not isinstance(batch, (list, tuple)):
+            return batch
+        inputs, targets = batch
+        return torch.stack([member.augmented(inputs[m]) for m, member in enumerate(self.members)]), targets
 
     def _batches(self, split: str, shuffle: bool) -> MemberBatches:
         trainer = self.trainer

@@ -128,7 +128,7 @@ def train_population(
     resumed = resume_members(members)  # the sweep run again: each member from its own last.ckpt
     module = PopulationModule(members)
     module.random_state = resumed[1] if resumed is not None else {}
-    data = PopulationData([member.datamodule for member in members])
+    data = PopulationData([member.datamodule for member in members], members)
     trainer = make_trainer(members)
     first = members[0]  # threads as each member's run alone takes them (decided on one member's step)
     on_cpu = isinstance(trainer.accelerator, CPUAccelerator)

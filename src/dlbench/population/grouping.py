@@ -228,10 +228,6 @@ def _model_blocker(cfg: DictConfig) -> str | None:
             )
     if model.get("batch_norm") and not _on_cpu(cfg):
         return "model.batch_norm=true: a population keeps each member's batch statistics on the CPU only (trainer=cpu)"
-    dataset = cfg.dataset
-    for key, value in (dataset.get("augment") or {}).items():
-        if value not in (0, 0.0, False, None):
-            return f"dataset.augment.{key}={value} draws random transforms per run; it runs alone"
     return None
 
 

@@ -20,6 +20,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
+from torch import Tensor
 
 from dlbench.config.context import RunContext
 from dlbench.config.plan import Facts, RunPlan, resolve
@@ -55,6 +56,8 @@ class Member:
     final_step: int | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
     rng_state: Any = None  # torch's CPU generator state after the build: where its training draws start
+    augment_generator: torch.Generator | None = None  # its `dataset.augment` draws (made at its first batch)
+    augment_state: Any = None  # a resumed member's: where its augmentation draws go on
 
     @property
     def max_epochs(self) -> int | None:
@@ -64,6 +67,18 @@ class Member:
     @property
     def seed(self) -> int:
         return int(self.cfg.seed)
+
+    def augmented(self, inputs: Tensor) -> Tensor:
+        """Its training batch augmented as its run alone's data module augments it, with its own draws."""
+        datamodule = self.datamodule
+        if self.augment_generator is None or self.augment_generator.device != inputs.device:
+            self.augment_generator = datamodule.augment_generator(inputs.device, 0, self.augment_state)
+            self.augment_state = None
+        return datamodule.augment(inputs, self.augment_generator, datamodule.augment_fill())
+
+    def data_state(self) -> dict[str, Any]:
+        """What its run alone's data module keeps in a checkpoint (`InMemoryDataModule.state_dict`)."""
+        return {"augment_generator": self.augment_generator.get_state()} if self.augment_generator is not None else {}
 
 
 class DataModules:
