@@ -83,6 +83,22 @@ def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    "overrides",
+    [
+        ["callbacks.layer_stats.enabled=true"],
+        ["criterion=within"],
+        ["model=autoencoder", "+callbacks.pca_baseline._target_=dlbench.callbacks.pca_baseline.PCABaseline"],
+        ["regularizer=[dropout]", "+callbacks.ensemble._target_=dlbench.callbacks.dropout_ensemble.DropoutEnsemble"],
+        ["dataset=digits", "regularizer=[augment]"],
+    ],
+)
+def test_what_each_member_measures_or_draws_on_its_own_joins_a_population(tmp_path: Path, overrides) -> None:
+    """Layer statistics, the stop-at-criterion callback, the PCA baseline, the dropout ensemble and
+    data augmentation: each member's own (tests/test_population_run.py), so no job runs alone for them."""
+    assert blocker(_resolved(tmp_path, "trainer=cpu", *overrides)) is None
+
+
+@pytest.mark.parametrize(
     "overrides,named",
     [
         (["regularizer=[weight_noise]"], "callbacks.weight_noise (dlbench.callbacks.weights.WeightNoise)"),
@@ -95,7 +111,7 @@ def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Pat
         (["regularizer=[batchnorm]", "trainer=default"], "model.batch_norm=true"),
         (["regularizer=[input_noise]", "trainer=default"], "task.input_noise=0.1"),
         (["regularizer=[activity_l1]"], "penalty.activity_l1=0.001"),
-        (["callbacks.layer_stats.enabled=true"], "callbacks.layer_stats"),
+        (["trainer.check_val_every_n_epoch=20"], "trainer.check_val_every_n_epoch=20"),
         (["debug=overfit"], "trainer.overfit_batches=1"),
         (["trainer.precision=bf16-mixed"], "trainer.precision=bf16-mixed"),
         (["optimizer._target_=torch.optim.LBFGS", "~optimizer.weight_decay"], "optimizer._target_=torch.optim.LBFGS"),
