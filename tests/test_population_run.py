@@ -371,3 +371,30 @@ def test_members_augment_their_batches_as_their_runs_alone(tmp_path: Path) -> No
         theirs = torch.load(tmp_path / "alone" / str(index) / "checkpoints" / "last.ckpt", weights_only=False)
         keys = [key for key, value in theirs.items() if isinstance(value, dict) and "augment_generator" in value]
         assert keys and all(torch.equal(ours[k]["augment_generator"], theirs[k]["augment_generator"]) for k in keys)
+
+
+def test_members_validate_every_nth_epoch_as_their_runs_alone(tmp_path: Path) -> None:
+    """`trainer.check_val_every_n_epoch=3` (experiment mdn_inverse): val/ numbers every third epoch
+    only, and each member's early stopping and checkpoints decide at the end of a validation, as
+    Lightning's callbacks decide in its run alone (one member stops early, one trains on)."""
+    every = ["trainer.check_val_every_n_epoch=3", "trainer.max_epochs=15", "callbacks.pictures.enabled=false"]
+    stopping = ["regularizer=[early_stopping]", "callbacks.early_stopping.min_delta=0.2"]
+    settings = [
+        [*every, *stopping, "callbacks.early_stopping.patience=1", "seed=1"],
+        [*every, *stopping, "callbacks.early_stopping.patience=100", "seed=2"],
+    ]
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    assert apart[0]["epochs_run"] < apart[1]["epochs_run"] == 15
+    assert [row["epoch"] for row in apart[1]["history"] if "val/loss" in row] == [2.0, 5.0, 8.0, 11.0, 14.0]
+    for index, (member, single) in enumerate(zip(together, apart, strict=True)):
+        assert (member["epochs_run"], member["stop_reason"]) == (single["epochs_run"], single["stop_reason"])
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (index, worst, where)
+        for name in ("best.ckpt", "last.ckpt"):
+            ours = torch.load(tmp_path / "pop" / str(index) / "checkpoints" / name, weights_only=False)
+            theirs = torch.load(tmp_path / "alone" / str(index) / "checkpoints" / name, weights_only=False)
+            assert (ours["epoch"], ours["global_step"]) == (theirs["epoch"], theirs["global_step"]), (index, name)
+            assert ours["loops"] == theirs["loops"], (index, name)
+            assert len(ours["dlbench_task"]["history"]) == len(theirs["dlbench_task"]["history"]), (index, name)
+            assert _same_state(ours["callbacks"], theirs["callbacks"], f"pop/{index}", f"alone/{index}"), (index, name)

@@ -196,7 +196,6 @@ def _trainer_blocker(trainer: DictConfig) -> str | None:
         return f"trainer.precision={precision}: populations train in float32 (their equivalence is tested there)"
     for key, fine in (
         ("accumulate_grad_batches", (None, 1)),
-        ("check_val_every_n_epoch", (None, 1)),
         ("val_check_interval", (None, 1, 1.0)),
         ("fast_dev_run", (None, False, 0)),
         ("overfit_batches", (None, 0, 0.0)),

@@ -407,6 +407,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
     # -- once per epoch -----------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
+        self._val_rows = [{} for _ in self.members]  # an epoch without validation has no val/ numbers
         self.stacked_optimizer.refresh()  # a member's scheduler may have changed its rate
         self._epoch_lrs = [float(m.optimizer.param_groups[0]["lr"]) for m in self.members]
 
@@ -431,6 +432,27 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         active = [row[self.monitor] for row, on in zip(rows, self.active.tolist(), strict=True) if on and row]
         if active:  # Lightning's own plateau check reads one number; the members' schedulers read their own
             self.trainer.callback_metrics[self.monitor] = torch.tensor(sum(active) / len(active))
+
+    def on_validation_end(self) -> None:
+        """`trainer.check_val_every_n_epoch` > 1: Lightning's early stopping and checkpoint callbacks
+        decide at the end of a validation, not of the epoch (before its row is written); each
+        member's decide then, through its view, on its own validation numbers."""
+        trainer = self.trainer
+        if trainer.sanity_checking or trainer.check_val_every_n_epoch == 1 or not self.views:
+            return
+        MemberTrainer.refresh(trainer, self._shared)
+        active = self.active.tolist()
+        for index, member in enumerate(self.members):
+            if member.stopped or not active[index]:
+                continue
+            view, row = self.views[index], self._val_rows[index]
+            stopping, checkpoints = self._monitoring[index]
+            view.publish(
+                {c.monitor: torch.tensor(row[c.monitor]) for c in (*stopping, *checkpoints) if c.monitor in row}
+            )
+            for callback in (*stopping, *checkpoints):
+                callback.on_validation_end(view, member.task)
+        self._shared.clear()
 
     def on_train_epoch_end(self) -> None:
         trainer = self.trainer
