@@ -34,6 +34,11 @@ WIDTHS = {
         ["model.hidden=[16]", "seed=2", "optimizer=adam", "optimizer.lr=0.01", "model.activation=sigmoid"],
         ["model.hidden=[64]", "seed=3", "optimizer=adam", "optimizer.weight_decay=0.01", "regularizer=[l1]"],
     ],
+    # maxout: each hidden Linear is pieces x the width; the padded pieces are whole groups of zeros
+    "maxout": [
+        ["model.hidden=[4]", "seed=1", "model.activation=maxout", "optimizer=momentum"],
+        ["model.hidden=[16]", "seed=2", "model.activation=maxout", "optimizer=momentum", "optimizer.lr=0.05"],
+    ],
     # several classes (one stacked update each), max-norm on the member's own units, two layers
     "classes": [
         [
@@ -104,6 +109,28 @@ def test_members_of_other_hidden_widths_train_as_their_runs_alone(name: str, tmp
     """`model.hidden=[4],[16],[64]` (and two layers deep): one population, each member padded to the
     widest; each member's records and checkpoints are its own width's run alone's."""
     _compare(tmp_path, [[*row, *FAST] for row in WIDTHS[name]], exact=False)
+
+
+def test_a_population_of_other_widths_resumes_from_its_members_checkpoints(tmp_path: Path) -> None:
+    """Members of other widths resumed as one population from their own last.ckpt (as the sweep run
+    again does): their own weights and optimizer state go into their parts of the padded rows, and
+    their whole histories are their runs alone's of as many epochs."""
+    rows = [
+        ["model.hidden=[4]", "seed=1", "optimizer=adam", "optimizer.lr=0.01"],
+        ["model.hidden=[32]", "seed=2", "optimizer=momentum"],
+    ]
+    quiet = "callbacks.pictures.enabled=false"
+    first = population(tmp_path / "first", [[*row, "trainer.max_epochs=3", quiet] for row in rows])
+    resumed = [
+        [*row, "trainer.max_epochs=6", quiet, f"ckpt_path={summary['checkpoints']['last']}"]
+        for row, summary in zip(rows, first, strict=True)
+    ]
+    together = population(tmp_path / "resumed", resumed)
+    apart = alone(tmp_path, [[*row, "trainer.max_epochs=6", quiet] for row in rows])
+    for index, (member, single) in enumerate(zip(together, apart, strict=True)):
+        assert [row["epoch"] for row in member["history"]] == [0, 1, 2, 3, 4, 5]
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (index, worst, where)
 
 
 def test_members_of_other_widths_run_member_by_member_as_their_runs_alone(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 Every member's `nn.Module` is built exactly as its standalone run builds it (same seed, same
 constructor, same initializer), so a member starts from the weights its standalone run starts
-from. `torch.func.stack_module_state` stacks their parameters into tensors of shape
-(members, ...) that the optimizer updates at once. Forward (`choose_mode`):
+from. Their parameters are stacked (as `torch.func.stack_module_state` does, members of other
+widths padded to the widest: `dlbench.population.padding`) into tensors of shape (members, ...)
+that the optimizer updates at once. Forward (`choose_mode`):
 
 - "chain": a network that is a plain chain of linear layers and activations (MLP, perceptron,
   MLP autoencoder) runs as batched matrix products over members (`dlbench.population.batched`):
