@@ -212,8 +212,11 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 dims = tuple(range(1, w.dim()))
                 term = term + (w.pow(2).sum(dim=dims) if name == "l2" else w.abs().sum(dim=dims))
             total = total + lam.to(w.device) * term
-        unpenalised = self._unpenalised.to(w.device)
-        return torch.where(unpenalised, torch.zeros_like(total), total) if bool(unpenalised.any()) else total
+        if all(self._penalised):
+            return total
+        if self._unpenalised.device != total.device:  # moved once, not every step
+            self._unpenalised = self._unpenalised.to(total.device)
+        return torch.where(self._unpenalised, torch.zeros_like(total), total)
 
     def _own_rows(self, rows: list[dict[str, float]]) -> list[dict[str, float]]:
         """The members' rows without `data_loss` and `penalty` for members whose run alone has no
