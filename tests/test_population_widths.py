@@ -29,10 +29,14 @@ FAST = ["trainer.max_epochs=12", "callbacks.pictures.enabled=false"]
 WIDTHS = {
     # one optimizer class: one stacked update; sigmoid: a padded unit's activation at 0 is 0.5, whose
     # outgoing weights' gradients are masked; weight decay and L1 over the padded zeros
+    # and every member's gradients clipped to its own norm (a trainer key: the same for all members)
     "one_class": [
-        ["model.hidden=[4]", "seed=1", "optimizer=adam", "optimizer.lr=0.01"],
-        ["model.hidden=[16]", "seed=2", "optimizer=adam", "optimizer.lr=0.01", "model.activation=sigmoid"],
-        ["model.hidden=[64]", "seed=3", "optimizer=adam", "optimizer.weight_decay=0.01", "regularizer=[l1]"],
+        [*row, "trainer.gradient_clip_val=0.5"]
+        for row in (
+            ["model.hidden=[4]", "seed=1", "optimizer=adam", "optimizer.lr=0.01"],
+            ["model.hidden=[16]", "seed=2", "optimizer=adam", "optimizer.lr=0.01", "model.activation=sigmoid"],
+            ["model.hidden=[64]", "seed=3", "optimizer=adam", "optimizer.weight_decay=0.01", "regularizer=[l1]"],
+        )
     ],
     # maxout: each hidden Linear is pieces x the width; the padded pieces are whole groups of zeros
     "maxout": [
@@ -119,8 +123,8 @@ def test_a_population_of_other_widths_resumes_from_its_members_checkpoints(tmp_p
     """Members of other widths resumed as one population from their own last.ckpt (as the sweep run
     again does): their own weights and optimizer state go into their parts of the padded rows, and
     their whole histories are their runs alone's of as many epochs."""
-    rows = [
-        ["model.hidden=[4]", "seed=1", "optimizer=adam", "optimizer.lr=0.01"],
+    rows = [  # one with a penalty, one without: their epoch sums have other columns
+        ["model.hidden=[4]", "seed=1", "optimizer=adam", "optimizer.lr=0.01", "regularizer=[l2]"],
         ["model.hidden=[32]", "seed=2", "optimizer=momentum"],
     ]
     quiet = "callbacks.pictures.enabled=false"
