@@ -51,8 +51,9 @@ def test_jobs_that_differ_in_per_member_values_share_a_population(tmp_path: Path
     for scheduler in ("step", "plateau", "cosine", "warmup"):
         assert _key(tmp_path, f"scheduler={scheduler}") == base, scheduler
     assert _key(tmp_path, "scheduler=step", "scheduler.gamma=0.5", "scheduler.step_size=3") == base
-    l2 = _key(tmp_path, "regularizer=[l2]")
-    assert _key(tmp_path, "regularizer=[l2]", "penalty.l2=0.1") == l2
+    # an L1/L2 penalty, present or not: a member without one adds exactly 0 and writes no penalty columns
+    assert _key(tmp_path, "regularizer=[l2]") == _key(tmp_path, "regularizer=[l2]", "penalty.l2=0.1") == base
+    assert _key(tmp_path, "regularizer=[l1,l2]") == base
     dropout = _key(tmp_path, "regularizer=[dropout]")
     assert _key(tmp_path, "regularizer=[dropout]", "model.dropout=0.2") == dropout != base  # a Dropout layer or not
     assert _key(tmp_path, "regularizer=[input_noise]", "task.input_noise=0.3") == base
@@ -66,20 +67,36 @@ def test_jobs_that_differ_in_per_member_values_share_a_population(tmp_path: Path
 def test_jobs_that_differ_in_shapes_data_or_unknown_keys_are_apart(tmp_path: Path) -> None:
     base = _key(tmp_path)
     apart = {
-        "model.hidden=[8]": ["model.hidden=[8]"],
+        "model.hidden=[8,8]": ["model.hidden=[8,8]"],  # another depth: other parameters
         "dataset.batch_size=32": ["dataset.batch_size=32"],
         "dataset=wine": ["dataset=wine"],
         "model.activation=maxout": ["model.activation=maxout"],  # widens the layer before it
         "model.activation=prelu": ["model.activation=prelu"],  # has a parameter
-        "regularizer=[l2]": ["regularizer=[l2]"],
+        "regularizer=[dropout]": ["regularizer=[dropout]"],  # a Dropout layer moves the later layers' names
         "+anything.new=1": ["+anything.new=1"],
     }
     keys = {name: _key(tmp_path, *overrides) for name, overrides in apart.items()}
     for name, key in keys.items():
         assert key != base, name
-    assert differing_keys([base, keys["model.hidden=[8]"]]) == ["model.hidden"]
+    assert differing_keys([base, keys["model.hidden=[8,8]"]]) == ["model.hidden"]
     assert differing_keys([base, keys["+anything.new=1"]]) == ["anything.new"]
     assert _key(tmp_path, "+anything.new=1") != _key(tmp_path, "+anything.new=2")
+
+
+def test_mlps_of_other_hidden_widths_at_one_depth_share_a_population(tmp_path: Path) -> None:
+    """`model.hidden` is per member for a plain MLP of one depth (members padded to the widest);
+    another depth, batch norm or another architecture keeps the widths in the identity."""
+    one_layer = {_key(tmp_path, f"model.hidden=[{width}]") for width in (4, 16, 64)}
+    assert len(one_layer) == 1
+    two_layers = _key(tmp_path, "model.hidden=[16,8]")
+    assert _key(tmp_path, "model.hidden=[4,64]") == two_layers != next(iter(one_layer))
+    assert differing_keys([next(iter(one_layer)), two_layers]) == ["model.hidden"]
+    batch_norm = [_key(tmp_path, "regularizer=[batchnorm]", f"model.hidden=[{width}]") for width in (4, 16)]
+    assert batch_norm[0] != batch_norm[1] and differing_keys(batch_norm) == ["model.hidden"]
+    autoencoder = [_key(tmp_path, "model=autoencoder", f"model.hidden=[{width}]") for width in (8, 16)]
+    assert autoencoder[0] != autoencoder[1] and differing_keys(autoencoder) == ["model.hidden"]
+    # a denoising autoencoder's noise, zero or not: the same modules, each member draws its own
+    assert _key(tmp_path, "model=autoencoder", "model.noise_std=0.3") == _key(tmp_path, "model=autoencoder")
 
 
 @pytest.mark.parametrize(

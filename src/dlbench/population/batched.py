@@ -89,16 +89,25 @@ def _per_member(layers: list[nn.Module]) -> Step:
     return step
 
 
+def _linears_with_same_bias(layers: list[nn.Module]) -> bool:
+    """Linear layers of any widths, all with a bias or all without: one batched product on the
+    padded stacked weights (`_step` reads only the parameters' names)."""
+    return all(type(layer) is nn.Linear for layer in layers) and len({layer.bias is None for layer in layers}) == 1
+
+
 def chains_of(models: list[nn.Module]) -> list[Step] | None:
     """The steps of the members' chain of layers (`chain_of`), None if any member is no chain. The
-    members' layers agree position by position except elementwise activations, which may differ."""
+    members' layers agree position by position except elementwise activations, which may differ,
+    and Linear layers' widths: members of other widths (`model.hidden`) are padded to the widest
+    with zeros that stay zero (`dlbench.population.padding`), which the batched products run as
+    they are."""
     chains = [chain_of(model) for model in models]
     if any(chain is None for chain in chains) or len({len(chain) for chain in chains}) != 1:
         return None
     steps: list[Step] = []
     for position in zip(*chains, strict=True):
         (name, first), layers = position[0], [layer for _, layer in position]
-        if len({repr(layer) for layer in layers}) == 1:
+        if len({repr(layer) for layer in layers}) == 1 or _linears_with_same_bias(layers):
             steps.append(_step(name, first))
         elif all(type(layer) in ELEMENTWISE and not list(layer.parameters()) for layer in layers):
             steps.append(_per_member(layers))

@@ -324,7 +324,15 @@ class MemberCheckpoints:
 
     # -- one file -----------------------------------------------------------------------------
     def member_tensors(self, index: int, name: str) -> dict[str, Tensor]:
-        return {key: tensor[index] for key, tensor in self.snapshots[name].items()}
+        """The member's parameters and buffers of its last save of `name` in its own shapes (members
+        of other widths: the padding cut away), and its rows of the optimizer's stacked state
+        (`member_state_dict_in` cuts those)."""
+        tensors = {}
+        for key, tensor in self.snapshots[name].items():
+            kind, _, rest = key.partition(":")
+            own = kind in ("param", "buffer")
+            tensors[key] = self.network.own(index, rest, tensor[index]) if own else tensor[index]
+        return tensors
 
     def load_into_member(self, index: int, name: str) -> None:
         """Put the member's numbers of its last save of `name` into its own network."""

@@ -106,10 +106,11 @@ def _use_best_weights(module: PopulationModule) -> None:
         name = path.rsplit("/", 1)[-1]
         tensors = store.member_tensors(index, name)
         with torch.no_grad():
-            for key, stacked in module.network.named_stacked().items():
-                stacked[index].copy_(tensors[f"param:{key}"])
-            for key, stacked in module.network.stacked_buffers().items():
-                stacked[index].copy_(tensors[f"buffer:{key}"])
+            network = module.network  # into the member's own part of its row (its padding stays zero)
+            for key, stacked in network.named_stacked().items():
+                network.own(index, key, stacked[index]).copy_(tensors[f"param:{key}"])
+            for key, stacked in network.stacked_buffers().items():
+                network.own(index, key, stacked[index]).copy_(tensors[f"buffer:{key}"])
 
 
 def train_population(

@@ -5,7 +5,9 @@ per-member keys are set aside. Per-member keys change numbers but neither tensor
 data stream's shape: the seed, the optimizer's hyperparameters, the initializer and its
 parameters, the scheduler's parameters, L1/L2 penalty weights, label smoothing, early-stopping
 patience and min_delta, the model's activation where it is elementwise (`ELEMENTWISE_ACTIVATIONS`),
-and the run directory. Every other key, including any key this module
+and the run directory. One per-member key changes shapes: an MLP's hidden widths, at one depth
+(`WIDTH_KEYS`): members are padded to the widest with zeros that stay zero
+(`dlbench.population.padding`). Every other key, including any key this module
 does not know (`+my.key=1`), is part of the group's identity: jobs that differ in it are trained as
 separate populations, so no override is ever dropped.
 
@@ -58,13 +60,28 @@ MEMBER_KEYS = {
 MEMBER_PREFIXES: dict[str, tuple[str, ...]] = {"initializer.": (), "scheduler.": ()}
 # Nodes that are per member as a whole (their set of keys too: each scheme has its own parameters).
 MEMBER_NODES = {"initializer"}
-# Per-member keys whose presence still matters: a penalty adds `data_loss` and `penalty` to the
-# metrics. Every other per-member key may be present in one member's config and absent (its
-# default) in another's: each member's optimizer, scheduler and task read their own config.
-PRESENCE_MATTERS = {"penalty.l1", "penalty.l2"}
+# Per-member keys whose presence still matters (none now). A per-member key may be present in one
+# member's config and absent (its default) in another's: each member's optimizer, scheduler and
+# task read their own config. An L1/L2 penalty (`penalty.l1`/`l2`) present in some members only:
+# a member without it gets a term of exactly 0 and rows without `data_loss` and `penalty`, as its
+# run alone (`PopulationModule._penalty`, `_own_rows`).
+PRESENCE_MATTERS: set[str] = set()
 # Per-member keys whose being zero or not matters: a dropout probability of 0 leaves the Dropout
-# layer out of the network, a positive one puts it in.
-POSITIVE_MATTERS = {"model.dropout", "model.noise_std"}
+# layer out of the MLP, a positive one puts it in after every activation, which moves every later
+# layer (`layers.3.weight` becomes `layers.4.weight`): the members' parameters would no longer be
+# stacked name by name, and their checkpoints' state dict names differ, so they stay apart (making
+# them one would take a renaming of every member's names; dropout members run member by member on
+# the CPU anyway). `model.noise_std` (a denoising autoencoder) is not here: its noise is drawn in
+# `forward` with the same modules, so 0 and > 0 train together, each member drawing its own.
+POSITIVE_MATTERS = {"model.dropout"}
+# Keys that change a member's parameter shapes and are still per member: an MLP's hidden widths
+# (`model.hidden=[16],[32],[64]`), at one depth (the number of layers, hence the parameters' names,
+# stays in the identity), without batch norm (a population keeps batch statistics unpadded). The
+# members are padded to the widest with zeros whose gradients, optimizer state and penalties are
+# exactly zero (`dlbench.population.padding`); every other architecture keeps its widths in the
+# identity.
+WIDTH_KEYS = {"model.hidden"}
+PADDED_MODELS = {"dlbench.models.mlp.MLP"}
 # Activations that are one elementwise function with no parameters and no change of width: the
 # members' networks keep the same parameter shapes, so members may differ in it (each runs its own
 # nonlinearity, `dlbench.population.batched.Chain`). PReLU has a parameter and maxout widens the
@@ -120,6 +137,8 @@ def _identity(node: Any, run_dir: str, prefix: str = "") -> Any:
     key = prefix[:-1]
     if key in MEMBER_NODES:
         return PER_MEMBER
+    if key == "model" and isinstance(node, dict) and widths_per_member(node):
+        node = {**node, "hidden": f"{PER_MEMBER}: {len(node['hidden'])} hidden layers"}  # the depth splits
     if isinstance(node, dict):
         kept = {
             name: value
@@ -146,6 +165,15 @@ def _identity(node: Any, run_dir: str, prefix: str = "") -> Any:
     if isinstance(node, str) and run_dir and run_dir in node:
         return node.replace(run_dir, RUN_DIR)
     return node
+
+
+def widths_per_member(model: dict[str, Any]) -> bool:
+    """Whether this model's hidden widths are per member (`WIDTH_KEYS`): a plain MLP, no batch norm."""
+    return (
+        model.get("_target_") in PADDED_MODELS
+        and isinstance(model.get("hidden"), list)
+        and not model.get("batch_norm", False)
+    )
 
 
 def group_key(cfg: DictConfig) -> str:

@@ -17,6 +17,21 @@ import torch
 from torch import Tensor, nn
 
 from dlbench.callbacks.layer_stats import LayerStatistics, _Accumulator, find_activations, find_layers
+from dlbench.models.activations import Maxout
+from dlbench.population.batched import chain_of
+
+
+def own_widths(model: nn.Module) -> dict[str, int]:
+    """Each layer of a chain's output width in this member's own network (members of other widths
+    are padded to the widest, `dlbench.population.padding`: its measured outputs are cut to these)."""
+    widths, width = {}, 0
+    for name, layer in chain_of(model) or []:
+        if isinstance(layer, nn.Linear):
+            width = layer.out_features
+        elif isinstance(layer, Maxout):
+            width //= layer.pieces
+        widths[name] = width
+    return widths
 
 
 def enabled_layer_stats(members: list[Any]) -> LayerStatistics | None:
@@ -35,6 +50,7 @@ class MemberLayerStatistics:
         `names`: the stacked parameters' names, in the order of `StackedNetwork.stacked`."""
         self.every_n_batches, self.saturation = settings.every_n_batches, settings.saturation
         self.activations = [find_activations(model) for model in models]
+        self.widths = [own_widths(model) for model in models]
         layers = find_layers(models[0])
         index = {name: position for position, name in enumerate(names)}
         # each layer's own parameters, as positions in the stacked list (`parameters(recurse=False)`)
@@ -63,11 +79,18 @@ class MemberLayerStatistics:
         """A layer's outputs: (members, batch, ...) for all members, or one member's own."""
         if not self.measuring:
             return
-        members = range(outputs.shape[0]) if member is None else [member]
-        for m in members:
+        if member is not None:  # a member's own module's outputs ("loop")
+            module = self.activations[member].get(name)
+            if module is not None:
+                self.accumulators[member][name].add(module, outputs, self.saturation)
+            return
+        for m in range(outputs.shape[0]):  # the batched chain's (members, batch, widest units)
             module = self.activations[m].get(name)
             if module is not None:
-                self.accumulators[m][name].add(module, outputs[m] if member is None else outputs, self.saturation)
+                own, width = outputs[m], self.widths[m].get(name, 0)
+                if 0 < width < own.shape[-1]:
+                    own = own[..., :width]
+                self.accumulators[m][name].add(module, own, self.saturation)
 
     def hooks(self, models: list[nn.Module]) -> list[Any]:
         """Forward hooks on the members' own activation modules, for "loop" (each runs its own)."""

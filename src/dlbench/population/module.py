@@ -159,10 +159,17 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         bounds = [next((c.max_norm for c in m.callbacks if isinstance(c, MaxNorm)), None) for m in members]
         self._max_norms = bounds if any(bound is not None for bound in bounds) else []
         self._weights = [self.network.names.index(name) for name in weights]
-        self.penalty_names = [name for name, _ in first.penalties]
-        lambdas = [[float(m.cfg.penalty[name]) for m in members] for name in self.penalty_names]
+        # L1/L2 penalties per member (`penalty.l1`/`l2` are per-member keys, present or not): each
+        # term with each member's weight, exactly 0 for a member without it (see `_penalty`)
+        self.penalty_names = [
+            name for name in ("l1", "l2") if any(name in (m.cfg.get("penalty") or {}) for m in members)
+        ]
+        lambdas = [[float((m.cfg.get("penalty") or {}).get(name, 0.0)) for m in members] for name in self.penalty_names]
         self._lambdas = [torch.tensor(values) for values in lambdas]
-        means = ["loss", "data_loss", "penalty"] if first.penalties else ["loss"]
+        # which members' own tasks have a penalty: only their rows have `data_loss` and `penalty`
+        self._penalised = [bool(m.task.penalties) for m in members]
+        self._unpenalised = torch.tensor([not flag for flag in self._penalised])
+        means = ["loss", "data_loss", "penalty"] if self.penalty_names else ["loss"]
         self.readout = first.readout
         self.totals = nn.ModuleDict(
             {f"{stage}_totals": EpochTotals(means, self.readout.accuracy, len(members)) for stage in STAGES}
@@ -195,6 +202,10 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         return torch.stack([m.task.loss_fn(outputs[i], targets[i]) for i, m in enumerate(self.members)])
 
     def _penalty(self) -> Tensor | None:
+        """Each member's L1/L2 term, as `Task._step` adds it (lambda x the sum over the weights).
+        A member without a penalty gets exactly 0 (a `where`, not 0 x its term: that is NaN once a
+        weight is infinite) and so exactly its data loss and its data loss's gradient; its rows
+        leave out `data_loss` and `penalty` (`_own_rows`), as its run alone's have none."""
         if not self.penalty_names:
             return None
         stacked = list(self.network.stacked)
@@ -206,7 +217,35 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 dims = tuple(range(1, w.dim()))
                 term = term + (w.pow(2).sum(dim=dims) if name == "l2" else w.abs().sum(dim=dims))
             total = total + lam.to(w.device) * term
-        return total
+        if all(self._penalised):
+            return total
+        if self._unpenalised.device != total.device:  # moved once, not every step
+            self._unpenalised = self._unpenalised.to(total.device)
+        return torch.where(self._unpenalised, torch.zeros_like(total), total)
+
+    def _own_rows(self, rows: list[dict[str, float]]) -> list[dict[str, float]]:
+        """The members' rows without `data_loss` and `penalty` for members whose run alone has no
+        penalty (their `loss` is their data loss: the penalty added to it was exactly 0)."""
+        if all(self._penalised):
+            return rows
+        extra = ("/data_loss", "/penalty")
+        return [
+            row if penalised else {key: value for key, value in row.items() if not key.endswith(extra)}
+            for row, penalised in zip(rows, self._penalised, strict=True)
+        ]
+
+    def _as_own(self, member: int, row: Tensor) -> Tensor:
+        """A member's row of sums ([loss, data_loss, penalty, correct, examples, predictions]) as its
+        own task's: without the data_loss and penalty sums when it has no penalty."""
+        if self._penalised[member] or not self.penalty_names:
+            return row
+        return torch.cat([row[:1], row[3:]])
+
+    def _as_population(self, member: int, own: Tensor) -> Tensor:
+        """The inverse of `_as_own`: a member without a penalty has its loss as its data loss, and 0 penalty."""
+        if self._penalised[member] or not self.penalty_names:
+            return own
+        return torch.cat([own[:1], own[:1], own.new_zeros(1), own[1:]])
 
     def _step(self, stage: str, batch: tuple[Tensor, Tensor]) -> Tensor:
         inputs, targets = batch
@@ -245,6 +284,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
 
     def on_after_backward(self) -> None:
         self.network.gather_grads()
+        if self.network.padded:  # members of other widths: the padding's gradients exactly zero
+            self.network.mask_grads()
         if self.layer_stats is not None:
             self.layer_stats.after_backward(list(self.network.stacked))
 
@@ -259,11 +300,15 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         Lightning clips a run's (the global norm of a member's gradients, never of the population's)."""
         if not gradient_clip_val:
             return
-        grads = [p.grad for p in self.network.stacked]
+        grads = list(zip(self.network.names, (p.grad for p in self.network.stacked), strict=True))
         for member, training in enumerate(self.active.tolist()):
             if not training:
                 continue
-            own = [SimpleNamespace(grad=grad[member]) for grad in grads if grad is not None]
+            own = [
+                SimpleNamespace(grad=self.network.own(member, name, grad[member]))
+                for name, grad in grads
+                if grad is not None
+            ]
             if str(gradient_clip_algorithm) in ("value", "GradClipAlgorithmType.VALUE"):
                 torch.nn.utils.clip_grad_value_(own, clip_value=gradient_clip_val)
             else:
@@ -282,7 +327,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             if not training or bound is None:
                 continue
             for name in self._weight_names:
-                weight = stacked[name][member]
+                weight = self.network.own(member, name, stacked[name][member])  # its own units, not the padding
                 weight.copy_(weight.renorm(2, 0, bound))
 
     # -- optimisation -------------------------------------------------------------------------
@@ -398,7 +443,12 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                     member.scheduler.step(torch.tensor(member.task.history[-1][self.monitor]))
         fit._restarting = False
         totals = self.totals["train_totals"]
-        rows = torch.stack([member.task.metrics["train_metrics"].totals for member in self.members])
+        rows = torch.stack(
+            [
+                self._as_population(m, member.task.metrics["train_metrics"].totals)
+                for m, member in enumerate(self.members)
+            ]
+        )
         totals.restore(rows)
         self._epoch_lrs = [float(getattr(m.task, "_epoch_lr", m.optimizer.param_groups[0]["lr"])) for m in self.members]
         self._epoch_start = self.members[0].task._epoch_start
@@ -422,10 +472,10 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 task._epoch_lr = self._epoch_lrs[index]
             task._epoch_start = self._epoch_start
             task._val_row = {}
-            task.metrics["train_metrics"].restore(totals[index])
+            task.metrics["train_metrics"].restore(self._as_own(index, totals[index]))
 
     def on_validation_epoch_end(self) -> None:
-        rows = self.totals["val_totals"].rows("val")
+        rows = self._own_rows(self.totals["val_totals"].rows("val"))
         if self.trainer.sanity_checking:
             return
         self._val_rows = rows
@@ -457,7 +507,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         trainer = self.trainer
         epoch_time = time.perf_counter() - self._epoch_start
-        train_rows = self.totals["train_totals"].rows("train")
+        train_rows = self._own_rows(self.totals["train_totals"].rows("train"))
         active = self.active.tolist()
         first_steps, first_losses = self._first_step.tolist(), self._first_loss.tolist()
         epoch = trainer.current_epoch
@@ -541,4 +591,4 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self._shared.clear()
 
     def on_test_epoch_end(self) -> None:
-        self.test_rows = self.totals["test_totals"].rows("test")
+        self.test_rows = self._own_rows(self.totals["test_totals"].rows("test"))

@@ -2,8 +2,9 @@
 
 Every member's `nn.Module` is built exactly as its standalone run builds it (same seed, same
 constructor, same initializer), so a member starts from the weights its standalone run starts
-from. `torch.func.stack_module_state` stacks their parameters into tensors of shape
-(members, ...) that the optimizer updates at once. Forward (`choose_mode`):
+from. Their parameters are stacked (as `torch.func.stack_module_state` does, members of other
+widths padded to the widest: `dlbench.population.padding`) into tensors of shape (members, ...)
+that the optimizer updates at once. Forward (`choose_mode`):
 
 - "chain": a network that is a plain chain of linear layers and activations (MLP, perceptron,
   MLP autoencoder) runs as batched matrix products over members (`dlbench.population.batched`):
@@ -30,9 +31,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, vmap
 
 from dlbench.population.batched import Chain, chain_of, chains_of
+from dlbench.population.padding import own_part, stack_padded
 from dlbench.population.recurrent import make_stepwise
 
 
@@ -61,7 +63,10 @@ class StackedNetwork(nn.Module):
     """`members` networks of one architecture, trained as one module.
 
     `parameters()` are the stacked tensors, one `nn.Parameter` of shape (members, ...) per
-    parameter of the architecture, in the architecture's order (`names`).
+    parameter of the architecture, in the architecture's order (`names`). Members of one
+    architecture but other widths (an MLP's `model.hidden`) are padded to the widest with zeros
+    that stay zero (`dlbench.population.padding`); `own_shapes[m]` are member `m`'s own shapes,
+    and everything read back for a member is cut to them.
     """
 
     def __init__(self, models: Sequence[nn.Module], random: bool = False) -> None:
@@ -72,12 +77,22 @@ class StackedNetwork(nn.Module):
             raise ValueError("a population needs at least one member")
         self.members = len(models)
         self._skeleton = [skeleton_of(models[0])]  # a list: not a submodule (it lives on `meta`)
-        params, buffers = stack_module_state(list(models))
-        self.names = list(params)
-        self.stacked = nn.ParameterList([nn.Parameter(params[name].detach().clone()) for name in self.names])
-        self.buffer_names = list(buffers)
+        owns = [{**dict(model.named_parameters()), **dict(model.named_buffers())} for model in models]
+        self.own_shapes = [{name: tensor.shape for name, tensor in own.items()} for own in owns]
+        self.names = [name for name, _ in models[0].named_parameters()]
+        self.buffer_names = [name for name, _ in models[0].named_buffers()]
+        self._masks: dict[str, str] = {}  # padded parameter -> its mask buffer (True on the members' own entries)
+        stacked = []
+        for name in self.names:
+            tensor, mask = stack_padded([own[name] for own in owns])
+            stacked.append(nn.Parameter(tensor))
+            if mask is not None:  # a buffer: it moves with the module; not persistent: in no state dict
+                self._masks[name] = f"mask_{len(self._masks)}"
+                self.register_buffer(self._masks[name], mask, persistent=False)
+        self.stacked = nn.ParameterList(stacked)
         for index, name in enumerate(self.buffer_names):
-            self.register_buffer(f"buffer_{index}", buffers[name].detach().clone())
+            self.register_buffer(f"buffer_{index}", stack_padded([own[name] for own in owns])[0])
+        self.padded = bool(self._masks)
         self._call = vmap(self._one, in_dims=(0, 0, 0))
         steps = chains_of(list(models)) if not self.buffer_names else None
         names = [name for name, _ in chain_of(models[0]) or []]
@@ -123,6 +138,7 @@ class StackedNetwork(nn.Module):
             return "loop"
         if self._chain is not None:
             return "chain"
+        # members of other widths are other architectures (their reprs differ): never the skeleton's vmap
         return "loop" if device.type == "cpu" or not self.same_architecture else "vmap"
 
     def named_stacked(self) -> dict[str, Tensor]:
@@ -160,7 +176,10 @@ class StackedNetwork(nn.Module):
                 torch.random.set_rng_state(draws.states[m])
                 if draws.input_noise[m] > 0:  # as Task._step adds it, before the network
                     x = x + draws.input_noise[m] * torch.randn_like(x)
-            state = {**leaf, **{name: buffer[m] for name, buffer in buffers.items()}}
+            state = {
+                **leaf,
+                **{name: own_part(buffer[m], self.own_shapes[m][name]) for name, buffer in buffers.items()},
+            }
             outputs.append(functional_call(self._models[m], (state,), (x,)))
             if draws is not None:
                 draws.states[m] = torch.random.get_rng_state()
@@ -175,7 +194,10 @@ class StackedNetwork(nn.Module):
         first = self.stacked[0]
         if not self._leaves or self._leaves[0][self.names[0]].data_ptr() != first[0].data_ptr():
             self._leaves = [
-                {name: p.detach()[m].requires_grad_(True) for name, p in self.named_stacked().items()}
+                {
+                    name: own_part(p.detach()[m], self.own_shapes[m][name]).requires_grad_(True)
+                    for name, p in self.named_stacked().items()
+                }
                 for m in range(self.members)
             ]
         return self._leaves
@@ -188,23 +210,42 @@ class StackedNetwork(nn.Module):
             grads = [leaf[name].grad for leaf in self._leaves]
             if all(grad is None for grad in grads):
                 continue
-            stacked = torch.stack([grad if grad is not None else torch.zeros_like(p[0]) for grad in grads])
+            if self.padded:  # each member's own gradient into its part of a zero row
+                stacked = torch.zeros_like(p)
+                for m, grad in enumerate(grads):
+                    if grad is not None:
+                        own_part(stacked[m], grad.shape).copy_(grad)
+            else:
+                stacked = torch.stack([grad if grad is not None else torch.zeros_like(p[0]) for grad in grads])
             p.grad = stacked if p.grad is None else p.grad + stacked
             for leaf in self._leaves:
                 leaf[name].grad = None
 
     @torch.no_grad()
+    def mask_grads(self) -> None:
+        """After a backward pass: the padded entries' gradients exactly zero (`dlbench.population.padding`).
+        An outgoing weight of a padded unit would get the activation at 0 (sigmoid: 0.5) times the
+        error; zeroed, the padding and its optimizer state stay zero."""
+        for name, p in self.named_stacked().items():
+            mask = self._masks.get(name)
+            if mask is not None and p.grad is not None:
+                p.grad.masked_fill_(~getattr(self, mask), 0.0)
+
+    def own(self, member: int, name: str, row: Tensor) -> Tensor:
+        """Member `member`'s own part (a view) of `row`, its slice of the stacked tensor `name`."""
+        return own_part(row, self.own_shapes[member][name])
+
+    @torch.no_grad()
     def member_state(self, member: int) -> dict[str, Tensor]:
         """One member's parameters and buffers as its own module's state dict holds them (copies)."""
-        state = {name: tensor[member].clone() for name, tensor in self.named_stacked().items()}
-        state.update({name: tensor[member].clone() for name, tensor in self.stacked_buffers().items()})
-        return state
+        stacked = {**self.named_stacked(), **self.stacked_buffers()}
+        return {name: self.own(member, name, tensor[member]).clone() for name, tensor in stacked.items()}
 
     @torch.no_grad()
     def load_member_into(self, member: int, model: nn.Module) -> nn.Module:
-        """Copy one member's numbers into `model` (a module of the same architecture)."""
+        """Copy one member's numbers into `model` (a module of the same architecture, its own widths)."""
         own = dict(model.named_parameters())
         own.update(dict(model.named_buffers()))
         for name, tensor in {**self.named_stacked(), **self.stacked_buffers()}.items():
-            own[name].copy_(tensor[member])
+            own[name].copy_(self.own(member, name, tensor[member]))
         return model

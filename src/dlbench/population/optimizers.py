@@ -26,7 +26,10 @@ run builds it, schedulers attached). Two ways step them (measured, see docs/dev/
   the square root, decoupled decay, amsgrad), Adagrad (lr_decay, initial accumulator) and RMSprop
   (momentum, centered) are covered; the perceptron rule is SGD.
 
-Either way a member that is frozen (early stopped, diverged) keeps its parameters and state.
+Either way a member that is frozen (early stopped, diverged) keeps its parameters and state. Members
+of other widths (`dlbench.population.padding`) step their own part of their padded rows: a member's
+own optimizer steps views of its own shapes, and a stacked state is cut to the member's own
+parameters' shapes when it is read back (its padding's state is zero: its gradients are).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from dlbench.population.padding import own_part
 
 # torch.optim class -> the update this module applies (AdamW is Adam with decoupled_weight_decay).
 KINDS = {
@@ -164,8 +169,8 @@ class MemberOptimizers(torch.optim.Optimizer):
         for member, (optimizer, leaves) in enumerate(zip(self.members, self.leaves, strict=True)):
             if not self.active[member]:
                 continue
-            for p, leaf in zip(self.stacked, leaves, strict=True):
-                leaf.grad = p.grad[member] if p.grad is not None else None
+            for p, leaf in zip(self.stacked, leaves, strict=True):  # a leaf is the member's own part
+                leaf.grad = own_part(p.grad[member], leaf.shape) if p.grad is not None else None
             optimizer.step()
             for leaf in leaves:
                 leaf.grad = None
@@ -223,7 +228,7 @@ class StackedOptimizer(torch.optim.Optimizer):
                     elif isinstance(value, Tensor):
                         if key not in self.state[p]:
                             self.state[p][key] = torch.zeros_like(p)
-                        self.state[p][key][member].copy_(value)
+                        own_part(self.state[p][key][member], value.shape).copy_(value)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """A resumed population: the members' states were taken from their own optimizers."""
@@ -421,10 +426,11 @@ class StackedOptimizer(torch.optim.Optimizer):
         if count == 0 and self.kind != "adagrad":
             return {}  # torch makes SGD's, Adam's and RMSprop's state at the first step
         group = self.members[member].param_groups[0]
+        shapes = [p.shape for p in group["params"]]  # the member's own parameters: its own widths
         step = torch.tensor(count, dtype=_scalar_dtype())
         states: dict[int, dict[str, Tensor]] = {}
         for index, p in enumerate(self.param_groups[0]["params"]):
-            own_state = {key: value[member] for key, value in stacked.get(p, {}).items()}
+            own_state = {key: own_part(value[member], shapes[index]) for key, value in stacked.get(p, {}).items()}
             own: dict[str, Tensor] = {}
             if self.kind == "sgd":
                 if float(group["momentum"]) != 0 and "momentum_buffer" in own_state:
