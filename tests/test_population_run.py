@@ -286,22 +286,25 @@ def test_members_stop_at_their_own_criterion_as_their_runs_alone(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    "extra",
+    "extra,widths",
     [
-        [],  # the batched chain: each step's outputs, sliced by member
+        ([], ["[16,16]"] * 3),  # the batched chain: each step's outputs, sliced by member
+        ([], ["[16,16]", "[4,4]", "[8,32]"]),  # members of other widths: padded, each measured on its own units
         # members that draw run their own modules ("loop"): hooks on them
-        pytest.param(["regularizer=[input_noise]"], marks=pytest.mark.slow),
+        pytest.param(["regularizer=[input_noise]"], ["[16,16]"] * 3, marks=pytest.mark.slow),
     ],
+    ids=["chain", "padded", "loop"],
 )
-def test_members_measure_their_layers_as_their_runs_alone(extra: list[str], tmp_path: Path) -> None:
+def test_members_measure_their_layers_as_their_runs_alone(extra: list[str], widths: list[str], tmp_path: Path) -> None:
     """`callbacks.layer_stats` (experiments activations and initializers): each member's row holds the
     activation, dead-unit, saturation, gradient and weight numbers of its own run alone, each member
-    with its own nonlinearity."""
-    stats = ["model.hidden=[16,16]", "callbacks.layer_stats.enabled=true", "callbacks.layer_stats.every_n_batches=3"]
+    with its own nonlinearity (and width)."""
+    stats = ["callbacks.layer_stats.enabled=true", "callbacks.layer_stats.every_n_batches=3"]
+    activations = ["relu", "sigmoid", "tanh"]
     settings = _settings(
         *[
-            [*stats, *extra, f"seed={seed}", f"model.activation={act}"]
-            for seed, act in enumerate(["relu", "sigmoid", "tanh"])
+            [*stats, *extra, f"model.hidden={width}", f"seed={seed}", f"model.activation={activation}"]
+            for seed, (activation, width) in enumerate(zip(activations, widths, strict=True))
         ]
     )
     together = population(tmp_path, settings)
