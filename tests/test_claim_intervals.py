@@ -137,11 +137,13 @@ def test_regenerating_the_gallery_keeps_rows_measured_elsewhere(
     from dlbench.experiments import gallery
 
     page = tmp_path / "experiments.md"
-    measured = "| [xor_1986](#xor_1986) | held | no interval test: a level on the mean or counts | 10 | 1.5 min (0.9) | abc1234 |"
+    measured = "| [xor_1986](#xor_1986) | held | no interval test: a level on the mean or counts |"
+    measured += " 10 | 1.5 min (0.9) | abc1234 |"
     page.write_text(
         "# head\n\n<!-- gallery -->\n\n| experiment | verdict |\n|---|---|\n"
         f"{measured}\n| [iris](#iris) | not yet run here | - | - | - | - |\n\n"
-        "### xor_1986\n\nits text\n\n**Verdict: held.**\n\n### iris\n\n**Not yet run here**.\n\n<!-- /gallery -->\ntail\n"
+        "### xor_1986\n\nits text\n\n**Verdict: held.**\n\n### iris\n\n**Not yet run here**.\n\n"
+        "<!-- /gallery -->\ntail\n"
     )
     monkeypatch.setattr(gallery, "PAGE", page)
     assert gallery.make_gallery([], root=str(tmp_path / "no_sweeps")) == 0

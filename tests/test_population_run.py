@@ -401,3 +401,23 @@ def test_members_validate_every_nth_epoch_as_their_runs_alone(tmp_path: Path) ->
             assert ours["loops"] == theirs["loops"], (index, name)
             assert len(ours["dlbench_task"]["history"]) == len(theirs["dlbench_task"]["history"]), (index, name)
             assert _same_state(ours["callbacks"], theirs["callbacks"], f"pop/{index}", f"alone/{index}"), (index, name)
+
+
+def test_a_members_last_checkpoint_at_its_end_is_its_run_alones(tmp_path: Path) -> None:
+    """A member whose last epoch is not its best (a rate too large to keep improving) takes its due
+    last.ckpt as its run alone's `BufferedCheckpoint.on_train_end` does: once Lightning counts the
+    epoch completed (`epoch` e + 1), whether it ends at its own max_epochs or the population's."""
+    settings = _settings(["seed=1", "optimizer.lr=3"], ["seed=2", "optimizer.lr=3"])
+    settings[0][-2:] = ["trainer.max_epochs=6", "callbacks.pictures.enabled=false"]
+    settings[1][-2:] = ["trainer.max_epochs=9", "callbacks.pictures.enabled=false"]
+    population(tmp_path, settings)
+    alone(tmp_path, settings)
+    ends = []
+    for index in range(2):
+        ours = torch.load(tmp_path / "pop" / str(index) / "checkpoints" / "last.ckpt", weights_only=False)
+        theirs = torch.load(tmp_path / "alone" / str(index) / "checkpoints" / "last.ckpt", weights_only=False)
+        assert (ours["epoch"], ours["global_step"]) == (theirs["epoch"], theirs["global_step"]), index
+        assert ours["loops"] == theirs["loops"], index
+        best = torch.load(tmp_path / "alone" / str(index) / "checkpoints" / "best.ckpt", weights_only=False)
+        ends.append((best["global_step"], theirs["global_step"]))
+    assert any(best < last for best, last in ends)  # a last epoch that was not the best: the case in question

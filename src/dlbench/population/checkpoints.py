@@ -131,6 +131,17 @@ class TopOne:
             callback._save_checkpoint(view, self.last_path)
 
 
+def _epoch_completed(loops: dict[str, Any]) -> dict[str, Any]:
+    """The loops' state of the end of an epoch (on_train_epoch_end) as it is once the fit loop has
+    counted that epoch completed, which is all that differs at `on_train_end` (tested)."""
+    fit = dict(loops["fit_loop"])
+    progress = {key: dict(value) for key, value in fit["epoch_progress"].items()}
+    for counts in ("total", "current"):
+        progress[counts] = {**progress[counts], "completed": progress[counts]["completed"] + 1}
+    fit["epoch_progress"] = progress
+    return {**loops, "fit_loop": fit}
+
+
 def checkpoint_callback(member: Any) -> ModelCheckpoint | None:
     for callback in member.callbacks:
         if isinstance(callback, ModelCheckpoint):
@@ -166,6 +177,7 @@ class MemberCheckpoints:
         self._bytes: float | None = None
         self._last_taken: dict[int, int] = {}  # member -> the step its last.ckpt was last taken at
         self._last_pending: dict[int, bool] = {}  # member -> an epoch ended since: last.ckpt is due
+        self._ending = False  # recording a member's checkpoint of its training's end (`last_at_end`)
 
     # -- what the callbacks call ----------------------------------------------------------------
     def attach(self, member: Any, view: Any) -> None:
@@ -200,7 +212,7 @@ class MemberCheckpoints:
     def last_due(self, member: Any, view: Any, callback: ModelCheckpoint, now: bool, only_if_due: bool = False) -> None:
         """`BufferedCheckpoint._save_last_every_epoch` for a member: after every epoch last.ckpt is
         due (Lightning takes it only with best.ckpt); taken at once the first time, when a flush is
-        due, or `now` (the member's training ends), else marked due. `only_if_due`: only one marked."""
+        due, or `now` (the population's training ends), else marked due. `only_if_due`: only one marked."""
         step = view.global_step
         if not callback.save_last or (
             callback._last_global_step_saved == step and self._last_taken.get(member.index) == step
@@ -215,6 +227,18 @@ class MemberCheckpoints:
             self._last_pending[member.index] = False
         else:
             self._last_pending[member.index] = True
+
+    def last_at_end(self, member: Any, view: Any, callback: ModelCheckpoint) -> None:
+        """The member's training ended with this epoch (its own max_epochs, its early stopping, its
+        criterion) while the population trains on: its due last.ckpt is what `BufferedCheckpoint.
+        on_train_end` takes in its run alone, after Lightning has counted the epoch completed."""
+        self.last_due(member, view, callback, now=False)
+        if self._last_pending.get(member.index):
+            self._ending = True
+            try:
+                self.last_due(member, view, callback, now=True, only_if_due=True)
+            finally:
+                self._ending = False
 
     def exists(self, filepath: str) -> bool:
         """Whether `filepath` exists, as `ModelCheckpoint.file_exists` asks (it then picks another name):
@@ -258,10 +282,13 @@ class MemberCheckpoints:
     def record(self, member: Any, view: Any, filepath: str) -> None:
         trainer = view._trainer
         schedulers = [_snapshot(member.scheduler.state_dict(), {})] if member.scheduler is not None else []
+        loops, epoch = self._loops_state(trainer), trainer.current_epoch
+        if self._ending:  # as after Lightning's fit loop counts the epoch completed, at the run's end
+            loops, epoch = _epoch_completed(loops), epoch + 1
         self.points[(member.index, filepath)] = SavePoint(
-            epoch=trainer.current_epoch,
+            epoch=epoch,
             global_step=trainer.global_step,
-            loops=self._loops_state(trainer),
+            loops=loops,
             callbacks=self._callbacks_state(member),
             lr_schedulers=schedulers,
             rows=len(member.task.history),

@@ -563,8 +563,11 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             if finished or (view.should_stop and epoch + 1 >= (trainer.min_epochs or 0)):
                 member.stopped = True
                 member.final_epoch, member.final_step = epoch + 1, trainer.global_step
-            for callback in checkpoints:  # last.ckpt: its end of training, as in its run alone
-                self.store.last_due(member, view, callback, now=member.stopped)
+            for callback in checkpoints:  # last.ckpt: every epoch's, and its end of training's, as in its run alone
+                if member.stopped:
+                    self.store.last_at_end(member, view, callback)
+                else:
+                    self.store.last_due(member, view, callback, now=False)
         self.store.commit(trainer)
         for index, member in enumerate(self.members):  # the record on disk after every epoch, as a run alone's
             record = self._records[index]
