@@ -128,7 +128,7 @@ def test_what_each_member_measures_or_draws_on_its_own_joins_a_population(tmp_pa
         (["regularizer=[batchnorm]", "trainer=default"], "model.batch_norm=true"),
         (["regularizer=[input_noise]", "trainer=default"], "task.input_noise=0.1"),
         (["regularizer=[activity_l1]"], "penalty.activity_l1=0.001"),
-        (["trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches=2"),
+        (["+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches=2"),
         (["debug=overfit"], "trainer.overfit_batches=1"),
         (["trainer.precision=bf16-mixed"], "trainer.precision=bf16-mixed"),
         (["optimizer._target_=torch.optim.LBFGS", "~optimizer.weight_decay"], "optimizer._target_=torch.optim.LBFGS"),
