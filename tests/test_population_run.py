@@ -289,7 +289,8 @@ def test_members_stop_at_their_own_criterion_as_their_runs_alone(tmp_path: Path)
     "extra,widths",
     [
         ([], ["[16,16]"] * 3),  # the batched chain: each step's outputs, sliced by member
-        ([], ["[16,16]", "[4,4]", "[8,32]"]),  # members of other widths: padded, each measured on its own units
+        # members of other widths: padded, each measured on its own units
+        pytest.param([], ["[16,16]", "[4,4]", "[8,32]"], marks=pytest.mark.slow),
         # members that draw run their own modules ("loop"): hooks on them
         pytest.param(["regularizer=[input_noise]"], ["[16,16]"] * 3, marks=pytest.mark.slow),
     ],
@@ -376,6 +377,7 @@ def test_members_augment_their_batches_as_their_runs_alone(tmp_path: Path) -> No
         assert keys and all(torch.equal(ours[k]["augment_generator"], theirs[k]["augment_generator"]) for k in keys)
 
 
+@pytest.mark.slow
 def test_members_validate_every_nth_epoch_as_their_runs_alone(tmp_path: Path) -> None:
     """`trainer.check_val_every_n_epoch=3` (experiment mdn_inverse): val/ numbers every third epoch
     only, and each member's early stopping and checkpoints decide at the end of a validation, as
@@ -403,6 +405,7 @@ def test_members_validate_every_nth_epoch_as_their_runs_alone(tmp_path: Path) ->
             assert _same_state(ours["callbacks"], theirs["callbacks"], f"pop/{index}", f"alone/{index}"), (index, name)
 
 
+@pytest.mark.slow
 def test_a_members_last_checkpoint_at_its_end_is_its_run_alones(tmp_path: Path) -> None:
     """A member whose last epoch is not its best (a rate too large to keep improving) takes its due
     last.ckpt as its run alone's `BufferedCheckpoint.on_train_end` does: once Lightning counts the
