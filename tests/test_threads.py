@@ -32,11 +32,14 @@ def test_auto_takes_one_thread_for_a_tiny_step_only(monkeypatch: pytest.MonkeyPa
 def test_the_default_run_trains_with_one_thread_and_a_bad_value_is_refused(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     script = (
-        "import sys, torch; from dlbench.training.threads import use_threads; from torch import nn;"
-        "use_threads('auto', nn.Linear(4, 3), (4,), 16); print(torch.get_num_threads())"
+        "import torch; torch.set_num_threads(2); from torch import nn;"
+        "from dlbench.training.threads import use_threads;"
+        "use_threads('auto', nn.Linear(4, 3), (4,), 16); print(torch.get_num_threads());"
+        "use_threads('auto', nn.Linear(4000, 3000), (4000,), 64); print(torch.get_num_threads())"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
-    assert done.stdout.strip() == "1"
+    # a tiny step: one thread; a large one in the same process (a sweep's next job): torch's default again
+    assert done.stdout.split() == ["1", "2"]
     refused = subprocess.run(
         [sys.executable, "train.py", "threads=0", f"hydra.run.dir={tmp_path / 'run'}"],
         capture_output=True,

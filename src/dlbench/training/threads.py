@@ -24,6 +24,9 @@ from torch import nn
 from dlbench.models.measure import forward_flops
 
 SMALL_STEP_FLOPS = 1e7  # under ~1 ms of one core: a second thread only adds waiting (benchmarks/threads.py)
+# torch's own choice for this process, before any run changed it: what `auto` gives a larger step
+# (a sweep's jobs share the process: an earlier tiny job's one thread must not stay for a LeNet)
+TORCH_DEFAULT = torch.get_num_threads()
 
 
 def threads_for(
@@ -42,7 +45,8 @@ def threads_for(
 def use_threads(
     setting: object, model: nn.Module, input_shape: tuple[int, ...], batch_size: int, on_cpu: bool = True
 ) -> None:
-    """Set torch's intra-op threads as `threads_for` decides (nothing when it leaves the default)."""
-    count = threads_for(setting, model, input_shape, batch_size, on_cpu)
-    if count is not None and count != torch.get_num_threads():
+    """Set torch's intra-op threads as `threads_for` decides (torch's default for this process when
+    it leaves the choice to torch)."""
+    count = threads_for(setting, model, input_shape, batch_size, on_cpu) or TORCH_DEFAULT
+    if count != torch.get_num_threads():
         torch.set_num_threads(count)
