@@ -101,12 +101,83 @@ def _restored(owner: Any, name: str, value: Any) -> Iterator[None]:
         setattr(owner, name, value)
 
 
+# `--timers`: the same parts timed without cProfile (perf_counter around these methods only), so the
+# parts of pure Python (pickling a checkpoint's history) are not slowed more than the rest
+def _part(start: str) -> str:
+    return next(label for label, _ in PARTS if label.startswith(start))
+
+
+TIMED: list[tuple[str, str, str, str]] = [
+    ("fit", "pytorch_lightning.trainer.trainer", "Trainer", "_run"),
+    (_part("training batches"), "pytorch_lightning.loops.training_epoch_loop", "_TrainingEpochLoop", "advance"),
+    (_part("  forward, losses"), "dlbench.population.module", "PopulationModule", "training_step"),
+    (_part("validation ("), "pytorch_lightning.loops.evaluation_loop", "_EvaluationLoop", "run"),
+    (_part("per-member records"), "dlbench.population.module", "PopulationModule", "on_train_epoch_end"),
+    (_part("  loggers'"), "lightning_fabric.loggers.csv_logs", "CSVLogger", "log_metrics"),
+    (_part("  best checkpoint"), "dlbench.population.checkpoints", "TopOne", "epoch_end"),
+    (_part("  checkpoint snapshots"), "dlbench.population.checkpoints", "MemberCheckpoints", "commit"),
+    (
+        "    of which writing checkpoint files (MemberCheckpoints._write)",
+        "dlbench.population.checkpoints",
+        "MemberCheckpoints",
+        "_write",
+    ),
+    (_part("  running summary"), "dlbench.callbacks.run_record", "RunRecord", "on_train_epoch_end"),
+]
+
+
+@contextlib.contextmanager
+def timers(totals: dict[str, list[float]]) -> Iterator[None]:
+    """perf_counter around each method of TIMED, inside `Trainer.fit` only (not the test after it):
+    `totals[part] = [seconds, calls]`."""
+    import importlib
+
+    import pytorch_lightning as pl
+
+    inside = [False]
+    fit = pl.Trainer.__dict__["fit"]
+
+    def timed_fit(*a: Any, **k: Any) -> Any:
+        inside[0] = True
+        try:
+            return fit(*a, **k)
+        finally:
+            inside[0] = False
+
+    originals = [(pl.Trainer, "fit", fit)]
+    pl.Trainer.fit = timed_fit  # type: ignore[method-assign]
+    for label, module, owner, name in TIMED:
+        cls = getattr(importlib.import_module(module), owner)
+        original = cls.__dict__[name]
+        totals[label] = [0.0, 0]
+
+        def timed(*a: Any, _original: Any = original, _total: list[float] = totals[label], **k: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return _original(*a, **k)
+            finally:
+                if inside[0]:
+                    _total[0] += time.perf_counter() - started
+                    _total[1] += 1
+
+        originals.append((cls, name, original))
+        setattr(cls, name, timed)
+    try:
+        yield
+    finally:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", default="population_mirror_256", help="a population case of benchmarks/run.py")
     parser.add_argument("--epochs", type=int, default=None, help="instead of the case's epochs")
     parser.add_argument("--out", type=Path, default=None, help="where to keep the raw profile (pstats)")
     parser.add_argument("--top", type=int, default=25, help="how many functions to list by own time")
+    parser.add_argument(
+        "--timers", action="store_true", help="time the main parts with perf_counter instead of cProfile"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="the members' run directories (default: temporary)")
     args = parser.parse_args(argv)
 
@@ -134,8 +205,14 @@ def main(argv: list[str] | None = None) -> int:
             profiler.disable()
             seen["fit_s"] = time.perf_counter() - started
 
-    pl.Trainer.fit = profiled_fit  # type: ignore[method-assign]
-    with tempfile.TemporaryDirectory(prefix="dlbench-profile-") as tmp, _restored(pl.Trainer, "fit", fit):
+    totals: dict[str, list[float]] = {}
+    if not args.timers:
+        pl.Trainer.fit = profiled_fit  # type: ignore[method-assign]
+    with (
+        tempfile.TemporaryDirectory(prefix="dlbench-profile-") as tmp,
+        _restored(pl.Trainer, "fit", fit),
+        timers(totals) if args.timers else contextlib.nullcontext(),
+    ):
         spec = {
             **base,
             "epochs": args.epochs or base["epochs"],
@@ -148,6 +225,18 @@ def main(argv: list[str] | None = None) -> int:
             "members": case["members"],
         }
         result = run_population(spec)
+    if args.timers:
+        fit_s = totals["fit"][0]
+        print(
+            f"{args.case}: {result['members']} members, {result['epochs']} epochs, members run as "
+            f"{result['mode']!r}; fit {fit_s:.2f} s wall (perf_counter around the parts, no cProfile)"
+        )
+        print()
+        print("| part | seconds | share of the fit | calls |")
+        print("|---|---|---|---|")
+        for label, (seconds, calls) in totals.items():
+            print(f"| {label} | {seconds:.2f} | {100 * seconds / fit_s:.1f}% | {calls} |")
+        return 0
     stats = pstats.Stats(profiler)
     if args.out:
         stats.dump_stats(str(args.out))

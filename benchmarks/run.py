@@ -4,7 +4,7 @@
     python benchmarks/run.py --quick         # tiny settings: checks the benchmark itself works
     python benchmarks/run.py --cases iris_mlp startup --repeats 5
     python benchmarks/run.py --device cuda --precision bf16-mixed --compile   # the GPU rows
-    python benchmarks/run.py --device cuda --cases population_lenet_256 population_lenet_1024 --repeats 1
+    python benchmarks/run.py --device cuda --cases population_lenet_256 --repeats 1    # and population_lenet_1024
 
 Prints a Markdown table (times, ratios, peak memory, targets) and writes it to
 `benchmarks/results/latest.md` (raw numbers: `latest.json`).

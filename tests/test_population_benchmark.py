@@ -224,3 +224,20 @@ def test_the_population_profile_splits_the_fit_into_its_parts(capsys: pytest.Cap
     assert sum(seconds for seconds, _ in top) == pytest.approx(rows["fit"][0], abs=0.01 * len(top))
     assert rows["per-member records at each epoch's end (on_train_epoch_end)"][0] > 0
     assert "Per member and epoch (48 in all): the records " in out
+
+
+def test_the_population_timers_time_the_parts_inside_the_fit_only(capsys: pytest.CaptureFixture) -> None:
+    from benchmarks.population_profile import TIMED
+    from benchmarks.population_profile import main as profile
+
+    assert profile(["--case", "population_mirror", "--epochs", "2", "--timers"]) == 0
+    out = capsys.readouterr().out
+    rows = {}
+    for line in out.splitlines()[4:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = (float(cells[1]), int(cells[3]))
+    assert set(rows) == {label.strip() for label, *_ in TIMED}
+    assert rows["fit"][1] == 1  # the fit's Trainer._run, not the test's after it
+    assert rows["training batches (Lightning's training loop, per batch)"][1] == 2  # full batch: one an epoch
+    assert rows["running summary.json (RunRecord.on_train_epoch_end)"][1] == 2 * 16  # each member's, each epoch
+    assert all(seconds <= rows["fit"][0] for seconds, _ in rows.values())
