@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick         # tiny settings: checks the benchmark itself works
     python benchmarks/run.py --cases iris_mlp startup --repeats 5
     python benchmarks/run.py --device cuda --precision bf16-mixed --compile   # the GPU rows
+    python benchmarks/run.py --device cuda --cases population_lenet_256 --repeats 1    # and population_lenet_1024
 
 Prints a Markdown table (times, ratios, peak memory, targets) and writes it to
 `benchmarks/results/latest.md` (raw numbers: `latest.json`).
@@ -42,6 +43,13 @@ SIDES = ("hand", "lightning", "dlbench")
 OTHER_CASES = ("multirun", "startup")
 POPULATION_CASES = (*population_cases(False), "population_sweep")
 RESULTS = ROOT / "benchmarks" / "results"
+GPU_ROWS = tuple(name for name, case in population_cases(False).items() if case.get("gpu"))
+
+
+def default_cases(device: str) -> list[str]:
+    """What runs without `--cases`: every case, the GPU rows only with `--device cuda`."""
+    every = [*training_cases(False, None), *OTHER_CASES, *POPULATION_CASES]
+    return [name for name in every if device == "cuda" or name not in GPU_ROWS]
 
 
 def environment(threads: int) -> dict[str, str]:
@@ -254,6 +262,7 @@ def run_populations(names: list[str], args: argparse.Namespace, workdir: Path) -
             "precision": args.precision,
             "compile": False,
             "members": case["members"],
+            "mode": args.population_mode,
         }
         info[name] = child("benchmarks.cases", {**spec, "side": "prepare"}, args.threads, args.timeout)
         specs[name] = {**spec, "case": case}
@@ -282,8 +291,31 @@ def run_population_sweep(args: argparse.Namespace, workdir: Path) -> dict[str, A
     return {"runs": records}
 
 
-def _seeds(case: dict[str, Any]) -> int:
-    return len({override for member in case["members"] for override in member if override.startswith("seed=")})
+def _distinct(case: dict[str, Any], key: str) -> int:
+    return len({override for member in case["members"] for override in member if override.startswith(f"{key}=")})
+
+
+def population_row(case: dict[str, Any], sides: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """One population row's numbers, every one computed from the measured medians: the population's
+    time against one run alone (or its members' runs one after another), one member's share of it
+    against one hand-written loop's run, CPU time, peak memory."""
+    members = len(case["members"])
+    t = {side: median([r["time_s"] for r in runs]) for side, runs in sides.items()}
+    cpu = {side: median([r["cpu_s"] for r in runs]) for side, runs in sides.items()}
+    mem = {side: median([r["peak_rss_mb"] for r in runs]) for side, runs in sides.items()}
+    alone = members if case["against"] == "each" else 1  # how many runs alone the population replaces
+    row = {
+        "members": members,
+        "time_s": t,
+        "ratio": t["population"] / (alone * t["dlbench"]),
+        "cpu_ratio": cpu["population"] / (alone * cpu["dlbench"]),
+        "per_member": t["population"] / members / t["hand"],
+        "peak_rss_mb": mem,
+        "mode": sides["population"][0].get("mode"),
+    }
+    if all("peak_gpu_mb" in r for r in sides["population"]):
+        row["peak_gpu_mb"] = median([r["peak_gpu_mb"] for r in sides["population"]])
+    return row
 
 
 def population_table(results: dict[str, Any]) -> str:
@@ -298,33 +330,35 @@ def population_table(results: dict[str, Any]) -> str:
     if training:
         for name, sides in training["runs"].items():
             case = training["specs"][name]["case"]
-            members = len(case["members"])
-            t = {side: median([r["time_s"] for r in runs]) for side, runs in sides.items()}
-            cpu = {side: median([r["cpu_s"] for r in runs]) for side, runs in sides.items()}
-            mem = {side: median([r["peak_rss_mb"] for r in runs]) for side, runs in sides.items()}
+            row = population_row(case, sides)
+            members, t, mem, ratio = row["members"], row["time_s"], row["peak_rss_mb"], row["ratio"]
             epochs = sides["population"][0]["epochs"]
-            if case["against"] == "each":  # against the members' runs one after another
-                ratio, cpu_ratio, label = (
-                    t["population"] / (members * t["dlbench"]),
-                    cpu["population"] / (members * cpu["dlbench"]),
-                    "population / all runs",
-                )
+            label = " of the runs one after another" if case["against"] == "each" else ""
+            if case["target"] is None:
+                target, met = "(none yet)", ""
+            elif case["against"] == "each":
                 target = f"< {case['target']:.2f}x ({members} runs)"
+                met = "yes" if ratio < case["target"] else "**no**"
             else:
-                ratio, cpu_ratio, label = t["population"] / t["dlbench"], cpu["population"] / cpu["dlbench"], ""
-                target = f"<= {case['target']:.2f}x"
-            met = (
-                "yes"
-                if (ratio < case["target"] if case["against"] == "each" else ratio <= case["target"])
-                else "**no**"
-            )
+                target, met = f"<= {case['target']:.2f}x", verdict(ratio, case["target"])
+            per_member = f"{row['per_member']:.3f}x"
+            if case.get("per_member_target") is not None:
+                limit = case["per_member_target"]
+                per_member += f" (< {limit:.2f}x: {'yes' if row['per_member'] < limit else '**no**'})"
             source = " (generated data)" if training["data"][name]["source"] == "generated" else ""
-            title = case["title"].format(epochs=epochs, members=members, seeds=_seeds(case))
+            title = case["title"].format(
+                epochs=epochs,
+                members=members,
+                seeds=_distinct(case, "seed"),
+                rates=_distinct(case, "optimizer.lr"),
+                mode=row["mode"],
+            )
+            gpu = f" (GPU {row['peak_gpu_mb']:.0f})" if "peak_gpu_mb" in row else ""
             lines.append(
                 f"| {title}{source} | {t['hand']:.3f} s | {t['dlbench']:.3f} s | "
-                f"{t['population']:.3f} s | {ratio:.2f}x{(' ' + label) if label else ''} | {target} | {met} | "
-                f"{t['population'] / members / t['hand']:.2f}x | {cpu_ratio:.2f}x | {mem['dlbench']:.0f} | "
-                f"{mem['population']:.0f} | {mem['population'] / members:.1f} |"
+                f"{t['population']:.3f} s | {ratio:.2f}x{label} | {target} | {met} | "
+                f"{per_member} | {row['cpu_ratio']:.2f}x | {mem['dlbench']:.0f} | "
+                f"{mem['population']:.0f}{gpu} | {mem['population'] / members:.1f} |"
             )
     sweep = results.get("population_sweep")
     if sweep:
@@ -497,6 +531,13 @@ def main(argv: list[str] | None = None) -> int:
         "dataset.on_device=true)",
     )
     parser.add_argument(
+        "--population-mode",
+        choices=("auto", "vmap", "loop", "chain"),
+        default="auto",
+        help="how a population's members run (dlbench.population.network): auto, as dlbench chooses; "
+        "vmap forces the GPU's path on the CPU (with --quick: checks the GPU rows' code)",
+    )
+    parser.add_argument(
         "--precision", choices=("32", "bf16-mixed"), default="32", help="bf16-mixed: bfloat16 autocast on every side"
     )
     parser.add_argument(
@@ -510,11 +551,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 "--device cuda needs a CUDA GPU and torch sees none on this machine; run without --device (the CPU)."
             )
+    refused = [name for name in args.cases or [] if name in GPU_ROWS]
+    if refused and args.device != "cuda" and not args.quick:
+        parser.error(
+            f"{', '.join(refused)}: GPU rows, run with --device cuda "
+            "(on the CPU only with --quick, where --population-mode vmap takes the GPU's path)."
+        )
     args.repeats = args.repeats or (1 if args.quick else 3)
     if args.data_dir is None:
-        candidates = [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"]
+        candidates = [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data", ROOT / "shared" / "data"]
         args.data_dir = next((str(path) for path in candidates if (path / "MNIST" / "raw").is_dir()), None)
-    names = args.cases or [*training_cases(False, None), *OTHER_CASES, *POPULATION_CASES]
+    names = args.cases or default_cases(args.device)
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dlbench-bench-") as tmp:
