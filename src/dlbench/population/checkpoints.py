@@ -186,11 +186,13 @@ class MemberCheckpoints:
         if callback is None:
             return
 
+        last_name = os.path.basename(callback.format_checkpoint_name({}, callback.CHECKPOINT_NAME_LAST))
+
         def save(trainer: pl.Trainer, filepath: str) -> None:
             self.record(member, view, filepath)
             callback._last_global_step_saved = trainer.global_step
             callback._last_checkpoint_saved = filepath
-            if Path(filepath).name == Path(callback.format_checkpoint_name({}, callback.CHECKPOINT_NAME_LAST)).name:
+            if os.path.basename(filepath) == last_name:  # (string work: this runs per member per epoch)
                 self._last_taken[member.index] = trainer.global_step
                 self._last_pending[member.index] = False
 
@@ -311,7 +313,7 @@ class MemberCheckpoints:
         saved, self.saved_now = self.saved_now, []
         by_name: dict[str, list[int]] = {}
         for index, filepath in saved:
-            by_name.setdefault(Path(filepath).name, []).append(index)
+            by_name.setdefault(os.path.basename(filepath), []).append(index)
         current = self._stacked_state() if saved else {}
         for name, indices in by_name.items():
             snapshot = self.snapshots.setdefault(name, {})
@@ -325,7 +327,7 @@ class MemberCheckpoints:
         for index, filepath in saved:
             self.pending[(index, filepath)] = None
             if isinstance(self.optimizer, MemberOptimizers):  # its state is its own optimizer's: kept as a copy
-                self.optimizer_states[(index, Path(filepath).name)] = self.optimizer.member_state_dict(index)
+                self.optimizer_states[(index, os.path.basename(filepath))] = self.optimizer.member_state_dict(index)
         now = time.monotonic()
         due = now - self._last_flush >= self.flush_every_s
         large = self._member_bytes() > self.buffer_bytes
