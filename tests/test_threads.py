@@ -22,7 +22,7 @@ def test_auto_takes_one_thread_for_a_tiny_step_only(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     iris = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
     assert threads_for("auto", iris, (4,), 16) == 1
-    assert threads_for("auto", _lenet(), (1, 28, 28), 64) is None  # 0.4 GFLOPs a step: torch's default
+    assert threads_for("auto", _lenet(), (1, 28, 28), 64) is None  # 1.5e8 FLOPs a step: torch's default
     assert threads_for("auto", iris, (4,), 16, on_cpu=False) is None  # a GPU's step: torch's threads do not matter
     assert threads_for(3, _lenet(), (1, 28, 28), 64) == 3  # a number is the user's
     monkeypatch.setenv("OMP_NUM_THREADS", "2")

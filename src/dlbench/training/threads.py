@@ -23,7 +23,9 @@ from torch import nn
 
 from dlbench.models.measure import forward_flops
 
-SMALL_STEP_FLOPS = 1e7  # under ~1 ms of one core: a second thread only adds waiting (benchmarks/threads.py)
+# a few ms of one core (every MLP of the experiments): a second thread gains little on a quiet
+# machine and loses 3-10x on a shared one (benchmarks/threads.py, docs/dev/decisions.md)
+SMALL_STEP_FLOPS = 1e8
 # torch's own choice for this process, before any run changed it: what `auto` gives a larger step
 # (a sweep's jobs share the process: an earlier tiny job's one thread must not stay for a LeNet)
 TORCH_DEFAULT = torch.get_num_threads()
