@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,10 @@ class Member:
     augment_generator: torch.Generator | None = None  # its `dataset.augment` draws (made at its first batch)
     augment_state: Any = None  # a resumed member's: where its augmentation draws go on
 
-    @property
+    @cached_property
     def max_epochs(self) -> int | None:
-        """The member's own `trainer.max_epochs` (a per-member key: it stops there, as one stopped early)."""
+        """The member's own `trainer.max_epochs` (a per-member key: it stops there, as one stopped early);
+        read once: an OmegaConf lookup per member per epoch was a visible share of a large population's."""
         return self.cfg.trainer.get("max_epochs")
 
     @property
