@@ -36,6 +36,12 @@ def find_layers(model: nn.Module) -> dict[str, nn.Module]:
     }
 
 
+def norm_of(tensors: list[Tensor]) -> Tensor:
+    """The 2-norm of a layer's tensors taken together (its gradients, or its weights), as the norm
+    of their norms: one formula for a run and a population's member (`dlbench.population.layer_stats`)."""
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.detach()) for t in tensors]))
+
+
 def saturated_mask(module: nn.Module, outputs: Tensor, threshold: float) -> Tensor:
     """Outputs in the flat tails: sigmoid below 1 - threshold or above threshold, |tanh| above it."""
     if isinstance(module, nn.Sigmoid):
@@ -43,7 +49,7 @@ def saturated_mask(module: nn.Module, outputs: Tensor, threshold: float) -> Tens
     return outputs.abs() > threshold
 
 
-class _Accumulator:
+class Accumulator:
     """Running sums of one activation module's outputs over the measured batches of an epoch."""
 
     def __init__(self) -> None:
@@ -103,7 +109,7 @@ class LayerStatistics(pl.Callback):
         self._handles: list[Any] = []
         self._activations: dict[str, nn.Module] = {}
         self._layers: dict[str, nn.Module] = {}
-        self._accumulators: dict[str, _Accumulator] = {}
+        self._accumulators: dict[str, Accumulator] = {}
         self._grad_sums: dict[str, Tensor | float] = {}
         self._grad_steps = 0
 
@@ -117,7 +123,7 @@ class LayerStatistics(pl.Callback):
         network = self._network(pl_module)
         self._activations = find_activations(network)
         self._layers = find_layers(network)
-        self._accumulators = {name: _Accumulator() for name in self._activations}
+        self._accumulators = {name: Accumulator() for name in self._activations}
         for name, module in self._activations.items():
             self._handles.append(module.register_forward_hook(self._hook(name)))
         self._reset()
@@ -146,7 +152,7 @@ class LayerStatistics(pl.Callback):
         for name, layer in self._layers.items():
             grads = [p.grad.detach() for p in layer.parameters(recurse=False) if p.grad is not None]
             if grads:
-                norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+                norm = norm_of(grads)
                 self._grad_sums[name] = self._grad_sums[name] + norm
         self._grad_steps += 1
 
@@ -166,9 +172,7 @@ class LayerStatistics(pl.Callback):
                 row[f"grad_norm/{name}"] = float(self._grad_sums[name]) / self._grad_steps
             weight = getattr(layer, "weight", None)
             tensors = [weight] if isinstance(weight, Tensor) else list(layer.parameters(recurse=False))
-            row[f"weight_norm/{name}"] = float(
-                torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.detach()) for t in tensors]))
-            )
+            row[f"weight_norm/{name}"] = float(norm_of(tensors))
         return row
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

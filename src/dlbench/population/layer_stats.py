@@ -2,7 +2,7 @@
 run alone's `LayerStatistics` adds (`act_mean/<layer>`, `dead/...`, `saturated/...`,
 `grad_norm/...`, `weight_norm/...`).
 
-The measuring is `LayerStatistics`'s own: one `_Accumulator` per member and activation layer, fed
+The measuring is `LayerStatistics`'s own: one `Accumulator` per member and activation layer, fed
 with that member's outputs of the layer (its slice of the stacked outputs in "chain", its own
 module's outputs in "loop"), the gradient and weight norms taken with the same formula on the
 member's slices of the stacked tensors, on the same batches (`every_n_batches`). So a member's
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlbench.callbacks.layer_stats import LayerStatistics, _Accumulator, find_activations, find_layers
+from dlbench.callbacks.layer_stats import Accumulator, LayerStatistics, find_activations, find_layers, norm_of
 from dlbench.models.activations import Maxout
 from dlbench.population.batched import chain_of
 
@@ -68,7 +68,7 @@ class MemberLayerStatistics:
         self._reset()
 
     def _reset(self) -> None:
-        self.accumulators = [{name: _Accumulator() for name in own} for own in self.activations]
+        self.accumulators = [{name: Accumulator() for name in own} for own in self.activations]
         self.grad_sums: list[dict[str, Tensor | float]] = [dict.fromkeys(self.layers, 0.0) for _ in self.activations]
         self.grad_steps = 0
 
@@ -114,7 +114,7 @@ class MemberLayerStatistics:
             for layer, positions in self.layers.items():
                 grads = [stacked[p].grad[m] for p in positions if stacked[p].grad is not None]
                 if grads:
-                    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+                    norm = norm_of(grads)
                     sums[layer] = sums[layer] + norm
         self.grad_steps += 1
 
@@ -131,9 +131,7 @@ class MemberLayerStatistics:
                 if self.grad_steps:
                     row[f"grad_norm/{layer}"] = float(self.grad_sums[m][layer]) / self.grad_steps
                 tensors = [stacked[p][m] for p in self.weights[layer]]
-                row[f"weight_norm/{layer}"] = float(
-                    torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors]))
-                )
+                row[f"weight_norm/{layer}"] = float(norm_of(tensors))
             rows.append(row)
         self._reset()
         return rows
