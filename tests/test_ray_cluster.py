@@ -205,7 +205,7 @@ def test_sweeps_and_populations_run_on_both_nodes_and_survive_a_killed_node(clus
         "hydra/launcher=population",
         "hydra.launcher.backend=ray",
         f"hydra.launcher.ray.init.address={cluster.address}",
-        "model.hidden=[8],[16]",
+        "model.hidden=[8],[8,8]",  # two depths (widths at one depth share a population, padded)
         "optimizer.lr=0.1,0.05",
         *IRIS,
         f"hydra.sweep.dir={population_dir}",

@@ -292,3 +292,31 @@ def test_early_stopping_is_named_as_the_stop_reason_when_the_best_epoch_came_ear
     assert summary["best"]["epoch"] < summary["epochs_run"] - 1 < 59  # stopped early, after its best epoch
     # Testing restores the callbacks from the best checkpoint, where EarlyStopping had not fired yet.
     assert summary["stop_reason"].startswith("early stopping")
+
+
+def test_a_trial_closed_by_another_workers_start_before_it_was_tagged_is_asked_again() -> None:
+    """Two workers on one storage: between `study.ask()` and tagging the trial with its worker, the
+    other worker's start-up may close the untagged running trial as stale. The asking worker then
+    asks for another trial instead of failing on Optuna's UpdateFinishedTrialError."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    from hydra_plugins.dlbench_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    real_ask = study.ask
+
+    def racing_ask() -> optuna.Trial:
+        trial = real_ask()
+        study.tell(trial.number, state=TrialState.FAIL)  # the other worker's `_close_stale`
+        study.ask = real_ask  # only this once
+        return trial
+
+    study.ask = racing_ask
+    sweeper = OptunaSweeper.__new__(OptunaSweeper)
+    sweeper._sampler = lambda number: None
+    trial = sweeper._ask(study, {"optimizer.lr": FloatDistribution(0.001, 0.1)})
+    assert trial.number == 1 and 0.001 <= trial.params["optimizer.lr"] <= 0.1
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.RUNNING]

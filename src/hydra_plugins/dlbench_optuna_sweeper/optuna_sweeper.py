@@ -52,6 +52,9 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+ASK_ATTEMPTS = 5  # a new trial closed by another worker's start-up before it was tagged: ask again
+
+
 def worker_alive(worker: str | None) -> bool:
     """Whether the worker that asked for a trial may still run it (see `OptunaSweeper._close_stale`)."""
     if not worker or ":" not in worker:
@@ -190,7 +193,22 @@ class OptunaSweeper(Sweeper):
         return instantiate(sampler, seed=int(sampler.seed) + number)
 
     def _ask(self, study: Any, space: dict[str, Any]) -> Any:
-        """A new trial of the study with its parameters drawn (see `_sampler` for the seed)."""
+        """A new trial of the study with its parameters drawn (see `_sampler` for the seed).
+
+        Between `study.ask()` and tagging the trial with this worker, another worker starting on
+        the same storage can see a running trial with no worker and close it as stale
+        (`_close_stale`); Optuna then refuses to update it. That trial is the other worker's record
+        of an interruption; this worker asks for another (found by two workers on one journal)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        for _ in range(ASK_ATTEMPTS - 1):
+            try:
+                return self._ask_once(study, space)
+            except UpdateFinishedTrialError:
+                continue
+        return self._ask_once(study, space)
+
+    def _ask_once(self, study: Any, space: dict[str, Any]) -> Any:
         trial = study.ask()
         trial.set_user_attr(WORKER_ATTR, worker_name())
         sampler = self._sampler(trial.number)
