@@ -18,7 +18,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from pytorch_lightning.accelerators import CPUAccelerator
 
 from dlbench.callbacks.dropout_ensemble import DropoutEnsemble
 from dlbench.callbacks.graceful_stop import StopBetweenSteps, interrupt_reason
@@ -34,7 +33,7 @@ from dlbench.population.summary import PopulationOutcome, member_outcome
 from dlbench.population.views import MemberTrainer
 from dlbench.run.checkpoints import SafeCheckpointIO
 from dlbench.run.execute import record
-from dlbench.training.threads import use_threads
+from dlbench.training.threads import threads_for_run
 
 # The CSV logger writes metrics.csv into the run directory Hydra already made (as in dlbench.run.execute).
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
@@ -132,9 +131,7 @@ def train_population(
     data = PopulationData([member.datamodule for member in members], members)
     trainer = make_trainer(members)
     first = members[0]  # threads as each member's run alone takes them (decided on one member's step)
-    on_cpu = isinstance(trainer.accelerator, CPUAccelerator)
-    batch = first.datamodule.effective_batch_size(1)
-    use_threads(first.cfg.get("threads", "auto"), first.task.model, first.task.spec.input_shape, batch, on_cpu)
+    threads_for_run(first.cfg.get("threads", "auto"), first.task.model, first.datamodule, trainer)
     interrupted: BaseException | None = None
     with _quiet_lightning():
         fit_started, fit_cpu = time.perf_counter(), time.process_time()

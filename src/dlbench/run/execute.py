@@ -17,7 +17,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
-from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from dlbench.callbacks.checkpoint import last_checkpoint, recorded_checkpoints
@@ -41,7 +40,7 @@ from dlbench.run.checkpoints import CheckpointError, check_checkpoint_fits, read
 from dlbench.run.summary import Outcome, make_summary, stop_reason
 from dlbench.runtime import startup
 from dlbench.tasks import Task, TrainingDiverged
-from dlbench.training.threads import use_threads
+from dlbench.training.threads import threads_for_run
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +99,7 @@ def _task_and_trainer(plan: RunPlan, datamodule: InMemoryDataModule) -> tuple[Ta
     model = build_network(plan, datamodule)
     task = build_task(plan, model, datamodule.spec)
     trainer = build_trainer(plan)
-    on_cpu = isinstance(trainer.accelerator, CPUAccelerator)
-    batch = datamodule.effective_batch_size(1)
-    use_threads(plan.config.get("threads", "auto"), model, datamodule.spec.input_shape, batch, on_cpu)
+    threads_for_run(plan.config.get("threads", "auto"), model, datamodule, trainer)
     startup.stage("starting the loggers")
     start_loggers(trainer.loggers, plan.config)
     return task, trainer

@@ -17,8 +17,10 @@ its members' runs alone compute with the same threads.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
+from pytorch_lightning.accelerators import CPUAccelerator
 from torch import nn
 
 from dlbench.models.measure import forward_flops
@@ -52,3 +54,10 @@ def use_threads(
     count = threads_for(setting, model, input_shape, batch_size, on_cpu) or TORCH_DEFAULT
     if count != torch.get_num_threads():
         torch.set_num_threads(count)
+
+
+def threads_for_run(setting: object, model: nn.Module, datamodule: Any, trainer: Any) -> None:
+    """`use_threads` for a run built to train (its network, data module and Trainer); a population
+    calls it with one member's parts, so both decide on the same step."""
+    on_cpu = isinstance(trainer.accelerator, CPUAccelerator)
+    use_threads(setting, model, datamodule.spec.input_shape, datamodule.effective_batch_size(1), on_cpu)
