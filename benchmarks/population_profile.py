@@ -52,7 +52,7 @@ PARTS: list[tuple[str, list[tuple[str, str]]]] = [
     ("  best checkpoint decision (TopOne.epoch_end)", [("population/checkpoints.py", "epoch_end")]),
     ("  last.ckpt due (MemberCheckpoints.last_due)", [("population/checkpoints.py", "last_due")]),
     ("  checkpoint snapshots and files (MemberCheckpoints.commit)", [("population/checkpoints.py", "commit")]),
-    ("  running summary.json (RunRecord.on_train_epoch_end)", [("callbacks/run_record.py", "on_train_epoch_end")]),
+    ("  running summary.json and the loggers saved (RunRecord.epoch_end)", [("callbacks/run_record.py", "epoch_end")]),
     ("  the trainer's view per member (MemberTrainer.refresh)", [("population/views.py", "refresh")]),
     (
         "fit start (on_fit_start, configure_optimizers)",
@@ -122,7 +122,7 @@ TIMED: list[tuple[str, str, str, str]] = [
         "MemberCheckpoints",
         "_write",
     ),
-    (_part("  running summary"), "dlbench.callbacks.run_record", "RunRecord", "on_train_epoch_end"),
+    (_part("  running summary"), "dlbench.callbacks.run_record", "RunRecord", "epoch_end"),
 ]
 
 

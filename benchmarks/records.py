@@ -4,8 +4,9 @@
     python benchmarks/records.py --case iris --epochs 200 --repeats 5
     python benchmarks/records.py --against ../main     # the whole fit there and here, alternating
 
-Two things are written after every epoch: the epoch's row of metrics.csv (`EpochCSVLogger`, when
-the task logs it) and the running summary.json (`RunRecord.on_train_epoch_end`). Each is timed
+Two things are written at an epoch's end, at most a second apart and whenever a checkpoint file
+was written: the rows of metrics.csv (`EpochCSVLogger`, saved by the record) and the running
+summary.json (`RunRecord.on_train_epoch_end`, which decides whether it is due). Each is timed
 with a stopwatch around it inside the run, so the number does not drown in how busy a shared
 machine is; the table gives their time per epoch against the whole fit's time per epoch. It also
 counts the bytes of running summary the run wrote in all: that must grow linearly with the

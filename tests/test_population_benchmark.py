@@ -239,5 +239,5 @@ def test_the_population_timers_time_the_parts_inside_the_fit_only(capsys: pytest
     assert set(rows) == {label.strip() for label, *_ in TIMED}
     assert rows["fit"][1] == 1  # the fit's Trainer._run, not the test's after it
     assert rows["training batches (Lightning's training loop, per batch)"][1] == 2  # full batch: one an epoch
-    assert rows["running summary.json (RunRecord.on_train_epoch_end)"][1] == 2 * 16  # each member's, each epoch
+    assert rows["running summary.json and the loggers saved (RunRecord.epoch_end)"][1] == 2 * 16  # each member, epoch
     assert all(seconds <= rows["fit"][0] for seconds, _ in rows.values())

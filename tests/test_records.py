@@ -74,30 +74,64 @@ def test_a_run_killed_with_sigkill_leaves_its_record_is_reported_lost_and_resume
     assert [float(row["epoch"]) for row in _epoch_rows(run_dir)] == list(range(total))
 
 
-def test_the_running_summary_is_written_every_epoch_and_does_not_grow_with_the_run(
-    make_cfg, monkeypatch, tmp_path: Path
-) -> None:
-    """After every epoch: the epoch's row in metrics.csv on disk and a `running` summary.json of
-    the same small size (the history is not repeated in it: 2,000 epochs must not write O(n^2) JSON)."""
+def _watch_running_summaries(monkeypatch) -> list[tuple[int, int, int, dict]]:
+    """Every running summary written: (epochs in it, its bytes, rows in metrics.csv then, the summary)."""
     import dlbench.callbacks.run_record as run_record
 
-    seen: list[tuple[int, int, int]] = []  # (epochs in the summary, its bytes, rows in metrics.csv then)
+    seen: list[tuple[int, int, int, dict]] = []
     original = run_record._InPlaceJSON.write
 
     def watching(self, summary):
         original(self, summary)
         on_disk = json.loads(self.path.read_text())
         assert on_disk["status"] == "running" and on_disk["epochs_run"] == summary.epochs_run
-        seen.append((summary.epochs_run, self.path.stat().st_size, len(_epoch_rows(self.path.parent))))
+        seen.append((summary.epochs_run, self.path.stat().st_size, len(_epoch_rows(self.path.parent)), on_disk))
 
     monkeypatch.setattr(run_record._InPlaceJSON, "write", watching)
+    return seen
+
+
+def test_the_running_summary_is_written_every_epoch_and_does_not_grow_with_the_run(
+    make_cfg, monkeypatch, tmp_path: Path
+) -> None:
+    """With no time between writes: after every epoch, the epoch's row in metrics.csv on disk and a
+    `running` summary.json of the same small size (the history is not repeated in it: 2,000 epochs
+    must not write O(n^2) JSON)."""
+    import dlbench.callbacks.run_record as run_record
+
+    monkeypatch.setattr(run_record, "EVERY_S", 0.0)
+    watched = _watch_running_summaries(monkeypatch)
     train(make_cfg("trainer.max_epochs=30", *QUIET))
+    seen = [entry[:3] for entry in watched]
     assert [epochs for epochs, _, _ in seen] == list(range(31)), "one running summary at the start and per epoch"
     assert all(rows == epochs for epochs, _, rows in seen), "each epoch's row is on disk when its summary is"
     sizes = [size for epochs, size, _ in seen if epochs]
     assert max(sizes) < 1.2 * min(sizes), sizes
     final = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert final["status"] == "completed" and len(final["history"]) == 30
+
+
+def test_the_running_summary_keeps_up_with_every_checkpoint_and_the_clock_not_every_epoch(
+    make_cfg, monkeypatch, tmp_path: Path
+) -> None:
+    """Written a second apart at most (here never due by the clock), and at every epoch whose end
+    wrote a checkpoint file: what is on disk never lags the `last.ckpt` a resume starts from, and a
+    fast run does not pay a summary and a CSV write per epoch."""
+    import dlbench.callbacks.run_record as run_record
+
+    monkeypatch.setattr(run_record, "EVERY_S", 3600.0)
+    seen = _watch_running_summaries(monkeypatch)
+    train(make_cfg("trainer.max_epochs=30", *QUIET))
+    assert seen[0][0] == 0 and seen[1][0] == 1, "at the start, and after the first epoch (its files written at once)"
+    assert len(seen) < 10, [entry[0] for entry in seen]
+    for epochs, _, rows, summary in seen:
+        assert rows == epochs, "each counted epoch's row is on disk when its summary is"
+        last = summary.get("last_checkpoint")
+        if last is not None:
+            assert Path(last["path"]).is_file() and last["epoch"] <= epochs
+    final = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert final["status"] == "completed" and len(final["history"]) == 30
+    assert len(_epoch_rows(tmp_path / "run")) == 30
 
 
 def test_a_second_run_into_a_live_directory_is_refused_and_the_first_is_untouched(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ optimizer state as its torch optimizer's `state_dict()`, callbacks' state, the c
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -111,10 +112,10 @@ class TopOne:
             callback._update_best_and_save(candidates[callback.monitor], view, candidates)
             self.best_path = callback.best_model_path
         else:
+            if math.isnan(value):
+                value = float("inf" if callback.mode == "min" else "-inf")
             current = torch.tensor(value)
             callback.best_k_models.pop(self.best_path)
-            if torch.isnan(current):
-                current = torch.tensor(float("inf" if callback.mode == "min" else "-inf"))
             callback.current_score = current
             callback.best_k_models[self.best_path] = current
             callback.kth_best_model_path, callback.kth_value = self.best_path, current
@@ -178,6 +179,8 @@ class MemberCheckpoints:
         self._last_taken: dict[int, int] = {}  # member -> the step its last.ckpt was last taken at
         self._last_pending: dict[int, bool] = {}  # member -> an epoch ended since: last.ckpt is due
         self._ending = False  # recording a member's checkpoint of its training's end (`last_at_end`)
+        self._last_point: dict[int, tuple[tuple[int, int, bool], dict[str, Any]]] = {}  # `record`'s shared part
+        self._positions: tuple[tuple[int, int], dict[str, Any]] | None = None
 
     # -- what the callbacks call ----------------------------------------------------------------
     def attach(self, member: Any, view: Any) -> None:
@@ -278,27 +281,40 @@ class MemberCheckpoints:
         if self._random is None or self._random[:2] != key:
             self._random = (*key, random_state())
         draws = getattr(trainer.lightning_module, "draws", None)
+        # not copied: a member's state is replaced by a new tensor when it draws, never changed in place
         torch_state = draws.states[member.index] if draws is not None else member.rng_state
-        return {**self._random[2], "torch": torch_state.clone()}
+        return {**self._random[2], "torch": torch_state}
 
     def record(self, member: Any, view: Any, filepath: str) -> None:
         trainer = view._trainer
-        schedulers = [_snapshot(member.scheduler.state_dict(), {})] if member.scheduler is not None else []
-        loops, epoch = self._loops_state(trainer), trainer.current_epoch
-        if self._ending:  # as after Lightning's fit loop counts the epoch completed, at the run's end
-            loops, epoch = _epoch_completed(loops), epoch + 1
-        self.points[(member.index, filepath)] = SavePoint(
-            epoch=epoch,
-            global_step=trainer.global_step,
-            loops=loops,
-            callbacks=self._callbacks_state(member),
-            lr_schedulers=schedulers,
-            rows=len(member.task.history),
-            random=self._random_state(trainer, member),
-            position=position(trainer),
-            data=member.data_state(),
-        )
+        key = (trainer.current_epoch, trainer.global_step, self._ending)
+        point = self._last_point.get(member.index)
+        if point is not None and point[0] == key:  # best.ckpt and last.ckpt of one moment: all but
+            shared = point[1]  # the callbacks' state is the same (taken once)
+        else:
+            loops, epoch = self._loops_state(trainer), trainer.current_epoch
+            if self._ending:  # as after Lightning's fit loop counts the epoch completed, at the run's end
+                loops, epoch = _epoch_completed(loops), epoch + 1
+            shared = {
+                "epoch": epoch,
+                "global_step": trainer.global_step,
+                "loops": loops,
+                "lr_schedulers": [_snapshot(member.scheduler.state_dict(), {})] if member.scheduler is not None else [],
+                "rows": len(member.task.history),
+                "random": self._random_state(trainer, member),
+                "position": self._position(trainer),
+                "data": member.data_state(),
+            }
+            self._last_point[member.index] = (key, shared)
+        self.points[(member.index, filepath)] = SavePoint(callbacks=self._callbacks_state(member), **shared)
         self.saved_now.append((member.index, filepath))
+
+    def _position(self, trainer: pl.Trainer) -> dict[str, Any]:
+        """`callbacks.checkpoint.position`, the same for every member at one moment: made once."""
+        key = (trainer.current_epoch, trainer.global_step)
+        if self._positions is None or self._positions[0] != key:
+            self._positions = (key, position(trainer))
+        return self._positions[1]
 
     # -- once per epoch, after every member's callbacks ---------------------------------------
     def _stacked_state(self) -> dict[str, Tensor]:

@@ -569,10 +569,10 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 else:
                     self.store.last_due(member, view, callback, now=False)
         self.store.commit(trainer)
-        for index, member in enumerate(self.members):  # the record on disk after every epoch, as a run alone's
+        for index, member in enumerate(self.members):  # the record on disk, as a run alone's
             record = self._records[index]
-            if record is not None and active[index]:
-                record.on_train_epoch_end(self.views[index], member.task)
+            if record is not None and active[index]:  # a member whose training ended: on disk now
+                record.epoch_end(self.views[index], member.task, now=member.stopped)
         self._shared.clear()
         stopped = torch.tensor([m.stopped for m in self.members], device=self.active.device)
         done = sum(member.stopped for member in self.members)
