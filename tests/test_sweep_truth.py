@@ -40,9 +40,12 @@ def _rows(sweep_dir: Path) -> list[dict[str, str]]:
 
 
 def _stop_during_first_job(command: list[str], sweep_dir: Path, hold_dir: Path) -> subprocess.CompletedProcess:
-    """Start the sweep, press Ctrl-C (as a terminal would) inside job 0's epoch 4, its 4 epochs on disk."""
+    """Start the sweep, press Ctrl-C (as a terminal would) inside job 0's epoch 4, its record on disk."""
     process = _start_and_hold_job_0(command, hold_dir)
-    assert len((sweep_dir / "0" / "metrics.csv").read_text().splitlines()) >= 4  # a header and 3 epochs or more
+    running = json.loads((sweep_dir / "0" / "summary.json").read_text())
+    assert running["status"] == "running" and running["epochs_run"] >= 1
+    rows = (sweep_dir / "0" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + running["epochs_run"]  # a header and every epoch the running summary counts
     process.send_signal(signal.SIGINT)
     release(hold_dir)  # the step ends; the jobs of the commands run again below do not wait
     out, err = process.communicate(timeout=240)
