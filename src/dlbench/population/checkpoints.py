@@ -167,7 +167,7 @@ class MemberCheckpoints:
         self.written: set[str] = set()
         self.saved_now: list[tuple[int, str]] = []
         self._loops: tuple[int, int, dict[str, Any]] | None = None
-        self._random: tuple[int, int, dict[str, Any]] | None = None
+        self._random: tuple[int, int, dict[str, Any], Any] | None = None
         callbacks = [checkpoint_callback(member) for member in members]
         first = callbacks[0]
         self.flush_every_s = float(getattr(first, "flush_every_s", 0.0)) if first is not None else 0.0
@@ -181,6 +181,7 @@ class MemberCheckpoints:
         self._ending = False  # recording a member's checkpoint of its training's end (`last_at_end`)
         self._last_point: dict[int, tuple[tuple[int, int, bool], dict[str, Any]]] = {}  # `record`'s shared part
         self._positions: tuple[tuple[int, int], dict[str, Any]] | None = None
+        self._is_last: dict[str, bool] = {}  # file path -> it is a last.ckpt
 
     # -- what the callbacks call ----------------------------------------------------------------
     def attach(self, member: Any, view: Any) -> None:
@@ -193,10 +194,13 @@ class MemberCheckpoints:
 
         def save(trainer: pl.Trainer, filepath: str) -> None:
             self.record(member, view, filepath)
-            callback._last_global_step_saved = trainer.global_step
+            callback._last_global_step_saved = step = trainer.global_step
             callback._last_checkpoint_saved = filepath
-            if os.path.basename(filepath) == last_name:  # (string work: this runs per member per epoch)
-                self._last_taken[member.index] = trainer.global_step
+            is_last = self._is_last.get(filepath)  # (string work made once: this runs per member per epoch)
+            if is_last is None:
+                is_last = self._is_last[filepath] = os.path.basename(filepath) == last_name
+            if is_last:
+                self._last_taken[member.index] = step
                 self._last_pending[member.index] = False
 
         def exists(filepath: str, trainer: pl.Trainer) -> bool:
@@ -267,51 +271,50 @@ class MemberCheckpoints:
                 state[key] = _frozen(own)
         return state
 
-    def _loops_state(self, trainer: pl.Trainer) -> dict[str, Any]:
-        key = (trainer.current_epoch, trainer.global_step)
+    def _loops_state(self, trainer: pl.Trainer, key: tuple[int, int]) -> dict[str, Any]:
+        """The loops' state at this moment (`key`: epoch and global step), the same for every member."""
         if self._loops is None or self._loops[:2] != key:
             # fresh dicts of numbers (the progress trackers' `asdict`): nothing later changes them
             self._loops = (*key, trainer._checkpoint_connector._get_loops_state_dict())
         return self._loops[2]
 
-    def _random_state(self, trainer: pl.Trainer, member: Any) -> dict[str, Any]:
+    def _random_state(self, trainer: pl.Trainer, member: Any, key: tuple[int, int]) -> dict[str, Any]:
         """`dlbench.callbacks.resume.random_state` for the member: numpy's and Python's generators are
         shared (taken once per step), torch's is the member's own (its dropout and noise draws)."""
-        key = (trainer.current_epoch, trainer.global_step)
         if self._random is None or self._random[:2] != key:
-            self._random = (*key, random_state())
-        draws = getattr(trainer.lightning_module, "draws", None)
+            self._random = (*key, random_state(), getattr(trainer.lightning_module, "draws", None))
+        draws = self._random[3]
         # not copied: a member's state is replaced by a new tensor when it draws, never changed in place
         torch_state = draws.states[member.index] if draws is not None else member.rng_state
         return {**self._random[2], "torch": torch_state}
 
     def record(self, member: Any, view: Any, filepath: str) -> None:
         trainer = view._trainer
-        key = (trainer.current_epoch, trainer.global_step, self._ending)
+        moment = (view.current_epoch, view.global_step)  # (the view's: read once an epoch for all members)
+        key = (*moment, self._ending)
         point = self._last_point.get(member.index)
         if point is not None and point[0] == key:  # best.ckpt and last.ckpt of one moment: all but
             shared = point[1]  # the callbacks' state is the same (taken once)
         else:
-            loops, epoch = self._loops_state(trainer), trainer.current_epoch
+            loops, epoch = self._loops_state(trainer, moment), moment[0]
             if self._ending:  # as after Lightning's fit loop counts the epoch completed, at the run's end
                 loops, epoch = _epoch_completed(loops), epoch + 1
             shared = {
                 "epoch": epoch,
-                "global_step": trainer.global_step,
+                "global_step": moment[1],
                 "loops": loops,
                 "lr_schedulers": [_snapshot(member.scheduler.state_dict(), {})] if member.scheduler is not None else [],
                 "rows": len(member.task.history),
-                "random": self._random_state(trainer, member),
-                "position": self._position(trainer),
+                "random": self._random_state(trainer, member, moment),
+                "position": self._position(trainer, moment),
                 "data": member.data_state(),
             }
             self._last_point[member.index] = (key, shared)
         self.points[(member.index, filepath)] = SavePoint(callbacks=self._callbacks_state(member), **shared)
         self.saved_now.append((member.index, filepath))
 
-    def _position(self, trainer: pl.Trainer) -> dict[str, Any]:
+    def _position(self, trainer: pl.Trainer, key: tuple[int, int]) -> dict[str, Any]:
         """`callbacks.checkpoint.position`, the same for every member at one moment: made once."""
-        key = (trainer.current_epoch, trainer.global_step)
         if self._positions is None or self._positions[0] != key:
             self._positions = (key, position(trainer))
         return self._positions[1]
