@@ -424,3 +424,20 @@ def test_a_members_last_checkpoint_at_its_end_is_its_run_alones(tmp_path: Path) 
         best = torch.load(tmp_path / "alone" / str(index) / "checkpoints" / "best.ckpt", weights_only=False)
         ends.append((best["global_step"], theirs["global_step"]))
     assert any(best < last for best, last in ends)  # a last epoch that was not the best: the case in question
+
+
+def test_members_score_their_pixels_as_their_runs_alone(tmp_path: Path) -> None:
+    """Pixel classification (dataset=shapes, a U-Net): each member's rows and test metrics have the
+    mean IoU and dice its run alone's have (torchmetrics' own, on its own outputs), for either loss."""
+    shapes = ["dataset=shapes", "model=encoder_decoder", "dataset.num_samples=60", "dataset.size=16"]
+    settings = [[*shapes, "loss=cross_entropy", *FAST[1:], "trainer.max_epochs=2"], [*shapes, "loss=dice"]]
+    settings[1] += [*FAST[1:], "trainer.max_epochs=2"]
+    together = population(tmp_path, settings)
+    apart = alone(tmp_path, settings)
+    for member, single in zip(together, apart, strict=True):
+        assert {"train/dice", "val/iou", "val/dice"} <= set(single["history"][-1])
+        worst, where = worst_difference(single["history"], member["history"])
+        assert worst < 1e-5, (worst, where)
+        assert set(member["metrics"]["test"]) == set(single["metrics"]["test"]) >= {"iou", "dice"}
+        for key, value in single["metrics"]["test"].items():
+            assert member["metrics"]["test"][key] == pytest.approx(value, rel=1e-5, abs=1e-7), key

@@ -194,6 +194,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.layer_stats: MemberLayerStatistics | None = None  # `callbacks.layer_stats`, made when the fit starts
         self._row_callbacks: list[list[PCABaseline]] = [[] for _ in members]  # add to each member's row
         self._stats_hooks: list[Any] = []
+        self._scores = "train_scores" in first.metrics  # pixel classification: iou and dice per member
+        self._scores_device = torch.device("cpu")
 
     # -- one step -----------------------------------------------------------------------------
     def _losses(self, outputs: Tensor, targets: Tensor) -> Tensor:
@@ -263,7 +265,26 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             self.readout.count_correct(outputs.detach(), targets, members=True) if totals.accuracy else (None, 0)
         )
         totals.update(values, inputs.shape[1], correct, predictions)
+        if self._scores:  # each member's pixel scores, on its own outputs, as its task counts them
+            detached = outputs.detach()
+            if self._scores_device != detached.device:  # the members' tasks were built on the CPU
+                for member in self.members:
+                    member.task.metrics.to(detached.device)
+                self._scores_device = detached.device
+            for index, member in enumerate(self.members):
+                member.task.metrics[f"{stage}_scores"].update(detached[index], targets[index])
         return loss
+
+    def _scored(self, stage: str, rows: list[dict[str, float]]) -> list[dict[str, float]]:
+        """Each member's row with its pixel classification scores (`iou`, `dice`), as `Task._compute`
+        adds them: torchmetrics' own, in the member's task, over the epoch's pixels of its outputs."""
+        if not self._scores:
+            return rows
+        for row, member in zip(rows, self.members, strict=True):
+            scores = member.task.metrics[f"{stage}_scores"]
+            row.update({f"{stage}/{name}": float(value) for name, value in scores.compute().items()})
+            scores.reset()
+        return rows
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = self._step("train", batch)
@@ -475,7 +496,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             task.metrics["train_metrics"].restore(self._as_own(index, totals[index]))
 
     def on_validation_epoch_end(self) -> None:
-        rows = self._own_rows(self.totals["val_totals"].rows("val"))
+        rows = self._own_rows(self._scored("val", self.totals["val_totals"].rows("val")))
         if self.trainer.sanity_checking:
             return
         self._val_rows = rows
@@ -507,7 +528,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         trainer = self.trainer
         epoch_time = time.perf_counter() - self._epoch_start
-        train_rows = self._own_rows(self.totals["train_totals"].rows("train"))
+        train_rows = self._own_rows(self._scored("train", self.totals["train_totals"].rows("train")))
         active = self.active.tolist()
         first_steps, first_losses = self._first_step.tolist(), self._first_loss.tolist()
         epoch = trainer.current_epoch
@@ -594,4 +615,4 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self._shared.clear()
 
     def on_test_epoch_end(self) -> None:
-        self.test_rows = self._own_rows(self.totals["test_totals"].rows("test"))
+        self.test_rows = self._own_rows(self._scored("test", self.totals["test_totals"].rows("test")))
