@@ -52,9 +52,9 @@ def timed(name, function):
 run_record.RunRecord.on_train_epoch_end = timed("record", run_record.RunRecord.on_train_epoch_end)
 csv_logger._AppendingWriter.save = timed("csv", csv_logger._AppendingWriter.save)
 original = run_record._InPlaceJSON.write
-def counting(self, data, encoded=None):
-    original(self, data, encoded)
-    spent["bytes"] += len(encoded) if encoded is not None else self.path.stat().st_size
+def counting(self, summary):
+    original(self, summary)
+    spent["bytes"] += self.path.stat().st_size
 run_record._InPlaceJSON.write = counting
 cfg = compose_config({overrides!r}, __import__("pathlib").Path({run_dir!r}))
 datamodule, task, trainer = execute.build(cfg)

@@ -77,8 +77,11 @@ class TopOne:
     alone's.
     """
 
-    def __init__(self, callback: ModelCheckpoint) -> None:
+    def __init__(self, callback: ModelCheckpoint, store: MemberCheckpoints | None = None, member: Any = None) -> None:
+        """`store` and `member`: last.ckpt taken with best.ckpt is recorded as best's save point
+        (`MemberCheckpoints.save_again`) instead of a second one of the same moment."""
         self.callback = callback
+        self.store, self.member = store, member
         self.best_path: str | None = None
         self.last_path: str | None = None
 
@@ -106,6 +109,7 @@ class TopOne:
             kth = float(callback.kth_value)
             if not (value < kth if callback.mode == "min" else value > kth):
                 return
+        saved_best = self.best_path is not None  # saved below by the fast path (not the first time)
         if self.best_path is None:  # the first time: Lightning's own methods, which name the files
             publish()
             candidates = callback._monitor_candidates(view)
@@ -129,7 +133,10 @@ class TopOne:
             self.last_path = callback.last_model_path
         else:
             callback.last_model_path = self.last_path
-            callback._save_checkpoint(view, self.last_path)
+            if self.store is not None and self.best_path is not None and saved_best:
+                self.store.save_again(self.member, callback, self.best_path, self.last_path, view.global_step)
+            else:
+                callback._save_checkpoint(view, self.last_path)
 
 
 def _epoch_completed(loops: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +189,7 @@ class MemberCheckpoints:
         self._last_point: dict[int, tuple[tuple[int, int, bool], dict[str, Any]]] = {}  # `record`'s shared part
         self._positions: tuple[tuple[int, int], dict[str, Any]] | None = None
         self._is_last: dict[str, bool] = {}  # file path -> it is a last.ckpt
+        self._last_names: dict[int, str] = {}  # member -> its last.ckpt's file name
 
     # -- what the callbacks call ----------------------------------------------------------------
     def attach(self, member: Any, view: Any) -> None:
@@ -194,17 +202,12 @@ class MemberCheckpoints:
 
         def save(trainer: pl.Trainer, filepath: str) -> None:
             self.record(member, view, filepath)
-            callback._last_global_step_saved = step = trainer.global_step
-            callback._last_checkpoint_saved = filepath
-            is_last = self._is_last.get(filepath)  # (string work made once: this runs per member per epoch)
-            if is_last is None:
-                is_last = self._is_last[filepath] = os.path.basename(filepath) == last_name
-            if is_last:
-                self._last_taken[member.index] = step
-                self._last_pending[member.index] = False
+            self._saved(member, callback, filepath, trainer.global_step, last_name)
 
         def exists(filepath: str, trainer: pl.Trainer) -> bool:
             return self.exists(filepath)
+
+        self._last_names[member.index] = last_name
 
         def remove(trainer: pl.Trainer, filepath: str) -> None:
             self.pending.pop((member.index, filepath), None)
@@ -217,6 +220,24 @@ class MemberCheckpoints:
         callback._save_checkpoint = save
         callback._remove_checkpoint = remove
         callback.file_exists = exists
+
+    def _saved(self, member: Any, callback: ModelCheckpoint, filepath: str, step: int, last_name: str) -> None:
+        """What the callback's own `_save_checkpoint` leaves behind besides the file, and last.ckpt's bookkeeping."""
+        callback._last_global_step_saved = step
+        callback._last_checkpoint_saved = filepath
+        is_last = self._is_last.get(filepath)  # (string work made once: this runs per member per epoch)
+        if is_last is None:
+            is_last = self._is_last[filepath] = os.path.basename(filepath) == last_name
+        if is_last:
+            self._last_taken[member.index] = step
+            self._last_pending[member.index] = False
+
+    def save_again(self, member: Any, callback: ModelCheckpoint, source: str, filepath: str, step: int) -> None:
+        """`filepath` saved at the moment `source` was just saved, with nothing changed in between
+        (`TopOne`: last.ckpt right after best.ckpt, the callback's state the same): the same save point."""
+        self.points[(member.index, filepath)] = self.points[(member.index, source)]
+        self.saved_now.append((member.index, filepath))
+        self._saved(member, callback, filepath, step, self._last_names[member.index])
 
     def last_due(self, member: Any, view: Any, callback: ModelCheckpoint, now: bool, only_if_due: bool = False) -> None:
         """`BufferedCheckpoint._save_last_every_epoch` for a member: after every epoch last.ckpt is

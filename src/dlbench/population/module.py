@@ -395,7 +395,10 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             for member in self.members
         ]
         self._top_one = {
-            id(c): TopOne(c) for _, checkpoints in self._monitoring for c in checkpoints if TopOne.applies(c)
+            id(c): TopOne(c, self.store, member)
+            for member, (_, checkpoints) in zip(self.members, self._monitoring, strict=True)
+            for c in checkpoints
+            if TopOne.applies(c)
         }
         self.active = self.active.to(self.device)
         self._first_step = self._first_step.to(self.device)
