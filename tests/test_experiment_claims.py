@@ -1,9 +1,9 @@
 """The experiments' claims on their full default runs: `python train.py -m experiment=NAME`, exactly
 as docs/experiments.md gives it, then `python -m dlbench.experiments check NAME <its sweep>`.
 
-Marked `claims`, not `slow`: together they take about two hours on 2 CPU cores (the sum of the
-experiments' budgets; docs/experiments.md), far beyond CI's
-budget, so neither the default run nor CI's `pytest -m slow` selects them. Run them with
+Marked `claims`, not `slow`: together they took 42 minutes on 2 CPU cores (2,518 s on 2026-12-07,
+load 2-3 with other work alongside; the sum of the experiments' budgets is in docs/experiments.md),
+far beyond CI's budget, so neither the default run nor CI's `pytest -m slow` selects them. Run them with
 `pytest -n 0 -m claims tests/test_experiment_claims.py` (one at a time: each experiment times
 itself). A claim that did not hold on the gallery's runs is marked xfail(strict=True) with its
 numbers: it is a finding, and the test fails the day it starts to hold.
