@@ -133,7 +133,7 @@ class TopOne:
             self.last_path = callback.last_model_path
         else:
             callback.last_model_path = self.last_path
-            if self.store is not None and self.best_path is not None and saved_best:
+            if saved_best and self.store is not None:
                 self.store.save_again(self.member, callback, self.best_path, self.last_path, view.global_step)
             else:
                 callback._save_checkpoint(view, self.last_path)

@@ -281,9 +281,8 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         if not self._scores:
             return rows
         for row, member in zip(rows, self.members, strict=True):
-            scores = member.task.metrics[f"{stage}_scores"]
-            row.update({f"{stage}/{name}": float(value) for name, value in scores.compute().items()})
-            scores.reset()
+            scores = member.task.metrics[f"{stage}_scores"].take()
+            row.update({f"{stage}/{name}": float(value) for name, value in scores.items()})
         return rows
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

@@ -50,3 +50,10 @@ class SegmentationScores(MetricCollection):
             predicted, truth = outputs.argmax(1), targets.long()
         for metric in self.values(copy_state=False):
             metric.update(predicted, truth)
+
+    def take(self) -> dict[str, Tensor]:
+        """The epoch's scores, and a fresh start for the next (what a run's task and a population's
+        member both do at an epoch's end)."""
+        values = self.compute()
+        self.reset()
+        return values

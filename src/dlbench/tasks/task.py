@@ -202,9 +202,7 @@ class Task(PlainHookName, pl.LightningModule):
         values = metrics.compute()
         metrics.reset()
         if f"{stage}_scores" in self.metrics:
-            scores = self.metrics[f"{stage}_scores"]
-            values.update(scores.compute())
-            scores.reset()
+            values.update(self.metrics[f"{stage}_scores"].take())
         return {f"{stage}/{name}": float(value) for name, value in values.items()}
 
     def on_train_epoch_start(self) -> None:
