@@ -88,3 +88,42 @@ def run_in_terminal(*args: str, timeout: int = 300, env: dict[str, str] | None =
 
     status, output, _ = in_terminal([sys.executable, str(ROOT / "train.py"), *args], timeout=timeout, env=env)
     return status, output
+
+
+def session_processes(sessions: set[int]) -> list[int]:
+    """The living processes of the given sessions; a killed process is a zombie until its new parent
+    reaps it, which is not "left behind", so zombies are not counted."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z" and os.getsid(int(entry.name)) in sessions:
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def stop_sessions(sessions: set[int], grace: float = 20) -> list[int]:
+    """SIGTERM each session's process group (a server started with start_new_session=True), SIGKILL
+    what is still alive after `grace` seconds, and return what lives on 10 s after that: a SIGKILL is
+    delivered, not awaited, so a check right after it races the kernel."""
+    import time
+
+    for session in sessions:
+        try:
+            os.killpg(session, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for wait, then_kill in ((grace, True), (10, False)):
+        deadline = time.time() + wait
+        while session_processes(sessions) and time.time() < deadline:
+            time.sleep(0.2)
+        if then_kill:
+            for pid in session_processes(sessions):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    return session_processes(sessions)

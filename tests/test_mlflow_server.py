@@ -8,8 +8,6 @@ checks that no process of that session is left.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,25 +18,13 @@ from pathlib import Path
 import pytest
 
 from dlbench.loggers.protocol import read_records
-from helpers import run_cli
+from helpers import run_cli, stop_sessions
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _session_processes(session: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getsid(int(entry.name)) == session:
-                    found.append(int(entry.name))
-            except (ProcessLookupError, PermissionError):
-                continue
-    return found
 
 
 @pytest.mark.slow
@@ -102,11 +88,6 @@ def test_a_sweep_logs_to_an_mlflow_server_and_reads_back_through_the_client(tmp_
             assert read_records(summary["run_dir"])["mlflow"]["link"].startswith(f"{uri}/#/experiments/")
         assert list((tmp_path / "artifacts").rglob("summary.json"))  # stored where the server was told
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        for pid in _session_processes(server.pid):
-            os.kill(pid, signal.SIGKILL)
-    assert not _session_processes(server.pid), "mlflow server processes left behind"
+        left = stop_sessions({server.pid})
+        server.wait(timeout=10)
+    assert not left, f"mlflow server processes {left} still alive 30 s after SIGTERM and SIGKILL"

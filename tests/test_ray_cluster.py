@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, session_processes, stop_sessions
 from hold_at import hold, release, wait_held
 
 pytest.importorskip("ray")
@@ -78,7 +78,7 @@ class Cluster:
         """SIGKILL to every process of the node's session, as a machine that goes away (Ray's workers
         have process groups of their own, but stay in the session of the `ray start` that made them)."""
         process = self.nodes.pop(name)
-        for pid in _leftovers({process.pid}):
+        for pid in session_processes({process.pid}):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -98,19 +98,6 @@ class Cluster:
             f"sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= {count} else 1)\n"
         )
         subprocess.run([sys.executable, "-c", script], env=_env(), check=True, timeout=timeout + 60)
-
-
-def _leftovers(sessions: set[int]) -> list[int]:
-    """Processes still in the sessions the nodes were started in."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getsid(int(entry.name)) in sessions:
-                    found.append(int(entry.name))
-            except (ProcessLookupError, PermissionError):
-                continue
-    return found
 
 
 @pytest.fixture
@@ -139,22 +126,13 @@ def cluster() -> Iterator[Cluster]:
         cluster.wait_for(2)
         yield cluster
     finally:
-        for name in list(cluster.nodes):  # `ray start --block` stops its processes on SIGTERM, slowly
-            process = cluster.nodes[name]
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-            cluster.kill(name)  # then the rest of its process group
+        # `ray start --block` stops its processes on SIGTERM, slowly; what is left is SIGKILLed
+        left = stop_sessions(sessions)
+        for process in cluster.nodes.values():
+            process.wait(timeout=10)
         TOKEN.clear()
-        deadline = time.time() + 20
-        while _leftovers(sessions) and time.time() < deadline:
-            time.sleep(0.5)
-        for pid in _leftovers(sessions):  # only processes of the sessions started above
-            os.kill(pid, signal.SIGKILL)
         subprocess.run(["rm", "-rf", temp_dir], check=False)
-    assert not _leftovers(sessions), "Ray processes left behind"
+    assert not left, f"Ray processes {left} still alive 30 s after SIGTERM and SIGKILL"
 
 
 def _train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
