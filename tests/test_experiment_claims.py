@@ -1,12 +1,13 @@
 """The experiments' claims on their full default runs: `python train.py -m experiment=NAME`, exactly
 as docs/experiments.md gives it, then `python -m dlbench.experiments check NAME <its sweep>`.
 
-Marked `claims`, not `slow`: together they took 42 minutes on 2 CPU cores (2,518 s on 2026-12-07,
-load 2-3 with other work alongside; the sum of the experiments' budgets is in docs/experiments.md),
-far beyond CI's budget, so neither the default run nor CI's `pytest -m slow` selects them. Run them with
-`pytest -n 0 -m claims tests/test_experiment_claims.py` (one at a time: each experiment times
-itself). A claim that did not hold on the gallery's runs is marked xfail(strict=True) with its
-numbers: it is a finding, and the test fails the day it starts to hold.
+Marked `claims`, not `slow`: together they take 17.8 minutes on 2 quiet CPU cores (1,070 s on
+2026-12-07, two at a time, load 1.9; docs/experiments.md), beyond CI's budget, so neither the default
+run nor CI's `pytest -m slow` selects them. Run them with `pytest -m claims
+tests/test_experiment_claims.py`: two workers on 2 cores (each experiment trains on one thread), the
+longest budgets first so that no long one starts last. A claim that did not hold on the gallery's
+runs is marked xfail(strict=True) with its numbers: it is a finding, and the test fails the day it
+starts to hold.
 
 A smaller, CI-sized check of the same machinery on a real multirun is in tests/test_experiments.py
 (`slow`)."""
@@ -50,8 +51,9 @@ FINDINGS: dict[str, str] = {
 
 
 def _cases() -> list:
+    """One case per experiment, the longest budgets first (the workers take them in this order)."""
     cases = []
-    for name in catalog.names():
+    for name in sorted(catalog.names(), key=lambda name: -float(catalog.load(name).budget.get("minutes", 0))):
         marks = [pytest.mark.claims]
         if catalog.load(name).gpu_sized:
             marks.append(pytest.mark.skip(reason="GPU-sized: see its budget"))
