@@ -153,7 +153,7 @@ def test_callback_metrics_is_the_dict_that_checkpoints_and_early_stopping_read()
         assert "callback_metrics" in inspect.getsource(callback)
 
 
-@pytest.mark.parametrize("off", ["publish", "hook_name"])
+@pytest.mark.parametrize("off", ["publish", "hook_name", "progress_state"])
 def test_a_run_gives_the_same_numbers_with_each_patch_off(off: str, make_cfg, monkeypatch, tmp_path) -> None:
     """Switching a patch off takes Lightning's own path: the same history, to the last digit."""
     import json
@@ -276,6 +276,74 @@ def test_the_checkpoint_connector_still_gives_the_loops_state_a_checkpoint_holds
     _fit_with(compare, tmp_path)
     written = torch.load(tmp_path / "now.ckpt", weights_only=False)["loops"]
     assert "fit_loop" in compare.loops and compare.loops == written
+
+
+def test_the_plain_progress_state_is_asdicts_on_every_tracker_and_on_a_trained_trainers_loops(tmp_path) -> None:
+    """`plain_progress_state` replaces `asdict` in the progress trackers' `state_dict`: on every
+    tracker class Lightning defines (each counter moved off its default) and on the loops of a
+    fitted Trainer it must give exactly `asdict`'s dicts, and a tracker's attributes must be its fields."""
+    import dataclasses
+
+    from pytorch_lightning.loops import progress
+
+    from dlbench.runtime.lightning import _plain_state_dict
+
+    def moved(tracker: object, start: int) -> int:
+        for field in dataclasses.fields(tracker):
+            value = getattr(tracker, field.name)
+            if dataclasses.is_dataclass(value):
+                start = moved(value, start)
+            elif isinstance(value, bool):
+                setattr(tracker, field.name, not value)
+            elif isinstance(value, int):
+                setattr(tracker, field.name, start)
+                start += 1
+        return start
+
+    classes = [c for c in vars(progress).values() if isinstance(c, type) and issubclass(c, progress._BaseProgress)]
+    assert len(classes) >= 9  # _BaseProgress and its eight trackers in Lightning 2.6
+    for kind in classes:
+        tracker = kind()
+        moved(tracker, 1)
+        assert set(vars(tracker)) == {field.name for field in dataclasses.fields(tracker)}, kind.__name__
+        assert _plain_state_dict(tracker) == dataclasses.asdict(tracker), kind.__name__
+    trainer = _fit_with(pl.Callback(), tmp_path)
+    loops = trainer._checkpoint_connector._get_loops_state_dict()
+    original = progress._BaseProgress.state_dict
+    try:
+        progress._BaseProgress.state_dict = lambda self: dataclasses.asdict(self)  # Lightning's own
+        assert trainer._checkpoint_connector._get_loops_state_dict() == loops
+    finally:
+        progress._BaseProgress.state_dict = original
+    assert original is _plain_state_dict  # on, by importing the checkpoint callback (conftest builds runs)
+
+
+def test_each_dump_of_the_loops_state_is_fresh_and_later_training_leaves_it_alone(tmp_path) -> None:
+    """`BufferedCheckpoint` holds a held checkpoint's `loops` entry by reference, not by copy: each
+    `_get_loops_state_dict()` must be new dicts (none shared with the loops or with another dump)
+    that go on saying the epoch they were taken at while training continues."""
+    import copy
+
+    def containers(state: object) -> list[int]:
+        if isinstance(state, dict):
+            return [id(state), *(i for value in state.values() for i in containers(value))]
+        if isinstance(state, (list, tuple)):
+            return [id(state), *(i for value in state for i in containers(value))]
+        return []
+
+    class Keep(pl.Callback):
+        taken: list[tuple[dict, dict]] = []
+
+        def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            state = trainer._checkpoint_connector._get_loops_state_dict()
+            self.taken.append((state, copy.deepcopy(state)))
+
+    keep = Keep()
+    _fit_with(keep, tmp_path, epochs=3)
+    (first, first_copy), (second, _), _ = keep.taken
+    assert first == first_copy, "training on changed a dump of the loops' state"
+    assert first != second  # the dumps say their own epochs
+    assert not set(containers(first)) & set(containers(second)), "two dumps share a dict"
 
 
 def test_torch_schedulers_still_read_opt_called_before_warning_of_a_step_order() -> None:

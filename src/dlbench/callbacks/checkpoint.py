@@ -45,6 +45,9 @@ from pytorch_lightning.trainer import call
 from torch import Tensor
 
 from dlbench.records.summary import Checkpoints
+from dlbench.runtime.lightning import plain_progress_state
+
+plain_progress_state()  # every checkpoint dumps the loops' counters (runtime/lightning.py)
 
 
 def _tensor_bytes(obj: Any) -> int:
@@ -158,12 +161,15 @@ class BufferedCheckpoint(ModelCheckpoint):
             "dlbench_overrides",
             "dlbench_choices",
             "dlbench_task.history",
+            "loops",
         ),
         **kwargs: Any,
     ) -> None:
         """`unchanging`: checkpoint entries (dotted for nested ones) that nothing alters once they
         are in a checkpoint (the run's config; the list of the epochs' rows, made anew for each
-        checkpoint from rows that are never changed), held by reference instead of copied."""
+        checkpoint from rows that are never changed; the loops' state, fresh dicts of numbers made
+        by each `dump_checkpoint`, tested in tests/test_runtime.py), held by reference instead of
+        copied: the loops' hundred small dicts were most of a tiny model's snapshot."""
         super().__init__(*args, **kwargs)
         self.unchanging = tuple(unchanging)
         self.positions: dict[str, dict[str, Any]] = {}  # file -> the epoch and step its latest copy holds

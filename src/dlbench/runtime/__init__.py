@@ -29,6 +29,7 @@ PATCHES = (
     "sweep_configs",  # hydra.py: a multirun composes each job's config once, not twice
     "hook_name",  # lightning.py: Lightning's per-hook attribute set without nn.Module's lookups
     "publish",  # lightning.py: epoch rows put straight into trainer.callback_metrics
+    "progress_state",  # lightning.py: the loops' counters in a checkpoint as plain dicts, not asdict's deep copies
     "lr_finder_progress",  # lr_finder_progress.py: the lr finder's bar follows the trainer's setting
     "help_groups",  # hydra.py: --help leaves out sweeps/wandb (W&B sweep specs, not configs)
 )

@@ -1,4 +1,4 @@
-"""Two shortcuts past Lightning's per-hook and per-key machinery, for tiny models.
+"""Three shortcuts past Lightning's per-hook, per-key and per-checkpoint machinery, for tiny models.
 
 On the models of the course (an Iris MLP, the 6-2-1 mirror-symmetry net) an epoch is a few
 microseconds of arithmetic and Lightning's bookkeeping around it is most of the time. Each
@@ -18,6 +18,11 @@ about 6; the whole `python train.py` command, start-up included):
   and which Lightning clears only when a fit, validate or test starts) saves 29% of the mirror run
   (26.8 s -> 19.1 s) and 5% of the Iris run. Relies on: `callback_metrics` being a mutable dict
   that Lightning does not rebuild between our write and the callbacks' read.
+- `plain_progress_state`: every checkpoint holds the loops' progress counters, 18 small
+  dataclasses whose `state_dict` is `dataclasses.asdict` (a recursive deep copy of each int).
+  The mirror run takes best.ckpt at nearly every epoch; its loops' state cost 210 us a dump
+  (a third of `dump_checkpoint`), 71 us with the plain dicts of the same numbers. Relies on: a
+  progress tracker's instance attributes being exactly its dataclass fields (tested).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loops.progress import _BaseProgress
 
 from dlbench.runtime import enabled
 
@@ -48,3 +54,14 @@ def publish(trainer: pl.Trainer, row: dict[str, float]) -> None:
         trainer.callback_metrics.update({key: torch.tensor(value) for key, value in row.items()})
     else:  # Lightning's own path, for measuring the shortcut and for ruling it out
         trainer.lightning_module.log_dict(row, logger=False)
+
+
+def _plain_state_dict(self: _BaseProgress) -> dict[str, Any]:
+    """`asdict(self)` for a progress tracker: its fields' numbers, nested trackers as their own dicts."""
+    return {key: value.state_dict() if isinstance(value, _BaseProgress) else value for key, value in vars(self).items()}
+
+
+def plain_progress_state() -> None:
+    """Give Lightning's progress trackers `_plain_state_dict` (see the module); once, unless switched off."""
+    if enabled("progress_state") and _BaseProgress.state_dict is not _plain_state_dict:
+        _BaseProgress.state_dict = _plain_state_dict  # type: ignore[method-assign]
