@@ -549,19 +549,18 @@ class PopulationModule(PlainHookName, pl.LightningModule):
                 member.stop_reason, step = str(diverged), diverged.step
                 member.final_epoch, member.final_step = epoch, step
                 continue
-            row = {"epoch": float(epoch), **train_rows[index], **self._val_rows[index]}
-            row["lr"] = self._epoch_lrs[index]
-            row["time/epoch_s"] = epoch_time
-            if extras is not None:  # what its callbacks add to its run alone's row (Task.epoch_extras)
-                row.update(extras[index])
-            for callback in self._row_callbacks[index]:
-                callback.on_train_epoch_end(self.views[index], member.task)
-            row.update(member.task.epoch_extras)
-            member.task.epoch_extras = {}
-            member.task.history.append(row)
             view = self.views[index]
-            for logger in view.loggers:
-                logger.log_metrics(row, step=epoch)
+            for callback in self._row_callbacks[index]:  # what its callbacks add to its run alone's row
+                callback.on_train_epoch_end(view, member.task)
+            row = member.task.record_epoch(
+                epoch,
+                train_rows[index],
+                self._val_rows[index],
+                self._epoch_lrs[index],
+                epoch_time,
+                view.loggers,
+                extras[index] if extras is not None else None,
+            )
             stopping, checkpoints = self._monitoring[index]
             monitored = [c.monitor for c in (*stopping, *checkpoints) if c.monitor in row]
 

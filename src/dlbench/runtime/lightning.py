@@ -21,8 +21,9 @@ about 6; the whole `python train.py` command, start-up included):
 - `plain_progress_state`: every checkpoint holds the loops' progress counters, 18 small
   dataclasses whose `state_dict` is `dataclasses.asdict` (a recursive deep copy of each int).
   The mirror run takes best.ckpt at nearly every epoch; its loops' state cost 210 us a dump
-  (a third of `dump_checkpoint`), 71 us with the plain dicts of the same numbers. Relies on: a
-  progress tracker's instance attributes being exactly its dataclass fields (tested).
+  (a third of `dump_checkpoint`), 71 us with the plain dicts of the same numbers: 4% of the whole
+  mirror command (14.90 s -> 14.33 s, 3 repetitions, load 0.5-1.5). Relies on: a progress
+  tracker's instance attributes being exactly its dataclass fields (tested).
 """
 
 from __future__ import annotations

@@ -218,17 +218,33 @@ class Task(PlainHookName, pl.LightningModule):
         publish(self.trainer, row)
 
     def on_train_epoch_end(self) -> None:
-        row = {"epoch": float(self.current_epoch), **self._compute("train")}
-        row.update(self._val_row)
-        self._val_row = {}
-        row["lr"] = self._epoch_lr
-        row["time/epoch_s"] = time.perf_counter() - self._epoch_start
+        train_row, val_row, self._val_row = self._compute("train"), self._val_row, {}
+        seconds = time.perf_counter() - self._epoch_start
+        row = self.record_epoch(self.current_epoch, train_row, val_row, self._epoch_lr, seconds, self.loggers)
+        publish(self.trainer, {k: v for k, v in row.items() if k.startswith("train/")})
+
+    def record_epoch(
+        self,
+        epoch: int,
+        train_row: dict[str, float],
+        val_row: dict[str, float],
+        lr: float,
+        seconds: float,
+        loggers: Any,
+        extras: dict[str, float] | None = None,
+    ) -> dict[str, float]:
+        """The epoch's row (its sums, the rate it trained at, its time, what callbacks added to
+        `epoch_extras`), kept in `history` and given to `loggers`: the one path a run alone and a
+        population's member (`dlbench.population.module`, with the member's own loggers) take."""
+        row = {"epoch": float(epoch), **train_row, **val_row, "lr": lr, "time/epoch_s": seconds}
+        if extras:
+            row.update(extras)
         row.update(self.epoch_extras)
         self.epoch_extras = {}
-        publish(self.trainer, {k: v for k, v in row.items() if k.startswith("train/")})
         self.history.append(row)
-        for logger in self.loggers:
-            logger.log_metrics(row, step=self.current_epoch)
+        for logger in loggers:
+            logger.log_metrics(row, step=epoch)
+        return row
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self._compute("test"))
