@@ -153,7 +153,7 @@ def test_callback_metrics_is_the_dict_that_checkpoints_and_early_stopping_read()
         assert "callback_metrics" in inspect.getsource(callback)
 
 
-@pytest.mark.parametrize("off", ["publish", "hook_name", "progress_state"])
+@pytest.mark.parametrize("off", ["publish", "hook_name"])  # progress_state: its own test (checkpoints, not rows)
 def test_a_run_gives_the_same_numbers_with_each_patch_off(off: str, make_cfg, monkeypatch, tmp_path) -> None:
     """Switching a patch off takes Lightning's own path: the same history, to the last digit."""
     import json
