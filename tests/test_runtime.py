@@ -332,7 +332,8 @@ def test_each_dump_of_the_loops_state_is_fresh_and_later_training_leaves_it_alon
         return []
 
     class Keep(pl.Callback):
-        taken: list[tuple[dict, dict]] = []
+        def __init__(self) -> None:
+            self.taken: list[tuple[dict, dict]] = []  # this fit's dumps only
 
         def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
             state = trainer._checkpoint_connector._get_loops_state_dict()
