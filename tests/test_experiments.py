@@ -33,6 +33,8 @@ def test_there_are_the_experiments_the_issue_lists() -> None:
     assert {"early_stopping_small", "optimizers_speed", "regularizers_small"} <= set(NAMES)
     assert {"batchnorm", "dropout_ensemble", "augmentation", "capacity", "xor_1986", "encoder_838"} <= set(NAMES)
     assert {"mdn_inverse", "segmentation_dice", "relu_tanh_cnn"} <= set(NAMES)
+    # what a review of issue 28 found missing: depth, the hidden code, batch norm's speed, CIFAR-10
+    assert {"capacity_depth", "encoder_838_codes", "batchnorm_speed", "relu_tanh_cifar10"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
