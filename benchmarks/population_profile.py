@@ -49,7 +49,7 @@ PARTS: list[tuple[str, list[tuple[str, str]]]] = [
     ("  the epoch sums as rows, training and validation (EpochTotals.rows)", [("tasks/epoch_totals.py", "rows")]),
     ("  loggers' log_metrics (metrics.csv rows)", [("lightning_fabric/loggers/csv_logs.py", "log_metrics:144")]),
     ("  early stopping", [("callbacks/early_stopping.py", "on_train_epoch_end")]),
-    ("  best checkpoint decision (TopOne.epoch_end)", [("population/checkpoints.py", "epoch_end")]),
+    ("  best checkpoint decisions and saves (TopOnes.epoch_end)", [("population/checkpoints.py", "epoch_end")]),
     ("  last.ckpt due (MemberCheckpoints.last_due)", [("population/checkpoints.py", "last_due")]),
     ("  checkpoint snapshots and files (MemberCheckpoints.commit)", [("population/checkpoints.py", "commit")]),
     ("  running summary.json and the loggers saved (RunRecord.epoch_end)", [("callbacks/run_record.py", "epoch_end")]),
@@ -114,7 +114,7 @@ TIMED: list[tuple[str, str, str, str]] = [
     (_part("validation ("), "pytorch_lightning.loops.evaluation_loop", "_EvaluationLoop", "run"),
     (_part("per-member records"), "dlbench.population.module", "PopulationModule", "on_train_epoch_end"),
     (_part("  loggers'"), "lightning_fabric.loggers.csv_logs", "CSVLogger", "log_metrics"),
-    (_part("  best checkpoint"), "dlbench.population.checkpoints", "TopOne", "epoch_end"),
+    (_part("  best checkpoint"), "dlbench.population.checkpoints", "TopOnes", "epoch_end"),
     (_part("  checkpoint snapshots"), "dlbench.population.checkpoints", "MemberCheckpoints", "commit"),
     (
         "    of which writing checkpoint files (MemberCheckpoints._write)",

@@ -14,8 +14,11 @@ from dlbench.config.compose import compose_config
 TIMING = ("time/epoch_s",)
 
 
-def population(root: Path, settings: list[list[str]], pictures: bool = False) -> list[dict[str, Any]]:
-    """Build one member per list of overrides (run dirs root/pop/<i>) and train them as one population."""
+def population(
+    root: Path, settings: list[list[str]], pictures: bool = False, built: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Build one member per list of overrides (run dirs root/pop/<i>) and train them as one population
+    (`built`, when given, gets the members, to look at after their training)."""
     from types import SimpleNamespace
 
     from dlbench.config.context import from_hydra
@@ -28,6 +31,8 @@ def population(root: Path, settings: list[list[str]], pictures: bool = False) ->
         cfg = compose_config(list(overrides), root / "pop" / str(index))
         job = SimpleNamespace(config=cfg)
         members.append(build_member(index, job, list(overrides), from_hydra(), data))
+    if built is not None:
+        built.extend(members)
     with contextlib.redirect_stdout(io.StringIO()):
         train_population(members, pictures=pictures)
     return [json.loads((root / "pop" / str(index) / "summary.json").read_text()) for index in range(len(settings))]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from dlbench.config.compose import compose_config
 from population_helpers import alone, population, worst_difference
@@ -44,7 +46,8 @@ def test_members_train_and_record_as_their_runs_alone(tmp_path: Path) -> None:
     """Four members (2 learning rates x 2 seeds): each one's history, test metrics, summary keys,
     metrics.csv and checkpoints are those of the same overrides run alone."""
     settings = _settings(*[[f"seed={seed}", f"optimizer.lr={lr}"] for lr in (0.1, 0.3) for seed in (1, 2)])
-    together = population(tmp_path, settings)
+    members: list[Any] = []
+    together = population(tmp_path, settings, built=members)
     apart = alone(tmp_path, settings)
     for index, (member, single) in enumerate(zip(together, apart, strict=True)):
         worst, where = worst_difference(single["history"], member["history"])
@@ -80,6 +83,12 @@ def test_members_train_and_record_as_their_runs_alone(tmp_path: Path) -> None:
             assert _same_state(ours["callbacks"][key], state, f"pop/{index}", f"alone/{index}"), (key, name)
             assert ours["callbacks"][key]["best_model_path"].endswith(f"pop/{index}/checkpoints/best.ckpt")
             assert ours["dlbench_config"]["optimizer"]["lr"] == theirs["dlbench_config"]["optimizer"]["lr"]
+        # the member's checkpoint callback after training (its best value was kept apart, `TopOnes`)
+        # is its run alone's as of its final last.ckpt, best score included
+        (callback,) = [c for c in members[index].callbacks if isinstance(c, ModelCheckpoint)]
+        final = torch.load(tmp_path / "alone" / str(index) / "checkpoints" / "last.ckpt", weights_only=False)
+        ((key, state),) = final["callbacks"].items()
+        assert _same_state(callback.state_dict(), state, f"pop/{index}", f"alone/{index}"), index
 
 
 def test_any_torch_optimizer_steps_each_member_as_its_run_alone(tmp_path: Path) -> None:

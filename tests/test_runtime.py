@@ -175,7 +175,7 @@ def test_a_run_gives_the_same_numbers_with_each_patch_off(off: str, make_cfg, mo
 
 # -- Lightning and torch privates a population still drives (population/checkpoints.py, module.py) -
 # A member's ModelCheckpoint is the real callback, driven on the population's Trainer with its saves
-# routed to the member's files (`MemberCheckpoints.attach`, `TopOne`). These tests exercise each
+# routed to the member's files (`MemberCheckpoints.attach`, `TopOnes`). These tests exercise each
 # private the population reads, calls or replaces, so a Lightning or torch upgrade that changes one
 # fails here, by name, instead of leaving members with wrong checkpoints.
 class _Probe(pl.LightningModule):
@@ -234,7 +234,7 @@ def test_model_checkpoint_still_saves_and_removes_through_the_methods_a_populati
 
 
 def test_model_checkpoint_still_has_the_steps_a_population_calls_for_one_kept_checkpoint(tmp_path) -> None:
-    """`TopOne` calls `_monitor_candidates(trainer)`, `_update_best_and_save(current, trainer,
+    """`TopOnes` calls `_monitor_candidates(trainer)`, `_update_best_and_save(current, trainer,
     candidates)` and `_save_last_checkpoint(trainer, candidates)` for the first save of each file,
     reads `_every_n_epochs`, `_every_n_train_steps` and `_train_time_interval` to decide that it
     applies, and `_should_save_on_train_epoch_end(trainer)` (which reads the trainer's
@@ -469,7 +469,7 @@ def _parameters(function: Any) -> list[str]:
 
 
 def test_model_checkpoints_private_methods_keep_the_signatures_buffered_checkpoint_overrides() -> None:
-    """BufferedCheckpoint and the population's TopOne call and override these ModelCheckpoint methods."""
+    """BufferedCheckpoint and the population's TopOnes call and override these ModelCheckpoint methods."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     assert _parameters(ModelCheckpoint._save_checkpoint) == ["self", "trainer", "filepath"]

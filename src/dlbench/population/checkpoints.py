@@ -25,13 +25,14 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from torch import Tensor
 
 from dlbench.callbacks.checkpoint import BufferedCheckpoint, _snapshot, position
@@ -49,7 +50,7 @@ class SavePoint:
     epoch: int
     global_step: int
     loops: dict[str, Any]
-    callbacks: dict[str, Any]
+    callbacks: dict[str, Any] | LaterState  # LaterState: made when the file is written
     lr_schedulers: list[dict[str, Any]]
     rows: int  # the member's history rows at that moment (its rows are never changed, only added)
     random: dict[str, Any]  # the random state a run alone would have saved: the member's own torch generator
@@ -64,26 +65,32 @@ def _frozen(state: dict[str, Any]) -> dict[str, Any]:
     return {key: _frozen(value) if isinstance(value, dict) else value for key, value in state.items()}
 
 
-class TopOne:
+class TopOnes:
     """`ModelCheckpoint.on_train_epoch_end` for the one configuration a population allows
-    (`save_top_k=1`, a fixed file name, every epoch, not verbose), without its chain of calls.
+    (`save_top_k=1`, a fixed file name, every epoch, not verbose), decided for every member at once.
 
     It makes the decisions and state changes of Lightning's `check_monitor_top_k`,
-    `_update_best_and_save` and `_save_last_checkpoint` for one kept checkpoint, in the same order,
-    on the callback object itself; the first save of each file goes through Lightning's own methods
-    (which name the file, with a version suffix when one exists already). On a tiny model calling
-    every member's callback every epoch cost more than the epoch (mirror symmetry, 16 members:
-    0.36 ms per member-epoch); the tests compare the files and the callback's state with a run
-    alone's.
+    `_update_best_and_save` and `_save_last_checkpoint` for one kept checkpoint: a member saves
+    best.ckpt, and last.ckpt with it, when its monitored value, as the float32 tensor Lightning
+    compares, is below its best so far (above, in mode max). The first save of each member goes
+    through Lightning's own methods, which name the files (with a version suffix when one exists
+    already). After it the callback's state is a function of its best value alone (its best,
+    current and kth scores and its one model's score are one tensor), so the members' best values
+    are kept here as one (members,) tensor and put on a callback only when its state is read: a
+    checkpoint file written (`state`) and the fit's end (`sync`). Calling every member's callback
+    every epoch cost more than the epoch on a tiny model; the equivalence tests compare the files
+    and the callbacks' state with a run alone's.
     """
 
-    def __init__(self, callback: ModelCheckpoint, store: MemberCheckpoints | None = None, member: Any = None) -> None:
-        """`store` and `member`: last.ckpt taken with best.ckpt is recorded as best's save point
-        (`MemberCheckpoints.save_again`) instead of a second one of the same moment."""
-        self.callback = callback
-        self.store, self.member = store, member
-        self.best_path: str | None = None
-        self.last_path: str | None = None
+    def __init__(self, pairs: list[tuple[Any, ModelCheckpoint]], store: MemberCheckpoints) -> None:
+        self.members = [member for member, _ in pairs]
+        self.callbacks = [callback for _, callback in pairs]
+        self.store = store
+        self.slots = {id(callback): slot for slot, callback in enumerate(self.callbacks)}
+        self.sign = torch.tensor([1.0 if callback.mode == "min" else -1.0 for callback in self.callbacks])
+        self.best = torch.full((len(pairs),), math.inf)  # sign x each best value so far: lower is better
+        self.started = [False] * len(pairs)  # the member's first save made (by Lightning's methods)
+        self.paths: list[tuple[str, str | None]] = [("", None)] * len(pairs)  # best.ckpt, last.ckpt or None
 
     @staticmethod
     def applies(callback: ModelCheckpoint) -> bool:
@@ -100,43 +107,80 @@ class TopOne:
             and "{" not in str(callback.filename or "")
         )
 
-    def epoch_end(self, view: Any, value: float, publish: Any) -> None:
-        """This epoch's monitored `value`; `publish()` puts it into the view's metrics (first saves)."""
-        callback = self.callback
-        if callback._last_global_step_saved == view.global_step:
-            return
-        if callback.best_k_models:  # check_monitor_top_k with one model kept: only an improvement saves
-            kth = float(callback.kth_value)
-            if not (value < kth if callback.mode == "min" else value > kth):
-                return
-        saved_best = self.best_path is not None  # saved below by the fast path (not the first time)
-        if self.best_path is None:  # the first time: Lightning's own methods, which name the files
-            publish()
-            candidates = callback._monitor_candidates(view)
-            callback._update_best_and_save(candidates[callback.monitor], view, candidates)
-            self.best_path = callback.best_model_path
-        else:
-            if math.isnan(value):
-                value = float("inf" if callback.mode == "min" else "-inf")
-            current = torch.tensor(value)
-            callback.best_k_models.pop(self.best_path)
-            callback.current_score = current
-            callback.best_k_models[self.best_path] = current
-            callback.kth_best_model_path, callback.kth_value = self.best_path, current
-            callback.best_model_path, callback.best_model_score = self.best_path, current
-            callback._save_checkpoint(view, self.best_path)
-        if not callback.save_last or callback._last_global_step_saved != view.global_step:
-            return
-        if self.last_path is None:
-            publish()
-            callback._save_last_checkpoint(view, callback._monitor_candidates(view))
-            self.last_path = callback.last_model_path
-        else:
-            callback.last_model_path = self.last_path
-            if saved_best and self.store is not None:
-                self.store.save_again(self.member, callback, self.best_path, self.last_path, view.global_step)
+    def managing(self, callback: Any) -> int | None:
+        """The callback's slot when its state is kept here (after its first save), else None."""
+        slot = self.slots.get(id(callback))
+        return slot if slot is not None and self.started[slot] else None
+
+    def value(self, slot: int) -> float:
+        """The member's best value so far, as its callback's `best_model_score` would hold it."""
+        return float(self.sign[slot] * self.best[slot])
+
+    def epoch_end(self, entries: list[tuple[int, Any, float, Callable[[], None]]], step: int) -> None:
+        """This epoch's decisions: `entries` are (slot, the member's view, its monitored value, a
+        function that puts its row into the view's metrics) of the members whose callbacks decide now."""
+        later = []
+        for entry in entries:
+            slot = entry[0]
+            if self.callbacks[slot]._last_global_step_saved == step:
+                continue
+            if self.started[slot]:
+                later.append(entry)
             else:
-                callback._save_checkpoint(view, self.last_path)
+                self._first(*entry)
+        if not later:
+            return
+        slots = torch.tensor([entry[0] for entry in later])
+        signed = torch.tensor([entry[2] for entry in later], dtype=torch.float32) * self.sign[slots]
+        improved = signed < self.best[slots]  # NaN is never an improvement, as in check_monitor_top_k
+        if not bool(improved.any()):
+            return
+        self.best[slots[improved]] = signed[improved]
+        for k in improved.nonzero().flatten().tolist():
+            slot, view, value, _ = later[k]
+            best, last = self.paths[slot]
+            self.store.save_best(self.members[slot], view, self.callbacks[slot], best, last, value)
+
+    def _first(self, slot: int, view: Any, value: float, publish: Callable[[], None]) -> None:
+        """The member's first save, by Lightning's own methods (on a resumed member its loaded best counts)."""
+        callback = self.callbacks[slot]
+        if callback.best_k_models:  # check_monitor_top_k with one model kept: only an improvement saves
+            better = torch.lt if callback.mode == "min" else torch.gt
+            if not bool(better(torch.tensor(value), callback.kth_value)):
+                return
+        publish()
+        candidates = callback._monitor_candidates(view)
+        callback._update_best_and_save(candidates[callback.monitor], view, candidates)
+        if callback.save_last and callback._last_global_step_saved == view.global_step:
+            callback._save_last_checkpoint(view, callback._monitor_candidates(view))
+        self.paths[slot] = (callback.best_model_path, callback.last_model_path if callback.save_last else None)
+        self.best[slot] = self.sign[slot] * float(callback.best_model_score)
+        self.started[slot] = True
+
+    def state(self, slot: int, score: float) -> dict[str, Any]:
+        """The callback's `state_dict()` as it was when its best value was `score`: Lightning's own,
+        after putting on it what `_update_best_and_save` leaves with one model kept."""
+        callback, current, best = self.callbacks[slot], torch.tensor(score), self.paths[slot][0]
+        callback.best_k_models = {best: current}
+        callback.kth_best_model_path, callback.kth_value = best, current
+        callback.best_model_path, callback.best_model_score, callback.current_score = best, current, current
+        return _frozen(callback.state_dict())
+
+    def sync(self) -> None:
+        """Every callback's state as of now (the fit has ended: what reads a callback reads it)."""
+        for slot, started in enumerate(self.started):
+            if started:
+                self.state(slot, self.value(slot))
+
+
+@dataclass
+class LaterState:
+    """The callbacks' state of a save, made when its file is written: the checkpoint callback kept
+    by `TopOnes` from its best value at the save (`score`), every other callback with a state as
+    it was (`others`, by state key)."""
+
+    score: float
+    others: dict[str, Any]
 
 
 def _epoch_completed(loops: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +226,7 @@ class MemberCheckpoints:
         self._last_flush = time.monotonic()
         self._exists: dict[str, bool] = {}
         self._state_keys: dict[int, list[tuple[str, Any]]] = {}
+        self._stateful: dict[int, list[tuple[str, Any]]] = {}  # member -> its callbacks with a state_dict
         self._bytes: float | None = None
         self._last_taken: dict[int, int] = {}  # member -> the step its last.ckpt was last taken at
         self._last_pending: dict[int, bool] = {}  # member -> an epoch ended since: last.ckpt is due
@@ -190,6 +235,7 @@ class MemberCheckpoints:
         self._positions: tuple[tuple[int, int], dict[str, Any]] | None = None
         self._is_last: dict[str, bool] = {}  # file path -> it is a last.ckpt
         self._last_names: dict[int, str] = {}  # member -> its last.ckpt's file name
+        self.top_ones: TopOnes | None = None  # the checkpoint callbacks whose state is kept there
 
     # -- what the callbacks call ----------------------------------------------------------------
     def attach(self, member: Any, view: Any) -> None:
@@ -232,12 +278,17 @@ class MemberCheckpoints:
             self._last_taken[member.index] = step
             self._last_pending[member.index] = False
 
-    def save_again(self, member: Any, callback: ModelCheckpoint, source: str, filepath: str, step: int) -> None:
-        """`filepath` saved at the moment `source` was just saved, with nothing changed in between
-        (`TopOne`: last.ckpt right after best.ckpt, the callback's state the same): the same save point."""
-        self.points[(member.index, filepath)] = self.points[(member.index, source)]
-        self.saved_now.append((member.index, filepath))
-        self._saved(member, callback, filepath, step, self._last_names[member.index])
+    def save_best(
+        self, member: Any, view: Any, callback: ModelCheckpoint, best: str, last: str | None, score: float
+    ) -> None:
+        """`TopOnes`: the member's value `score` improved on its best: best.ckpt saved, and last.ckpt
+        with it (one save point: nothing changes between the two in `_update_best_and_save`)."""
+        step = view.global_step
+        point = self._point(member, view, LaterState(score, self._other_states(member)))
+        for path in (best, last) if last is not None else (best,):
+            self.points[(member.index, path)] = point
+            self.saved_now.append((member.index, path))
+            self._saved(member, callback, path, step, self._last_names[member.index])
 
     def last_due(self, member: Any, view: Any, callback: ModelCheckpoint, now: bool, only_if_due: bool = False) -> None:
         """`BufferedCheckpoint._save_last_every_epoch` for a member: after every epoch last.ckpt is
@@ -278,18 +329,57 @@ class MemberCheckpoints:
             known = self._exists[filepath] = os.path.exists(filepath)
         return known
 
-    def _callbacks_state(self, member: Any) -> dict[str, Any]:
+    def _callbacks_state(self, member: Any) -> dict[str, Any] | LaterState:
         """`call._call_callbacks_state_dict` for the member's callbacks (each callback's non-empty
-        state under its `state_key`), copied as of now; the keys are made once (their text is built
-        from the callback's arguments each time it is asked)."""
-        keyed = self._state_keys.get(member.index)
-        if keyed is None:
-            keyed = self._state_keys[member.index] = [(callback.state_key, callback) for callback in member.callbacks]
+        state under its `state_key`), as of now: a `LaterState` when `TopOnes` keeps its
+        checkpoint callback's state."""
+        kept = next((slot for _, c in self._keyed(member) if (slot := self._managed(c)) is not None), None)
+        if kept is not None:
+            return LaterState(self.top_ones.value(kept), self._other_states(member))  # type: ignore[union-attr]
         state = {}
-        for key, callback in keyed:
+        for key, callback in self._keyed(member):
             own = callback.state_dict()
             if own:
                 state[key] = _frozen(own)
+        return state
+
+    def _managed(self, callback: Any) -> int | None:
+        return self.top_ones.managing(callback) if self.top_ones is not None else None
+
+    def _keyed(self, member: Any) -> list[tuple[str, Any]]:
+        """The member's callbacks with their state keys (whose text is built from the callback's
+        arguments each time it is asked: made once)."""
+        keyed = self._state_keys.get(member.index)
+        if keyed is None:
+            keyed = self._state_keys[member.index] = [(callback.state_key, callback) for callback in member.callbacks]
+        return keyed
+
+    def _other_states(self, member: Any) -> dict[str, Any]:
+        """The state of the member's callbacks that have one, other than those `TopOnes` keeps
+        (a callback without its own `state_dict` has none: left out, as Lightning leaves out an empty one)."""
+        stateful = self._stateful.get(member.index)
+        if stateful is None:
+            stateful = self._stateful[member.index] = [
+                (key, c)
+                for key, c in self._keyed(member)
+                if type(c).state_dict is not Callback.state_dict and id(c) not in self._kept_ids()
+            ]
+        return {key: _frozen(own) for key, c in stateful if (own := c.state_dict())}
+
+    def _kept_ids(self) -> set[int]:
+        return set(self.top_ones.slots) if self.top_ones is not None else set()
+
+    def _resolved(self, member: Any, callbacks: dict[str, Any] | LaterState) -> dict[str, Any]:
+        """The callbacks' state a file holds: a `LaterState` made into Lightning's, in the callbacks' order."""
+        if not isinstance(callbacks, LaterState):
+            return callbacks
+        state = {}
+        for key, callback in self._keyed(member):
+            slot = self._managed(callback)
+            if slot is not None:
+                state[key] = self.top_ones.state(slot, callbacks.score)  # type: ignore[union-attr]
+            elif key in callbacks.others:
+                state[key] = callbacks.others[key]
         return state
 
     def _loops_state(self, trainer: pl.Trainer, key: tuple[int, int]) -> dict[str, Any]:
@@ -310,6 +400,12 @@ class MemberCheckpoints:
         return {**self._random[2], "torch": torch_state}
 
     def record(self, member: Any, view: Any, filepath: str) -> None:
+        """The member's callback saves `filepath` now."""
+        self.points[(member.index, filepath)] = self._point(member, view, self._callbacks_state(member))
+        self.saved_now.append((member.index, filepath))
+
+    def _point(self, member: Any, view: Any, callbacks: dict[str, Any] | LaterState) -> SavePoint:
+        """The save point of the member at this moment, with the callbacks' state given."""
         trainer = view._trainer
         moment = (view.current_epoch, view.global_step)  # (the view's: read once an epoch for all members)
         key = (*moment, self._ending)
@@ -331,8 +427,7 @@ class MemberCheckpoints:
                 "data": member.data_state(),
             }
             self._last_point[member.index] = (key, shared)
-        self.points[(member.index, filepath)] = SavePoint(callbacks=self._callbacks_state(member), **shared)
-        self.saved_now.append((member.index, filepath))
+        return SavePoint(callbacks=callbacks, **shared)
 
     def _position(self, trainer: pl.Trainer, key: tuple[int, int]) -> dict[str, Any]:
         """`callbacks.checkpoint.position`, the same for every member at one moment: made once."""
@@ -430,7 +525,7 @@ class MemberCheckpoints:
             "pytorch-lightning_version": pl.__version__,
             "state_dict": {key: value.detach().clone() for key, value in member.task.state_dict().items()},
             "loops": point.loops,
-            "callbacks": point.callbacks,
+            "callbacks": self._resolved(member, point.callbacks),
             "optimizer_states": [self._optimizer_state(index, Path(filepath).name)],
             "lr_schedulers": point.lr_schedulers,
         }

@@ -144,6 +144,8 @@ def train_population(
             timings.update(fit_s=time.perf_counter() - fit_started, fit_cpu_s=time.process_time() - fit_cpu)
         if module.store is not None:
             module.store.flush(trainer)
+        if module.top_ones is not None:  # the callbacks' best values, kept apart during the fit
+            module.top_ones.sync()
         if interrupted is None:
             _use_best_weights(module)
             trainer.test(module, datamodule=data, verbose=False)

@@ -38,7 +38,7 @@ from dlbench.callbacks.pca_baseline import PCABaseline
 from dlbench.callbacks.resume import set_random_state
 from dlbench.callbacks.run_record import RunRecord
 from dlbench.callbacks.weights import MaxNorm
-from dlbench.population.checkpoints import MemberCheckpoints, TopOne
+from dlbench.population.checkpoints import MemberCheckpoints, TopOnes
 from dlbench.population.layer_stats import MemberLayerStatistics, enabled_layer_stats
 from dlbench.population.network import MemberDraws, StackedNetwork
 from dlbench.population.optimizers import MEMBERS_OWN, MemberOptimizers, StackedOptimizer, StackedOptimizers, by_update
@@ -177,6 +177,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         self.views: list[MemberTrainer] = []  # made when the fit starts
         self._shared: dict[str, Any] = {}  # the trainer's values the views share within an epoch's end
         self.store: MemberCheckpoints | None = None
+        self.top_ones: TopOnes | None = None  # the members' checkpoint decisions, made when the fit starts
         self.stacked_optimizer: StackedOptimizer | StackedOptimizers | MemberOptimizers | None = None
         self.active = torch.ones(len(members), dtype=torch.bool)
         self._first_step = torch.full((len(members),), -1, dtype=torch.long)
@@ -393,12 +394,12 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             )
             for member in self.members
         ]
-        self._top_one = {
-            id(c): TopOne(c, self.store, member)
+        kept = [  # a member with two such callbacks keeps them on the callbacks (the general path)
+            (member, checkpoints[0])
             for member, (_, checkpoints) in zip(self.members, self._monitoring, strict=True)
-            for c in checkpoints
-            if TopOne.applies(c)
-        }
+            if len(checkpoints) == 1 and TopOnes.applies(checkpoints[0])
+        ]
+        self.top_ones = self.store.top_ones = TopOnes(kept, self.store)
         self.active = self.active.to(self.device)
         self._first_step = self._first_step.to(self.device)
         self._first_loss = self._first_loss.to(self.device)
@@ -539,6 +540,7 @@ class PopulationModule(PlainHookName, pl.LightningModule):
         first = next((c for checkpoints in self._monitoring for c in checkpoints[1]), None)
         saving = first is not None and not first._should_skip_saving_checkpoint(self.views[0])
         saving = saving and first._should_save_on_train_epoch_end(self.views[0])
+        deciding: list[tuple[int, MemberTrainer, float, Callable[[], None]]] = []  # for TopOnes, all at once
         for index, member in enumerate(self.members):
             if member.stopped:
                 continue
@@ -573,13 +575,18 @@ class PopulationModule(PlainHookName, pl.LightningModule):
             for callback in stopping:
                 callback.on_train_epoch_end(view, member.task)
             for callback in checkpoints:
-                fast = self._top_one.get(id(callback))
-                if fast is not None:
+                slot = self.top_ones.slots.get(id(callback))
+                if slot is not None:
                     if saving and callback.monitor in row:
-                        fast.epoch_end(view, row[callback.monitor], publish)
+                        deciding.append((slot, view, row[callback.monitor], publish))
                 elif _may_save(callback, row):
                     publish()
                     callback.on_train_epoch_end(view, member.task)
+        self.top_ones.epoch_end(deciding, trainer.global_step)
+        for index, member in enumerate(self.members):
+            if member.stopped:  # before this epoch, or diverged in it
+                continue
+            view, checkpoints = self.views[index], self._monitoring[index][1]
             own_max = member.max_epochs  # a member of fewer epochs stops at its own max
             finished = own_max is not None and own_max > 0 and epoch + 1 >= own_max
             if finished or (view.should_stop and epoch + 1 >= (trainer.min_epochs or 0)):
