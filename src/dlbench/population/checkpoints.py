@@ -104,7 +104,8 @@ class TopOnes:
             and callback._every_n_epochs == 1
             and callback._every_n_train_steps == 0
             and callback._train_time_interval is None
-            and "{" not in str(callback.filename or "")
+            and callback.filename is not None  # None: Lightning's own name, "{epoch}-{step}"
+            and "{" not in str(callback.filename)
         )
 
     def managing(self, callback: Any) -> int | None:

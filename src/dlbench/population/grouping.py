@@ -297,8 +297,9 @@ def _callbacks_blocker(cfg: DictConfig) -> str | None:
             ):
                 if callback.get(key, fine[0]) not in fine:
                     return f"callbacks.{name}.{key}={callback.get(key)}: a population keeps one best, one last"
-            if "{" in str(callback.get("filename", "")):
-                return f"callbacks.{name}.filename={callback.get('filename')}: a population keeps fixed file names"
+            filename = callback.get("filename")  # None: Lightning names each best by its epoch and step
+            if filename is None or "{" in str(filename):
+                return f"callbacks.{name}.filename={filename}: a population keeps fixed file names"
         elif target in EARLY_STOPPING:
             value = callback.get("check_on_train_epoch_end")
             if value is not None:
